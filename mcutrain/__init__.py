@@ -1,0 +1,3 @@
+"""mcutrain: train binarized networks on microcontrollers with additions and shifts."""
+
+__version__ = "0.1.0"

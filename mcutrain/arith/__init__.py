@@ -1,0 +1,1 @@
+"""Integer arithmetic shared by the twin and the code generator (docs/arithmetic.md)."""

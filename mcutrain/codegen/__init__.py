@@ -1,0 +1,1 @@
+"""Code generator: model -> arithmetic plan -> memory plan -> C sources and manifest."""

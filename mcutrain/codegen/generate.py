@@ -1,0 +1,86 @@
+"""`mcutrain generate`: model file -> arithmetic plan -> memory plan -> C and manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..arith.plan import ArithPlan, PlanError, plan_from_spec
+from ..boards import get_board
+from ..errors import McutrainError
+from .memory import MemoryPlan, check_fits
+from .render import RenderInputs, render_sources, write_sources
+
+MANIFEST_NAME = "manifest.json"
+
+
+class FixedPointRangeError(McutrainError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Generated:
+    out_dir: Path
+    plan: ArithPlan
+    memory: MemoryPlan
+    manifest: dict[str, Any]
+
+
+def training_functions(plan: ArithPlan) -> list[str]:
+    names = ["mt_session_start", "mt_train_step", "decode_input", "output_error"]
+    for layer in plan.layers:
+        names.append(f"l{layer.index}_forward_train")
+        if layer.index > 0:
+            names.append(f"l{layer.index}_backward")
+        names.append(f"l{layer.index}_update")
+    return names
+
+
+def inference_functions(plan: ArithPlan) -> list[str]:
+    return ["mt_infer", "decode_input"] + [f"l{layer.index}_infer" for layer in plan.layers]
+
+
+def arith_plan(spec: Any) -> ArithPlan:
+    try:
+        return plan_from_spec(spec)
+    except PlanError as exc:
+        raise FixedPointRangeError(f"{spec.source or 'model'}: {exc}") from None
+
+
+def generate(spec: Any, out_dir: Path) -> Generated:
+    """Write mt_model.c, mt_model.h and manifest.json into out_dir for a validated ModelSpec."""
+    plan = arith_plan(spec)
+    board = get_board(spec.board)
+    memory = check_fits(plan, board, spec.layer_sizes())
+    files = render_sources(RenderInputs(
+        plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
+        encoding=spec.data.encoding, input_bytes=spec.input_bytes))
+    write_sources(files, out_dir)
+    manifest = {
+        "generator": f"mcutrain {__version__}",
+        "model_hash": spec.model_hash(),
+        "model": spec.to_dict(),
+        "board": board.name,
+        "ram": {
+            "board_bytes": board.ram_bytes,
+            "planned_bytes": memory.total(),
+            "static_bytes": memory.total_static(),
+            "by_kind": memory.by_kind(),
+            "buffers": [{"name": i.name, "kind": i.kind, "bytes": i.bytes} for i in memory.items],
+        },
+        "flash": {"board_bytes": board.flash_bytes},
+        "arithmetic": {
+            "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
+            "latent_shift": plan.latent_shift, "act_max": plan.act_max, "err_max": plan.err_max,
+            "qbp_exponent_range_int": [plan.ex_min, plan.ex_max],
+            "layers": [{"n_in": la.n_in, "n_out": la.n_out, "weight_shift": la.weight_shift,
+                        "update_const": la.update_const} for la in plan.layers],
+        },
+        "functions": {"training": training_functions(plan), "inference": inference_functions(plan)},
+        "files": sorted(files),
+    }
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return Generated(out_dir, plan, memory, manifest)

@@ -1,0 +1,92 @@
+"""The memory planner: every static buffer of the generated C and the runtime, by kind.
+
+The generator refuses a model whose plan does not fit the board's RAM, before
+anything is built; tests compare the plan with the linker's figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arith.plan import ArithPlan, DensePlan, make_plan
+from ..boards import Board
+from ..errors import McutrainError
+
+# Static RAM of the hand-written runtime (firmware/core): link receive/transmit
+# buffers and the prediction buffer, measured from the linker map (see tests).
+RUNTIME_RAM_BYTES = 1024
+
+
+class ModelTooLargeError(McutrainError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    kind: str      # latent_weights | sign_bits | row_index | activations | errors | input | runtime
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    items: tuple[MemoryItem, ...]
+    stack_bytes: int
+    ram_bytes: int         # the board's RAM
+    def total_static(self) -> int:
+        return sum(i.bytes for i in self.items)
+
+    def total(self) -> int:
+        return self.total_static() + self.stack_bytes
+
+    def by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item.kind] = out.get(item.kind, 0) + item.bytes
+        out["stack"] = self.stack_bytes
+        return out
+
+    def fits(self) -> bool:
+        return self.total() <= self.ram_bytes
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def dense_items(layer: DensePlan) -> list[MemoryItem]:
+    k = layer.index
+    words = (layer.n_out + 31) // 32
+    return [
+        MemoryItem("latent_weights", f"L{k}_W", 2 * layer.n_in * layer.n_out),
+        MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words),
+        MemoryItem("row_index", f"l{k}_active", _align4(2 * layer.n_in)),
+        MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
+        MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
+        MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
+    ]
+
+
+def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
+    items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
+    for layer in plan.layers:
+        items += dense_items(layer)
+    items.append(MemoryItem("runtime", "firmware/core buffers", RUNTIME_RAM_BYTES))
+    return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
+
+
+def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
+    mem = plan_memory(plan, board)
+    if mem.fits():
+        return mem
+    hint = ""
+    if len(sizes) >= 3:
+        for h in range(sizes[1] - 1, 0, -1):
+            trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp)
+            if plan_memory(trial, board).fits():
+                hint = f" A first hidden layer of {h} units would fit."
+                break
+    kinds = ", ".join(f"{k} {v}" for k, v in mem.by_kind().items())
+    raise ModelTooLargeError(
+        f"the model needs {mem.total()} bytes of RAM but board {board.name} has {board.ram_bytes} "
+        f"({kinds}).{hint} Use fewer hidden units or a board with more RAM.")

@@ -1,0 +1,67 @@
+"""Render the Jinja2 templates of the generated C (undefined variables are errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from ..arith.plan import ArithPlan
+from ..resources import templates_dir
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    plan: ArithPlan
+    model_name: str
+    model_hash: str
+    encoding: str
+    input_bytes: int
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_sources(inp: RenderInputs) -> dict[str, str]:
+    """Return {file name: text} of the generated C."""
+    plan = inp.plan
+    offsets, total = [], 0
+    for layer in plan.layers:
+        offsets.append(total)
+        total += layer.n_in * layer.n_out
+    ctx = {
+        "version": __version__,
+        "plan": plan,
+        "model_name": inp.model_name,
+        "model_hash": inp.model_hash,
+        "encoding": inp.encoding,
+        "input_bytes": inp.input_bytes,
+        "n_weights": total,
+        "state_bytes": 2 * total,
+        "weight_offsets": offsets,
+        "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
+    }
+    env = _env()
+    return {
+        "mt_model.h": env.get_template("mt_model.h.j2").render(ctx),
+        "mt_model.c": env.get_template("mt_model.c.j2").render(ctx),
+    }
+
+
+def write_sources(files: dict[str, str], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        p = out_dir / name
+        p.write_text(text)
+        paths.append(p)
+    return paths

@@ -1,0 +1,100 @@
+"""Dense layer of the twin: binarized weights, ReLU or linear, quantized update.
+
+One module per layer kind: a layer holds its latent weights and implements
+init / forward_train / backward / update / infer over one sample (training) or
+a batch (inference), drawing random numbers in the order docs/arithmetic.md fixes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..arith.fixed import round_shift_right, shift
+from ..arith.plan import ArithPlan, DensePlan
+from ..arith.prng import XorShiftStream
+from ..arith.quant import binarize_stochastic, pow2_exponent_stochastic
+
+
+class DenseTwin:
+    def __init__(self, plan: ArithPlan, layer: DensePlan) -> None:
+        self.plan = plan
+        self.layer = layer
+        self.W = np.zeros((layer.n_in, layer.n_out), dtype=np.int64)
+        # per-step state, kept between forward, backward and update
+        self._x = np.zeros(layer.n_in, dtype=np.int64)
+        self._active = np.zeros(0, dtype=np.int64)
+        self._signs = np.zeros((0, layer.n_out), dtype=bool)
+        self._delta = np.zeros(layer.n_out, dtype=np.int64)
+
+    # -- state -------------------------------------------------------------
+    def init(self, rng: XorShiftStream) -> None:
+        d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
+        w0 = self.plan.w0
+        self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
+
+    def state_bytes(self) -> bytes:
+        return self.W.astype("<i2").tobytes()
+
+    # -- training ------------------------------------------------------------
+    def _sample(self, rows: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        w = self.W[rows]
+        if self.plan.weights == "sign":
+            return w >= 0
+        n_out = self.layer.n_out
+        d = rng.draws(len(rows) * self.layer.draws_per_row).reshape(len(rows), -1)
+        r = np.empty((len(rows), 2 * d.shape[1]), dtype=np.int64)
+        mask = np.uint32(2 * self.plan.w0 - 1)
+        r[:, 0::2] = d & mask
+        r[:, 1::2] = (d >> np.uint32(16)) & mask
+        return binarize_stochastic(w, r[:, :n_out], self.plan.w0)
+
+    def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        self._x = x
+        self._active = np.flatnonzero(x)
+        self._signs = self._sample(self._active, rng)
+        pm = np.where(self._signs, 1, -1)
+        acc = x[self._active] @ pm
+        return self._activate(acc)
+
+    def _activate(self, acc: np.ndarray) -> np.ndarray:
+        z = round_shift_right(acc, self.layer.weight_shift)
+        if self.layer.relu:
+            return np.clip(z, 0, self.plan.act_max)
+        return z
+
+    def backward(self, delta: np.ndarray) -> np.ndarray:
+        """Store this layer's error and return the error of its input (ReLU mask of the input applied)."""
+        self._delta = delta
+        out = np.zeros(self.layer.n_in, dtype=np.int64)
+        if len(self._active):
+            pm = np.where(self._signs, 1, -1)
+            g = pm @ delta
+            e = self.plan.err_max
+            out[self._active] = np.clip(round_shift_right(g, self.layer.weight_shift), -e, e)
+        return out
+
+    def update(self, rng: XorShiftStream, lr_exp: int) -> None:
+        rows = self._active
+        if len(rows) == 0:
+            return
+        x = self._x[rows]
+        c = lr_exp + self.layer.update_const
+        d = self._delta[None, :]
+        if self.plan.qbp:
+            r = rng.draws(len(rows)).astype(np.int64)
+            ex, keep = pow2_exponent_stochastic(x, r, self.plan.ex_min, self.plan.ex_max)
+            u = shift(d, (ex + c)[:, None])
+            u = np.where(keep[:, None], u, 0)
+        else:
+            u = np.zeros((len(rows), self.layer.n_out), dtype=np.int64)
+            for b in range(self.plan.act_bits):
+                bit = ((x >> b) & 1).astype(bool)
+                if bit.any():
+                    u += np.where(bit[:, None], shift(d, b + c), 0)
+        w0 = self.plan.w0
+        self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+
+    # -- inference (deterministic signs), a batch at a time -------------------
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        pm = np.where(self.W >= 0, 1, -1)
+        return self._activate(x @ pm)

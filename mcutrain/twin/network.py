@@ -1,0 +1,83 @@
+"""The twin network: the device's training step and inference, in vectorized integers."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..arith.plan import ArithPlan
+from ..arith.prng import XorShiftStream
+from .dense import DenseTwin
+from .loss import squared_hinge_error
+
+
+class TwinNetwork:
+    """Bit-exact model of the generated C: same seed and sample order, same bits."""
+
+    def __init__(self, plan: ArithPlan) -> None:
+        self.plan = plan
+        self.layers = [DenseTwin(plan, lp) for lp in plan.layers]
+        self.rng: XorShiftStream | None = None
+        self.samples = 0
+        self.lr_exp = plan.lr_start
+        self.decay_period = 0
+        self.decay_countdown = 0
+        self.last_hinge = 0
+
+    def start(self, seed: int, samples_per_epoch: int) -> None:
+        """mt_session_start: seed the generator, initialise weights, reset the schedule."""
+        capacity = max(lp.n_in * lp.draws_per_row for lp in self.plan.layers)
+        self.rng = XorShiftStream(seed, capacity=min(capacity, 1 << 17))
+        for layer in self.layers:
+            layer.init(self.rng)
+        self.samples = 0
+        self.lr_exp = self.plan.lr_start
+        self.decay_period = samples_per_epoch * self.plan.lr_decay_every_epochs
+        self.decay_countdown = self.decay_period
+
+    def train_step(self, x: np.ndarray, label: int) -> int:
+        """mt_train_step on one decoded sample (int, Q(A)); returns the prediction made before the update."""
+        assert self.rng is not None, "start() first"
+        h = np.asarray(x, dtype=np.int64)
+        for layer in self.layers:
+            h = layer.forward_train(h, self.rng)
+        pred = int(np.argmax(h))
+        delta, self.last_hinge = squared_hinge_error(h, label, self.plan)
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[k]
+            if k > 0:
+                delta_in = layer.backward(delta)
+            else:
+                layer._delta = delta  # the input layer needs no error of its input
+            layer.update(self.rng, self.lr_exp)
+            if k > 0:
+                delta = delta_in
+        self._advance_schedule()
+        return pred
+
+    def _advance_schedule(self) -> None:
+        self.samples += 1
+        if self.decay_period > 0:
+            self.decay_countdown -= 1
+            if self.decay_countdown == 0:
+                self.decay_countdown = self.decay_period
+                self.lr_exp = max(self.plan.lr_min, self.lr_exp - self.plan.lr_decay_shift)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """mt_infer on a batch (N, n_inputs): deterministic signs, argmax (first maximum)."""
+        h = np.asarray(x, dtype=np.int64)
+        for layer in self.layers:
+            h = layer.infer(h)
+        return np.argmax(h, axis=-1)
+
+    def state_bytes(self) -> bytes:
+        return b"".join(layer.state_bytes() for layer in self.layers)
+
+    def digest(self) -> int:
+        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
+
+    @property
+    def prng_state(self) -> int:
+        assert self.rng is not None
+        return self.rng.state

@@ -1,0 +1,137 @@
+/* Board support for the STM32F405 (Netduino Plus 2, QEMU netduinoplus2):
+ * register-level USART2 driver (PA2 TX / PA3 RX, AF7), 8N1, 115200 baud from
+ * the 16 MHz HSI clock the chip runs on after reset (no PLL is set up).
+ * The same code fits an STM32F401/F411 Nucleo (USART2 = ST-LINK virtual COM).
+ *
+ * QEMU notes: RCC and GPIO are unimplemented in QEMU's model (writes ignored,
+ * reads 0), so nothing here waits on an RCC ready flag. QEMU drops received
+ * bytes while USART2 is not enabled (CR1 UE and RE): the host must wait for the
+ * firmware to speak before it sends.
+ */
+#include <stdint.h>
+
+#include "board.h"
+
+#ifndef MT_CPU_HZ
+#define MT_CPU_HZ 16000000u /* HSI */
+#endif
+#ifndef MT_UART_BAUD
+#define MT_UART_BAUD 115200u
+#endif
+
+#define MT_REG(addr) (*(volatile uint32_t *)(addr))
+
+/* RCC */
+#define RCC_BASE 0x40023800u
+#define RCC_AHB1ENR MT_REG(RCC_BASE + 0x30u)
+#define RCC_APB1ENR MT_REG(RCC_BASE + 0x40u)
+#define RCC_AHB1ENR_GPIOAEN (1u << 0)
+#define RCC_APB1ENR_USART2EN (1u << 17)
+
+/* GPIOA */
+#define GPIOA_BASE 0x40020000u
+#define GPIOA_MODER MT_REG(GPIOA_BASE + 0x00u)
+#define GPIOA_OSPEEDR MT_REG(GPIOA_BASE + 0x08u)
+#define GPIOA_PUPDR MT_REG(GPIOA_BASE + 0x0Cu)
+#define GPIOA_AFRL MT_REG(GPIOA_BASE + 0x20u)
+
+/* USART2 */
+#define USART2_BASE 0x40004400u
+#define USART_SR MT_REG(USART2_BASE + 0x00u)
+#define USART_DR MT_REG(USART2_BASE + 0x04u)
+#define USART_BRR MT_REG(USART2_BASE + 0x08u)
+#define USART_CR1 MT_REG(USART2_BASE + 0x0Cu)
+#define USART_CR2 MT_REG(USART2_BASE + 0x10u)
+#define USART_CR3 MT_REG(USART2_BASE + 0x14u)
+#define USART_SR_RXNE (1u << 5)
+#define USART_SR_TC (1u << 6)
+#define USART_SR_TXE (1u << 7)
+#define USART_CR1_RE (1u << 2)
+#define USART_CR1_TE (1u << 3)
+#define USART_CR1_UE (1u << 13)
+
+/* Oversampling by 16: BRR = fCK / baud, rounded (mantissa.fraction in 12.4).
+ * 16 MHz / 115200 -> 139 = 0x8B (8 + 11/16), 0.08% off. Constant-folded. */
+#define USART_BRR_VALUE ((MT_CPU_HZ + MT_UART_BAUD / 2u) / MT_UART_BAUD)
+
+void board_init(void)
+{
+    volatile uint32_t readback;
+
+    RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
+    RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
+    readback = RCC_APB1ENR; /* RM0090: delay after enabling a peripheral clock */
+    (void)readback;
+
+    /* PA2, PA3: alternate function 7 (USART2), high speed, pull-up on RX. */
+    GPIOA_MODER = (GPIOA_MODER & ~((3u << 4) | (3u << 6))) | (2u << 4) | (2u << 6);
+    GPIOA_OSPEEDR |= (3u << 4) | (3u << 6);
+    GPIOA_PUPDR = (GPIOA_PUPDR & ~(3u << 6)) | (1u << 6);
+    GPIOA_AFRL = (GPIOA_AFRL & ~((0xFu << 8) | (0xFu << 12))) | (7u << 8) | (7u << 12);
+
+    USART_CR1 = 0u;
+    USART_CR2 = 0u; /* 1 stop bit */
+    USART_CR3 = 0u; /* no flow control */
+    USART_BRR = USART_BRR_VALUE;
+    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE; /* 8N1 */
+}
+
+void board_uart_putc(uint8_t c)
+{
+    while ((USART_SR & USART_SR_TXE) == 0u) {
+    }
+    USART_DR = c;
+}
+
+int board_uart_getc(void)
+{
+    /* Reading SR then DR also clears an overrun (ORE). */
+    while ((USART_SR & USART_SR_RXNE) == 0u) {
+    }
+    return (int)(USART_DR & 0xFFu);
+}
+
+const char *board_name(void)
+{
+    return "netduinoplus2";
+}
+
+#ifdef MT_SEMIHOSTING
+/* ARM semihosting call: r0 = operation, r1 = argument; result in r0. */
+static uint32_t semihost_call(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+#define SYS_EXIT 0x18u
+#define SYS_EXIT_EXTENDED 0x20u
+#define ADP_Stopped_ApplicationExit 0x20026u
+#define ADP_Stopped_RunTimeErrorUnknown 0x20023u
+#endif
+
+void board_exit(int code)
+{
+    /* Let the last byte leave the shift register (if the UART is on). */
+    if ((USART_CR1 & USART_CR1_UE) != 0u) {
+        while ((USART_SR & USART_SR_TC) == 0u) {
+        }
+    }
+#ifdef MT_SEMIHOSTING
+    {
+        /* SYS_EXIT_EXTENDED passes the status (QEMU exits with it); plain
+         * SYS_EXIT on 32-bit ARM only tells success (0) from failure (1). */
+        const uint32_t block[2] = {ADP_Stopped_ApplicationExit, (uint32_t)code};
+        (void)semihost_call(SYS_EXIT_EXTENDED, block);
+        (void)semihost_call(SYS_EXIT, (const void *)(uintptr_t)(code == 0 ? ADP_Stopped_ApplicationExit
+                                                                           : ADP_Stopped_RunTimeErrorUnknown));
+    }
+#else
+    (void)code;
+#endif
+    for (;;) {
+        __asm__ volatile("wfi");
+    }
+}

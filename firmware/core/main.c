@@ -1,0 +1,358 @@
+/*
+ * main.c - device side of the mcutrain serial protocol, version 1.
+ *
+ * See docs/protocol.md. The loop reads one frame at a time, acts on it and
+ * answers; every malformed input gets an `X` frame and the loop goes on.
+ * Calls only the board API (board.h), the framing (link.h) and the
+ * generated model API (mt_model.h). No heap, no multiplication or division.
+ */
+#include <stdint.h>
+
+#include "board.h"
+#include "link.h"
+#include "mt_model.h"
+
+#define PROTO_VERSION   1u
+#define ACK_EVERY       16u   /* data frames per `A` */
+#define PROGRESS_EVERY  64u   /* trained samples per `P` */
+#define PRED_EVERY      64u   /* evaluated samples per `R` */
+#define WEIGHT_CHUNK    192u  /* state bytes per `w` */
+
+#define ERR_CRC          1u
+#define ERR_COBS         2u   /* bad COBS, frame too short or too long */
+#define ERR_TYPE         3u
+#define ERR_LENGTH       4u
+#define ERR_NOT_STARTED  5u
+#define ERR_VALUE        6u   /* field out of range (label >= MT_N_CLASSES) */
+
+#if (MT_INPUT_BYTES) + 2 > 255
+#error "protocol v1 carries one sample in one T frame (payload <= 255 bytes): MT_INPUT_BYTES must be <= 253"
+#endif
+#if (MT_N_CLASSES) > 256 || (MT_N_CLASSES) < 1
+#error "MT_N_CLASSES must be 1..256"
+#endif
+
+/* ------------------------------------------------------------ session state */
+
+static uint8_t started;
+static uint16_t digest_every;
+static uint32_t frames_done;     /* T + E frames consumed since `S` */
+static uint32_t samples_trained; /* T frames consumed since `S` */
+static uint32_t ack_count;       /* data frames since the last periodic `A` */
+static uint32_t digest_count;    /* trained samples since the last periodic `D` */
+static uint32_t p_samples;       /* since the last `P` */
+static uint32_t p_hinge;
+static uint32_t p_errors;
+static uint8_t preds[PRED_EVERY];
+static uint32_t pred_n;
+static uint32_t pred_first;      /* eval index of preds[0] */
+
+static uint8_t out[LINK_MAX_PAYLOAD]; /* body of the frame being sent */
+
+/* ------------------------------------------------------------------ helpers */
+
+static void put_u16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xFFu);
+    p[1] = (uint8_t)((v >> 8) & 0xFFu);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xFFu);
+    p[1] = (uint8_t)((v >> 8) & 0xFFu);
+    p[2] = (uint8_t)((v >> 16) & 0xFFu);
+    p[3] = (uint8_t)((v >> 24) & 0xFFu);
+}
+
+static uint32_t get_u16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static uint32_t put_str(uint8_t *p, uint32_t at, const char *s)
+{
+    while (*s != '\0' && at < LINK_MAX_PAYLOAD - 1u) {
+        p[at++] = (uint8_t)*s++;
+    }
+    return at;
+}
+
+static uint32_t put_hex8(uint8_t *p, uint32_t at, uint8_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    at = put_str(p, at, "0x");
+    p[at++] = (uint8_t)digits[v >> 4];
+    p[at++] = (uint8_t)digits[v & 0x0Fu];
+    return at;
+}
+
+/* `X`: u8 code, char[] text ("<text>" or "<text> <type as 0xNN>"). */
+static void send_error(uint8_t code, const char *text, int type)
+{
+    uint32_t n;
+    out[0] = code;
+    n = put_str(out, 1u, text);
+    if (type >= 0) {
+        n = put_str(out, n, " ");
+        n = put_hex8(out, n, (uint8_t)type);
+    }
+    link_send('X', out, n);
+}
+
+static void send_ack(void)
+{
+    put_u32(out, frames_done);
+    link_send('A', out, 4u);
+}
+
+static void send_progress(void)
+{
+    put_u32(out, p_samples);
+    put_u32(out + 4, p_hinge);
+    put_u16(out + 8, p_errors);
+    link_send('P', out, 10u);
+    p_samples = 0;
+    p_hinge = 0;
+    p_errors = 0;
+}
+
+static void send_digest(void)
+{
+    put_u32(out, samples_trained);
+    put_u32(out + 4, mt_state_digest());
+    put_u32(out + 8, mt_prng_state());
+    link_send('D', out, 12u);
+}
+
+static void send_predictions(void)
+{
+    uint32_t i;
+    put_u32(out, pred_first);
+    out[4] = (uint8_t)pred_n;
+    for (i = 0; i < pred_n; i++) {
+        out[5u + i] = preds[i];
+    }
+    link_send('R', out, 5u + pred_n);
+    pred_first += pred_n;
+    pred_n = 0;
+}
+
+static void send_info(void)
+{
+    const char *hash = MT_MODEL_HASH;
+    const char *name = board_name();
+    uint32_t i;
+    uint32_t n;
+
+    out[0] = (uint8_t)PROTO_VERSION;
+    for (i = 0; i < 16u; i++) {
+        out[1u + i] = (uint8_t)*hash;
+        if (*hash != '\0') {
+            hash++;
+        }
+    }
+    put_u16(out + 17, (uint32_t)(MT_INPUT_BYTES));
+    out[19] = (uint8_t)(MT_N_CLASSES);
+    put_u32(out + 20, (uint32_t)(MT_STATE_BYTES));
+    n = 25u;
+    if (name == 0) {
+        name = "";
+    }
+    n = put_str(out, n, name);
+    out[24] = (uint8_t)(n - 25u);
+    link_send('I', out, n);
+}
+
+static void send_weights(void)
+{
+    const uint8_t *state = mt_state_bytes();
+    uint32_t total = (uint32_t)(MT_STATE_BYTES);
+    uint32_t off = 0;
+
+    while (off < total) {
+        uint32_t n = total - off;
+        uint32_t i;
+        if (n > WEIGHT_CHUNK) {
+            n = WEIGHT_CHUNK;
+        }
+        put_u32(out, off);
+        for (i = 0; i < n; i++) {
+            out[4u + i] = state[off + i];
+        }
+        link_send('w', out, 4u + n);
+        off += n;
+    }
+    send_digest();
+}
+
+/* After each consumed T or E frame. */
+static void data_frame_done(void)
+{
+    frames_done++;
+    if (++ack_count == ACK_EVERY) {
+        ack_count = 0;
+        send_ack();
+    }
+}
+
+/* ----------------------------------------------------------------- messages */
+
+static void on_start(const uint8_t *b)
+{
+    uint32_t seed = get_u32(b);
+    uint32_t per_epoch = get_u32(b + 4);
+    digest_every = (uint16_t)get_u16(b + 8);
+    mt_session_start(seed, per_epoch);
+    started = 1;
+    frames_done = 0;
+    samples_trained = 0;
+    ack_count = 0;
+    digest_count = 0;
+    p_samples = 0;
+    p_hinge = 0;
+    p_errors = 0;
+    pred_n = 0;
+    pred_first = 0;
+    send_ack();
+}
+
+static void on_train(const uint8_t *b)
+{
+    uint8_t label = b[0];
+    uint8_t pred = mt_train_step(b + 1, label);
+    samples_trained++;
+    p_samples++;
+    p_hinge += mt_last_hinge();
+    if (pred != label) {
+        p_errors++;
+    }
+    if (p_samples == PROGRESS_EVERY) {
+        send_progress();
+    }
+    if (digest_every != 0u && ++digest_count == digest_every) {
+        digest_count = 0;
+        send_digest();
+    }
+    data_frame_done();
+}
+
+static void on_eval(const uint8_t *b)
+{
+    preds[pred_n++] = mt_infer(b);
+    if (pred_n == PRED_EVERY) {
+        send_predictions();
+    }
+    data_frame_done();
+}
+
+static void on_flush(void)
+{
+    if (p_samples != 0u) {
+        send_progress();
+    }
+    if (pred_n != 0u) {
+        send_predictions();
+    }
+    send_ack();
+}
+
+/* Returns 1 if the body has the expected length, else answers with X 4. */
+static int body_is(uint32_t got, uint32_t want, uint8_t type)
+{
+    if (got != want) {
+        send_error(ERR_LENGTH, "bad body length for", type);
+        return 0;
+    }
+    return 1;
+}
+
+static int need_started(uint8_t type)
+{
+    if (!started) {
+        send_error(ERR_NOT_STARTED, "not started (send S first) for", type);
+        return 0;
+    }
+    return 1;
+}
+
+static void on_frame(const uint8_t *p, uint32_t len)
+{
+    uint8_t type = p[0];
+    const uint8_t *b = p + 1;
+    uint32_t blen = len - 1u;
+
+    switch (type) {
+    case 'H':
+        if (body_is(blen, 0u, type)) {
+            send_info();
+        }
+        break;
+    case 'S':
+        if (body_is(blen, 10u, type)) {
+            on_start(b);
+        }
+        break;
+    case 'T':
+        if (body_is(blen, 1u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
+            if (b[0] >= (uint32_t)(MT_N_CLASSES)) {
+                send_error(ERR_VALUE, "label out of range", b[0]);
+            } else {
+                on_train(b);
+            }
+        }
+        break;
+    case 'E':
+        if (body_is(blen, (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
+            on_eval(b);
+        }
+        break;
+    case 'F':
+        if (body_is(blen, 0u, type)) {
+            on_flush();
+        }
+        break;
+    case 'W':
+        if (body_is(blen, 0u, type)) {
+            send_weights();
+        }
+        break;
+    default:
+        send_error(ERR_TYPE, "unknown message type", type);
+        break;
+    }
+}
+
+int main(void)
+{
+    board_init();
+    link_rx_reset();
+    for (;;) {
+        const uint8_t *payload;
+        uint32_t len;
+        int r = link_recv(&payload, &len);
+        switch (r) {
+        case LINK_FRAME:
+            on_frame(payload, len);
+            break;
+        case LINK_ERR_CRC:
+            send_error(ERR_CRC, "bad CRC", -1);
+            break;
+        case LINK_ERR_COBS:
+            send_error(ERR_COBS, "bad COBS", -1);
+            break;
+        case LINK_ERR_SHORT:
+            send_error(ERR_COBS, "frame too short", -1);
+            break;
+        default:
+            send_error(ERR_COBS, "frame too long", -1);
+            break;
+        }
+    }
+}

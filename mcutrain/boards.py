@@ -1,0 +1,168 @@
+"""Board registry.
+
+One :class:`Board` per supported target. The firmware side of a board lives in
+``firmware/boards/<name>/`` (startup code, linker script, UART driver) and
+``firmware/platforms/mcutrain-arm/boards/<name>.json`` (the PlatformIO board
+manifest); ``tests/test_boards.py`` checks that the three agree.
+
+Adding a board: one more ``Board(...)`` entry in ``_BOARDS`` below, a folder
+``firmware/boards/<name>/`` and a board JSON (see ``docs/build.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import UnknownBoardError
+
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    """An extra memory region besides the main RAM (e.g. STM32 CCM)."""
+
+    name: str
+    origin: int
+    size: int
+    #: True if qemu_machine maps this region (QEMU models do not always).
+    in_qemu: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Board:
+    """A target board, as the generator, memory planner and emulator see it."""
+
+    name: str
+    #: Human-readable description.
+    title: str
+    #: Core name: cortex-m0, cortex-m3, cortex-m4f, cortex-m33, ...
+    core: str
+    #: Compiler/linker flags selecting the core, e.g. ('-mcpu=cortex-m4', '-mthumb', ...).
+    cpu_flags: tuple[str, ...]
+    #: Rated (maximum) core clock, used for time estimates.
+    clock_hz: int
+    #: Clock the firmware actually runs from (no PLL set-up), used for UART dividers.
+    boot_clock_hz: int
+    #: Main RAM region usable for .data + .bss + stack (contiguous).
+    ram_origin: int
+    ram_bytes: int
+    flash_origin: int
+    flash_bytes: int
+    #: Bytes of RAM reserved for the stack (at the end of RAM); the memory
+    #: planner must keep .data + .bss <= ram_bytes - stack_bytes.
+    stack_bytes: int
+    #: UART driver kind: stm32-usart | cmsdk | pl011 | nrf51 | ...
+    uart: str
+    #: Base address of the UART the serial link uses.
+    uart_base: int
+    #: PlatformIO environment name (in platformio.ini) and board id (board JSON).
+    pio_env: str
+    #: QEMU machine (-M) for emulation; None for a real board only.
+    qemu_machine: str | None = None
+    #: QEMU -cpu option, or None for the machine's default CPU.
+    qemu_cpu: str | None = None
+    #: Index of the link UART among the machine's serial ports: QEMU attaches
+    #: the n-th ``-serial`` option to it, so the first ``qemu_serial_index``
+    #: options must be ``-serial null``.
+    qemu_serial_index: int = 0
+    #: Whether the core has an FPU (the training code uses none).
+    has_fpu: bool = False
+    #: Extra memory regions not part of ram_bytes (e.g. CCM).
+    extra_regions: tuple[MemoryRegion, ...] = field(default_factory=tuple)
+    notes: str = ""
+
+    @property
+    def emulated(self) -> bool:
+        """True if the board can run in qemu-system-arm."""
+        return self.qemu_machine is not None
+
+    @property
+    def usable_ram_bytes(self) -> int:
+        """RAM left for .data + .bss once the stack is reserved."""
+        return self.ram_bytes - self.stack_bytes
+
+    def qemu_args(
+        self,
+        kernel: str,
+        serial: str = "stdio",
+        *,
+        semihosting: bool = False,
+    ) -> list[str]:
+        """Argument vector that boots ``kernel`` (an ELF) in QEMU with the
+        link UART on chardev ``serial`` (``stdio``, ``pty``,
+        ``tcp:127.0.0.1:PORT,server,nowait``, ...).
+
+        Raises ValueError for a board without a QEMU model.
+        """
+        if self.qemu_machine is None:
+            raise ValueError(f"board {self.name} has no QEMU model")
+        args = ["qemu-system-arm", "-M", self.qemu_machine]
+        if self.qemu_cpu:
+            args += ["-cpu", self.qemu_cpu]
+        args += ["-display", "none", "-monitor", "none"]
+        for _ in range(self.qemu_serial_index):
+            args += ["-serial", "null"]
+        args += ["-serial", serial]
+        if semihosting:
+            args += ["-semihosting-config", "enable=on,target=native"]
+        args += ["-kernel", str(kernel)]
+        return args
+
+
+_M4F_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+
+_BOARDS: tuple[Board, ...] = (
+    Board(
+        name="netduinoplus2",
+        title="Netduino Plus 2 (STM32F405RG, Cortex-M4F), emulated by QEMU",
+        core="cortex-m4f",
+        cpu_flags=_M4F_FLAGS,
+        clock_hz=168_000_000,
+        boot_clock_hz=16_000_000,  # HSI after reset; the firmware sets no PLL
+        ram_origin=0x2000_0000,
+        # A real STM32F405 has 112K SRAM1 + 16K SRAM2 contiguous at 0x20000000
+        # (128K) and 64K CCM at 0x10000000. QEMU 7.2 maps 192K contiguous at
+        # 0x20000000 and no CCM at all. We use the 128K both agree on.
+        ram_bytes=128 * 1024,
+        flash_origin=0x0800_0000,
+        flash_bytes=1024 * 1024,
+        stack_bytes=8 * 1024,
+        uart="stm32-usart",
+        uart_base=0x4000_4400,  # USART2, as on a Nucleo-F401RE (ST-LINK VCP)
+        pio_env="netduinoplus2",
+        qemu_machine="netduinoplus2",
+        qemu_cpu=None,
+        # QEMU wires serial 0 to USART1 (0x40011000), serial 1 to USART2.
+        qemu_serial_index=1,
+        has_fpu=True,
+        extra_regions=(
+            MemoryRegion(
+                name="ccm",
+                origin=0x1000_0000,
+                size=64 * 1024,
+                in_qemu=False,
+                note="core-coupled RAM of the real chip (CPU only, no DMA); "
+                "not mapped by QEMU's netduinoplus2, so the firmware does not use it",
+            ),
+        ),
+        notes="Same core, flash/SRAM bases and USART2 as an STM32F401 Nucleo.",
+    ),
+)
+
+BOARDS: dict[str, Board] = {board.name: board for board in _BOARDS}
+
+
+def board_names() -> list[str]:
+    """Names of all known boards, sorted."""
+    return sorted(BOARDS)
+
+
+def get_board(name: str) -> Board:
+    """The board called ``name``; raises :class:`UnknownBoardError` listing the
+    known boards."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UnknownBoardError(
+            f"unknown board {name!r}; known boards: {', '.join(board_names())}"
+        ) from None

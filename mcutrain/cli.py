@@ -1,0 +1,196 @@
+"""The `mcutrain` command line (click). Exit codes: docs/cli.md (0 ok, McutrainError.exit_code otherwise)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from . import __version__
+from .errors import McutrainError
+
+
+def _fail(exc: McutrainError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _load(model: Path, board: str | None) -> Any:
+    from .model import load_model
+
+    spec = load_model(model)
+    if board is not None:
+        from .boards import get_board
+
+        get_board(board)
+        spec = dataclasses.replace(spec, board=board)
+    return spec
+
+
+def _with_data(spec: Any) -> tuple[Any, Any]:
+    from .data import load_dataset
+    from .model import check_against_data
+
+    ds = load_dataset(spec.data)
+    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    return spec, ds
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """Train binarized neural networks on microcontrollers with additions and shifts."""
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Project folder to write (default: build/<model name>).")
+@click.option("--board", default=None, help="Override the model file's board.")
+def generate(model: Path, out: Path | None, board: str | None) -> None:
+    """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
+    from .project import write_project
+
+    try:
+        spec = _load(model, board)
+        if spec.n_inputs is None:
+            spec, _ = _with_data(spec)
+        root = out or Path("build") / spec.name
+        proj = write_project(spec, root)
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    ram = proj.generated.manifest["ram"]
+    click.echo(f"wrote {root}/generated/mt_model.c, mt_model.h, manifest.json and {root}/platformio.ini")
+    click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
+               f"on {spec.board}")
+    click.echo(f"build: cd {root} && mcutrain pio run -e {proj.board.pio_env} [-t upload]")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def pio(args: tuple[str, ...]) -> None:
+    """Run PlatformIO offline in the current project (same as `pio ARGS` with mcutrain's core dir)."""
+    from .toolchain import run_pio
+
+    try:
+        res = run_pio(list(args), Path.cwd(), capture=False, check=False, timeout=None)
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    sys.exit(res.returncode)
+
+
+@main.command()
+def boards() -> None:
+    """List the boards: core, clock, RAM, flash, emulated or real."""
+    from .boards import BOARDS
+
+    click.echo(f"{'board':16} {'core':11} {'clock':>8} {'RAM':>8} {'flash':>8}  kind")
+    for b in BOARDS.values():
+        kind = f"emulated (qemu -M {b.qemu_machine})" if b.emulated else "real"
+        click.echo(f"{b.name:16} {b.core:11} {b.clock_hz // 1_000_000:>5} MHz {b.ram_bytes // 1024:>5} KB "
+                   f"{b.flash_bytes // 1024:>5} KB  {kind}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--port", default=None, help="Serial port or pyserial URL of a flashed device (default: boot QEMU).")
+@click.option("--board", default=None, help="Override the model file's board.")
+@click.option("--verify/--no-verify", default=False, help="Run the NumPy twin alongside and compare bit for bit.")
+@click.option("--digest-every", default=1000, show_default=True, help="Samples between weight digests.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")
+@click.option("--build-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to generate and build (default: build/<model name>).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
+          report_path: Path | None, build_dir: Path | None, quiet: bool) -> None:
+    """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify."""
+    try:
+        report = _train(model, port, board, verify, digest_every, build_dir, quiet)
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    if report_path is not None:
+        report_path.write_text(json.dumps(report, indent=2) + "\n")
+    click.echo(f"on-device test accuracy: {report['test_accuracy'] * 100:.2f}% "
+               f"({report['test_samples']} test images, {report['samples_trained']} samples trained)")
+    if report["bit_exact"] is None:
+        click.echo("bit-exact: not verified (use --verify)")
+    else:
+        click.echo(f"bit-exact: {'yes' if report['bit_exact'] else 'NO'} "
+                   f"({report['digests_checked']} digests, test predictions, final weights)")
+        if not report["bit_exact"]:
+            for line in report["mismatches"][:10]:
+                click.echo(f"  {line}", err=True)
+            sys.exit(10)
+
+
+def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
+           build_dir: Path | None, quiet: bool) -> dict[str, Any]:
+    from .arith.plan import plan_from_spec
+    from .data import decode, encode
+    from .host.emulator import Emulator
+    from .host.link import DeviceLink
+    from .host.session import run_session
+    from .project import build, write_project
+
+    t_start = time.monotonic()
+    spec = _load(model, board)
+    spec, ds = _with_data(spec)
+    root = build_dir or Path("build") / spec.name
+    proj = write_project(spec, root)
+    if not quiet:
+        click.echo(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}", err=True)
+    elf = build(proj)
+    enc, thr = spec.data.encoding, spec.data.threshold
+    train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
+    a = spec.arithmetic.activation_frac_bits
+
+    def twin_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
+        n = spec.n_inputs
+        return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
+
+    kwargs = dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
+                  test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
+                  digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
+    if port is not None:
+        with DeviceLink.open(port) as link:
+            res = run_session(link, **kwargs)
+        where = port
+    else:
+        if not proj.board.emulated:
+            raise McutrainError(f"board {proj.board.name} is not emulated: flash it and pass --port")
+        with Emulator(elf, proj.board.qemu_machine, cpu=proj.board.qemu_cpu,
+                      serial_index=proj.board.qemu_serial_index) as emu:
+            with DeviceLink.open(emu.url) as link:
+                res = run_session(link, **kwargs)
+        where = f"qemu -M {proj.board.qemu_machine}"
+    return {
+        "model_hash": spec.model_hash(),
+        "model": spec.name,
+        "board": proj.board.name,
+        "device": where,
+        "samples_trained": res.samples_trained,
+        "epochs": spec.training.epochs,
+        "test_samples": res.test_samples,
+        "test_accuracy": res.test_accuracy,
+        "twin_test_accuracy": res.twin_test_accuracy,
+        "bit_exact": res.bit_exact,
+        "digests_checked": res.digests_checked,
+        "mismatches": res.digest_mismatches
+        + ([] if res.predictions_equal in (None, True) else ["test-set predictions differ"])
+        + ([] if res.weights_equal in (None, True) else ["final weights differ"]),
+        "train_seconds": round(res.train_seconds, 2),
+        "eval_seconds": round(res.eval_seconds, 2),
+        "train_samples_per_second": round(res.samples_trained / max(res.train_seconds, 1e-9), 1),
+        "wall_seconds": round(time.monotonic() - t_start, 2),
+        "link_bytes": res.link_bytes,
+        "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
+    }

@@ -1,0 +1,31 @@
+"""Model files: TOML -> validated :class:`ModelSpec` (docs/contracts.md, "Model file (TOML) schema")."""
+
+from .load import check_against_data, check_plan, load_model
+from .spec import (
+    BUILTIN_DATASETS,
+    LAYER_KINDS,
+    ArithmeticSpec,
+    DataSpec,
+    DenseLayerSpec,
+    LayerSpec,
+    ModelSpec,
+    TrainingSpec,
+    input_bytes,
+    register_layer,
+)
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "LAYER_KINDS",
+    "ArithmeticSpec",
+    "DataSpec",
+    "DenseLayerSpec",
+    "LayerSpec",
+    "ModelSpec",
+    "TrainingSpec",
+    "check_against_data",
+    "check_plan",
+    "input_bytes",
+    "load_model",
+    "register_layer",
+]

@@ -1,0 +1,252 @@
+"""The validated contents of a model file (docs/contracts.md, "Model file (TOML) schema").
+
+Everything here is a frozen dataclass and is only ever built by
+:func:`mcutrain.model.load.load_model` (or by tests), after every key has been
+checked. Layers form a small class hierarchy keyed by ``kind``: a new layer kind
+is a subclass of :class:`LayerSpec` decorated with :func:`register_layer`, with
+its own ``from_toml`` validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from .reader import Table
+
+ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
+WEIGHT_MODES: tuple[str, ...] = ("binary", "sign")
+LOSSES: tuple[str, ...] = ("squared_hinge",)
+ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
+
+HASH_FORMAT = 1
+"""Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A data set known by name, whose shape is known without loading it."""
+
+    name: str
+    n_inputs: int
+    n_classes: int
+
+
+BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
+    "mnist": BuiltinDataset("mnist", n_inputs=28 * 28, n_classes=10),
+}
+
+
+def input_bytes(encoding: str, n_inputs: int) -> int:
+    """Bytes of one encoded sample (docs/contracts.md, "Input encodings")."""
+    if encoding == "bits":
+        return (n_inputs + 7) // 8
+    if encoding == "u4":
+        return (n_inputs + 1) // 2
+    if encoding == "u8":
+        return n_inputs
+    raise ValueError(f"unknown input encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The ``[data]`` table."""
+
+    dataset: str               # as written in the file: a built-in name or a path
+    path: Path | None          # the path resolved against the model file's folder; None for a built-in
+    encoding: str              # bits | u4 | u8
+    threshold: int             # bits: pixel >= threshold -> 1
+    train_samples: int         # 0 = all, else the first N
+    test_samples: int          # 0 = all, else the first N
+
+    @property
+    def builtin(self) -> BuiltinDataset | None:
+        return BUILTIN_DATASETS.get(self.dataset) if self.path is None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "path": None if self.path is None else str(self.path),
+            "encoding": self.encoding,
+            "threshold": self.threshold,
+            "train_samples": self.train_samples,
+            "test_samples": self.test_samples,
+        }
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Base of the layer kinds. Subclasses set ``kind`` and implement the methods below."""
+
+    kind: ClassVar[str] = ""
+    keys: ClassVar[tuple[str, ...]] = ("kind",)
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> LayerSpec | None:
+        """Validate one ``[[layers]]`` table (its ``kind`` already read); None if it has problems."""
+        raise NotImplementedError
+
+    def out_features(self, in_features: int) -> int:
+        """The number of outputs given the number of inputs."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as in the model file (``kind`` first); also its part of the model hash."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+LAYER_KINDS: dict[str, type[LayerSpec]] = {}
+"""kind -> class; filled by :func:`register_layer`."""
+
+
+L = TypeVar("L", bound=type[LayerSpec])
+
+
+def register_layer(cls: L) -> L:
+    """Class decorator: make a layer class the one for its ``kind``."""
+    if not cls.kind or cls.kind in LAYER_KINDS:
+        raise ValueError(f"layer class {cls.__name__} needs a new, non-empty kind (got {cls.kind!r})")
+    LAYER_KINDS[cls.kind] = cls
+    return cls
+
+
+@register_layer
+@dataclass(frozen=True)
+class DenseLayerSpec(LayerSpec):
+    """A fully connected layer with binarized weights."""
+
+    kind: ClassVar[str] = "dense"
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation")
+
+    units: int
+    activation: str            # relu (hidden layers) | linear (the last layer)
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
+        last = index == n_layers - 1
+        units = table.integer("units", lo=1, hi=65535)
+        activation = table.string("activation", "linear" if last else "relu", choices=ACTIVATIONS)
+        table.finish(cls.keys)
+        if units is None or activation is None:
+            return None
+        return cls(units=units, activation=activation)
+
+    def out_features(self, in_features: int) -> int:
+        return self.units
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """The ``[training]`` table. Learning rates are exponents: lr = 2^learning_rate."""
+
+    weights: str = "binary"                       # binary (stochastic) | sign (deterministic)
+    quantized_backprop: bool = True
+    qbp_exponent_range: tuple[int, int] = (-8, 7)
+    learning_rate: int = -6
+    lr_decay_every_epochs: int = 1                # 0 = constant
+    lr_decay_shift: int = 1
+    lr_min: int = -12
+    epochs: int = 1
+    batch_size: int = 1
+    loss: str = "squared_hinge"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["qbp_exponent_range"] = list(self.qbp_exponent_range)
+        return d
+
+
+@dataclass(frozen=True)
+class ArithmeticSpec:
+    """The ``[arithmetic]`` table: the fixed-point formats (docs/arithmetic.md)."""
+
+    activation_frac_bits: int = 8                 # A: activations and inputs are Q(A)
+    error_frac_bits: int = 12                     # E: errors are Q(E)
+    latent_bits: int = 16                         # latent weights are int16 in [-2^(latent_bits-2), ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole, validated model file."""
+
+    name: str
+    board: str
+    seed: int
+    data: DataSpec
+    layers: tuple[LayerSpec, ...]
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    arithmetic: ArithmeticSpec = field(default_factory=ArithmeticSpec)
+    source: Path | None = None
+    n_inputs: int | None = None
+    """Known for built-in data sets; for a file, set by ``check_against_data`` once the data is read."""
+
+    @property
+    def n_classes(self) -> int:
+        last = self.layers[-1]
+        assert isinstance(last, DenseLayerSpec)
+        return last.units
+
+    @property
+    def input_bytes(self) -> int:
+        return input_bytes(self.data.encoding, self._known_inputs())
+
+    def layer_sizes(self) -> list[int]:
+        """[n_inputs, outputs of layer 0, outputs of layer 1, ...]."""
+        sizes = [self._known_inputs()]
+        for layer in self.layers:
+            sizes.append(layer.out_features(sizes[-1]))
+        return sizes
+
+    def _known_inputs(self) -> int:
+        if self.n_inputs is None:
+            raise ValueError(
+                f"the number of inputs of {self.data.dataset!r} is known only once the data is read; "
+                "call mcutrain.model.check_against_data(spec, n_inputs, n_classes) first")
+        return self.n_inputs
+
+    def hash_payload(self) -> dict[str, Any]:
+        """What the model hash covers: everything compiled into the firmware or the twin's arithmetic.
+
+        Left out, because they change neither the generated code nor the arithmetic
+        of a training step: the model name, the seed (sent in the ``S`` message),
+        the epoch count (the host's loop), and the data: which data set, its
+        subset sizes and the ``bits`` threshold (all applied on the host).
+        """
+        training = self.training.to_dict()
+        del training["epochs"]
+        return {
+            "format": HASH_FORMAT,
+            "board": self.board,
+            "n_inputs": self._known_inputs(),
+            "encoding": self.data.encoding,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "training": training,
+            "arithmetic": self.arithmetic.to_dict(),
+        }
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.hash_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def model_hash(self) -> str:
+        """16 hex characters: the first 8 bytes of the sha256 of :meth:`canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode("ascii")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the model file, JSON-ready (for the build manifest)."""
+        return {
+            "source": None if self.source is None else str(self.source),
+            "model": {"name": self.name, "board": self.board, "seed": self.seed},
+            "data": self.data.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "training": self.training.to_dict(),
+            "arithmetic": self.arithmetic.to_dict(),
+            "n_inputs": self.n_inputs,
+            "n_classes": self.n_classes,
+        }

@@ -1,0 +1,71 @@
+"""The method in float64, as the paper states it: an accuracy yardstick for the integer twin.
+
+Latent weights W in [-W0, W0] (W0 = Glorot h/2, not rounded), weights sampled by the hard
+sigmoid (binary) or taken as W0 sign(W) (sign), or used as they are (float32 mode); layer
+inputs of the weight update stochastically rounded to powers of two when quantized
+back-propagation is on; squared hinge loss on a linear output; plain SGD with clipping.
+Mini-batches average the gradient; batch 1 is the device's streaming case.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pow2_stochastic(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
+    """sign(x) 2^(k + Bernoulli(|x|/2^k - 1)), k = floor(log2|x|) clipped to [lo, hi]; zeros stay zero."""
+    a = np.abs(x)
+    nz = a > 0
+    k = np.floor(np.log2(np.where(nz, a, 1.0)))
+    p = a / np.exp2(k) - 1.0
+    k = k + (rng.random(x.shape) < p)
+    return np.where(nz, np.sign(x) * np.exp2(np.clip(k, lo, hi)), 0.0)
+
+
+class FloatMLP:
+    def __init__(self, sizes: list[int], *, weights: str = "binary", qbp: bool = True,
+                 qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.weights, self.qbp, self.qbp_range, self.lr = weights, qbp, qbp_range, lr
+        self.w0 = [np.sqrt(6.0 / (a + b)) / 2 for a, b in zip(sizes[:-1], sizes[1:])]
+        self.W = [self.rng.uniform(-w0, w0, (a, b)) for w0, a, b in zip(self.w0, sizes[:-1], sizes[1:])]
+
+    def _sampled(self, k: int) -> np.ndarray:
+        w, w0 = self.W[k], self.w0[k]
+        if self.weights == "float32":
+            return w
+        if self.weights == "sign":
+            return np.where(w >= 0, w0, -w0)
+        p = np.clip((w / w0 + 1) / 2, 0, 1)
+        return np.where(self.rng.random(w.shape) < p, w0, -w0)
+
+    def forward(self, x: np.ndarray, Ws: list[np.ndarray]) -> list[np.ndarray]:
+        hs = [x]
+        for k, w in enumerate(Ws):
+            z = hs[-1] @ w
+            hs.append(np.maximum(z, 0) if k < len(Ws) - 1 else z)
+        return hs
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> float:
+        Ws = [self._sampled(k) for k in range(len(self.W))]
+        hs = self.forward(x, Ws)
+        t = -np.ones_like(hs[-1])
+        t[np.arange(len(y)), y] = 1
+        margin = np.maximum(0, 1 - t * hs[-1])
+        delta = -t * margin  # half the gradient of the squared hinge
+        for k in range(len(self.W) - 1, -1, -1):
+            xin = hs[k]
+            if self.qbp:
+                xin = pow2_stochastic(xin, self.rng, *self.qbp_range)
+            grad = xin.T @ delta / len(y)
+            if k > 0:
+                delta = (delta @ Ws[k].T) * (hs[k] > 0)
+            self.W[k] = np.clip(self.W[k] - self.lr * grad, -self.w0[k], self.w0[k])
+        return float((margin**2).sum(axis=1).mean())
+
+    def predict(self, x: np.ndarray, *, real_weights: bool = False) -> np.ndarray:
+        if real_weights or self.weights == "float32":
+            Ws = self.W
+        else:
+            Ws = [np.where(w >= 0, w0, -w0) for w, w0 in zip(self.W, self.w0)]
+        return np.argmax(self.forward(x, Ws)[-1], axis=1)

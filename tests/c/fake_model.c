@@ -1,0 +1,69 @@
+/*
+ * TEST DOUBLE of the generated model (fake_include/mt_model.h). It trains
+ * nothing; its behaviour is chosen so the protocol tests can predict every
+ * field the device sends:
+ *   mt_train_step(x, label): prediction = x[0] if x[0] < MT_N_CLASSES else label;
+ *                            hinge of that step = x[1]; steps++;
+ *                            state byte i = (uint8_t)(i + steps).
+ *   mt_infer(x):             x[0] if x[0] < MT_N_CLASSES else 0.
+ *   mt_prng_state():         seed + steps.
+ *   mt_state_digest():       CRC-32 (zlib) of the state bytes.
+ */
+#include "mt_model.h"
+#include "crc.h"
+
+static uint8_t state[MT_STATE_BYTES];
+static uint32_t seed_;
+static uint32_t steps;
+static uint32_t hinge;
+
+static void fill_state(void)
+{
+    uint32_t i;
+    for (i = 0; i < MT_STATE_BYTES; i++) {
+        state[i] = (uint8_t)(i + steps);
+    }
+}
+
+void mt_session_start(uint32_t seed, uint32_t samples_per_epoch)
+{
+    (void)samples_per_epoch;
+    seed_ = seed;
+    steps = 0;
+    hinge = 0;
+    fill_state();
+}
+
+uint8_t mt_train_step(const uint8_t *x_enc, uint8_t label)
+{
+    uint8_t pred = x_enc[0] < MT_N_CLASSES ? x_enc[0] : label;
+    hinge = x_enc[1];
+    steps++;
+    fill_state();
+    return pred;
+}
+
+uint8_t mt_infer(const uint8_t *x_enc)
+{
+    return x_enc[0] < MT_N_CLASSES ? x_enc[0] : 0u;
+}
+
+uint32_t mt_state_digest(void)
+{
+    return mt_crc32(0u, state, MT_STATE_BYTES);
+}
+
+const uint8_t *mt_state_bytes(void)
+{
+    return state;
+}
+
+uint32_t mt_prng_state(void)
+{
+    return seed_ + steps;
+}
+
+uint32_t mt_last_hinge(void)
+{
+    return hinge;
+}

@@ -5,7 +5,10 @@ connects with ``serial.serial_for_url(emulator.url)`` (or
 ``DeviceLink.open(emulator.url)``). A busy QEMU left behind eats a whole core,
 so the emulator is always ended, by its own process group: on leaving the
 ``with`` block (exceptions and KeyboardInterrupt included), on :meth:`stop`,
-and at interpreter exit as a fallback.
+at interpreter exit as a fallback, and on Linux by the kernel when the
+process is killed outright (PR_SET_PDEATHSIG; it fires when the *thread*
+that called :meth:`Emulator.start` ends, so start it from a thread that
+outlives its use, normally the main thread).
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ def _kill_all() -> None:
         procs = list(_live.values())
     for proc in procs:
         _kill_group(proc, grace=0.5)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: have the kernel SIGKILL QEMU when the thread that started it
+    dies, even if Python is killed without running atexit handlers."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001, S110 - best effort, other systems
+        pass
 
 
 def _default_serial_index(machine: str) -> int:
@@ -196,6 +212,7 @@ class Emulator:
             stdout=self._stderr,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: we kill the whole group
+            preexec_fn=_die_with_parent,
         )
         with _live_lock:
             _live[self.proc.pid] = self.proc

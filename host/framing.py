@@ -86,11 +86,15 @@ def cobs_decode(data: bytes, max_len: int | None = None) -> bytes:
             raise FrameError(COBS, "bad COBS: 0x00 inside a frame")
         end = r + code - 1
         block = data[r:end]
-        if 0 in block:
-            raise FrameError(COBS, "bad COBS: 0x00 inside a frame")
+        zero = block.find(0)
+        if zero >= 0:
+            block = block[:zero]
         out += block
+        # Same order of checks as link_cobs_decode, which goes byte by byte.
         if max_len is not None and len(out) > max_len:
             raise FrameError(OVERLONG, f"frame too long: more than {max_len} bytes after COBS decoding")
+        if zero >= 0:
+            raise FrameError(COBS, "bad COBS: 0x00 inside a frame")
         if end > n:
             raise FrameError(COBS, "bad COBS: block runs past the end of the frame (truncated frame)")
         r = end

@@ -146,10 +146,10 @@ def run_session(
     prog = Progress(len(order), "train", quiet)
 
     def on_progress(p: m.Progress) -> None:
-        res.samples_trained = p.samples_trained
+        res.samples_trained += p.samples_trained  # a `P` counts the samples since the previous one
         res.hinge_sum += p.hinge_sum
         res.train_errors += p.errors
-        prog.update(p.samples_trained, p.hinge_sum, p.errors, m.PROGRESS_EVERY)
+        prog.update(res.samples_trained, p.hinge_sum, p.errors, p.samples_trained)
 
     def on_digest(d: m.Digest) -> None:
         res.digests.append((d.samples_trained, d.state_crc32, d.prng_state))

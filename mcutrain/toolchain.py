@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .errors import BuildError, ToolMissingError
 
@@ -87,10 +87,10 @@ def pio_command() -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def pio_core_dir() -> Path:
+def pio_core_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The PlatformIO core directory mcutrain uses (``$MCUTRAIN_PIO_CORE``
-    or ``~/.cache/mcutrain/pio-core``)."""
-    value = os.environ.get(CORE_DIR_ENV)
+    or ``~/.cache/mcutrain/pio-core``); ``environ`` defaults to os.environ."""
+    value = (os.environ if environ is None else environ).get(CORE_DIR_ENV)
     return Path(value).expanduser() if value else DEFAULT_CORE_DIR.expanduser()
 
 
@@ -98,11 +98,12 @@ def pio_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for running PlatformIO offline.
 
     ``base`` defaults to ``os.environ``. Sets PLATFORMIO_CORE_DIR (see
-    :func:`pio_core_dir`), turns telemetry and the upgrade check off (each of
-    them otherwise may wait about 61 s for an unreachable server).
+    :func:`pio_core_dir`; MCUTRAIN_PIO_CORE is read from ``base``) and turns
+    telemetry and the upgrade check off (each of them otherwise may wait
+    about 61 s for an unreachable server).
     """
     env = dict(os.environ if base is None else base)
-    env["PLATFORMIO_CORE_DIR"] = str(pio_core_dir())
+    env["PLATFORMIO_CORE_DIR"] = str(pio_core_dir(env))
     env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "no"
     env["PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL"] = "3650"
     env["PLATFORMIO_DISABLE_UPGRADE_CHECK"] = "true"
@@ -185,6 +186,7 @@ def ensure_pio_core(core_dir: Path) -> None:
         return
     packages.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tool-scons-", dir=packages))
+    tmp.chmod(0o755)
     try:
         shutil.copytree(
             scons_src, tmp / "SCons", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -17,10 +17,12 @@ naming the test that was running.
 """
 
 import re
+import signal
 
 import click
 from platformio.public import TestCase, TestCaseSource, TestRunnerBase, TestStatus
 from platformio.test.exception import UnitTestError
+from platformio.test.runners.readers.native import NativeTestOutputReader
 
 # exit statuses with a meaning of their own
 _EXIT_MEANINGS = {
@@ -31,13 +33,45 @@ _EXIT_MEANINGS = {
 }
 
 
+def _strip_emulator_noise(line):
+    """The line without a message of QEMU's own (stderr) glued onto it, e.g.
+    "TEST t_hangqemu-system-arm: terminating on signal 15"."""
+    return re.split(r"qemu(?:-system-\w+)?:", line)[0].strip()
+
+
+class ProgramExitError(UnitTestError):
+    """The test program (or QEMU) ended with a non-zero status."""
+
+    def __init__(self, return_code):
+        self.return_code = return_code
+        if return_code < 0:
+            try:
+                what = f"was killed by signal {signal.Signals(-return_code).name}"
+            except ValueError:
+                what = f"was killed by signal {-return_code}"
+        else:
+            what = f"exited with status {return_code}"
+            if return_code in _EXIT_MEANINGS:
+                what += f": {_EXIT_MEANINGS[return_code]}"
+        super().__init__(f"the test program {what}")
+
+
+class _ProgramReader(NativeTestOutputReader):
+    """PlatformIO's reader reports exit status 1 as "signal SIGHUP" (it takes
+    abs() of the status); keep the sign and the number."""
+
+    @staticmethod
+    def raise_for_status(return_code):
+        raise ProgramExitError(return_code)
+
+
 class CustomTestRunner(TestRunnerBase):
     TEST_RE = re.compile(
         r"^TEST\s+(?P<name>\S+)\s+(?P<status>PASS|FAIL|SKIP)\b"
         r"(?:\s+(?P<file>[^\s:]+):(?P<line>\d+))?"
         r"(?:\s+(?P<message>.*))?$"
     )
-    STARTED_RE = re.compile(r"^TEST\s+(?P<name>\S+)\s*$")
+    STARTED_RE = re.compile(r"^TEST\s+(?P<name>\S+)")
     SUMMARY_RE = re.compile(r"^SUMMARY\s+(?P<passed>\d+)\s+passed,\s+(?P<failed>\d+)\s+failed")
 
     def __init__(self, *args, **kwargs):
@@ -49,7 +83,7 @@ class CustomTestRunner(TestRunnerBase):
     def on_testing_line_output(self, line):
         if self.options and self.options.verbose:
             click.echo(line, nl=False)
-        line = line.strip()
+        line = _strip_emulator_noise(line)
         if not line:
             return
         self._last_lines = (self._last_lines + [line])[-5:]
@@ -82,23 +116,29 @@ class CustomTestRunner(TestRunnerBase):
         if self.options and self.options.without_testing:
             return None
         error = None
+        click.secho("Testing...", bold=True)
         try:
-            super().stage_testing()
+            # Both mcutrain platforms are "not embedded": the program runs as
+            # a process (host) or through test_testing_command (QEMU).
+            _ProgramReader(self).begin()
         except UnitTestError as exc:
             error = exc
         # a trailing partial line, e.g. "TEST name" of a test that crashed
-        tail = self._testing_output_buffer.strip()
+        # (cut where the emulator's own stderr message was glued onto it)
+        tail = _strip_emulator_noise(self._testing_output_buffer)
         if tail:
             self._last_lines = (self._last_lines + [tail])[-5:]
 
         if self._summary is None:
             running = None
             for line in reversed(self._last_lines):
+                if self.TEST_RE.match(line):
+                    break  # the last test finished
                 started = self.STARTED_RE.match(line)
                 if started:
                     running = started.group("name")
                     break
-            reason = self._describe(error) or "the program ended without a SUMMARY line"
+            reason = str(error) if error else "the program ended without a SUMMARY line"
             message = reason + (f"; test `{running}` was running" if running else "")
             self.test_suite.add_case(
                 TestCase(
@@ -120,8 +160,8 @@ class CustomTestRunner(TestRunnerBase):
                 f"SUMMARY says {passed} passed, {failed} failed but "
                 f"{counted_pass} passed and {counted_fail} failed were reported"
             )
-        if error is not None and not (failed > 0 and self._exit_code(error) == 1):
-            problems.append(self._describe(error))
+        if error is not None and not (failed > 0 and getattr(error, "return_code", None) == 1):
+            problems.append(str(error))
         if error is None and failed > 0:
             problems.append("tests failed but the program exited with status 0")
         for problem in problems:
@@ -135,16 +175,3 @@ class CustomTestRunner(TestRunnerBase):
             )
             click.secho(problem, fg="red", err=True)
         return None
-
-    @staticmethod
-    def _exit_code(error):
-        match = re.search(r"errored with (-?\d+) code", str(error or ""))
-        return int(match.group(1)) if match else None
-
-    def _describe(self, error):
-        if error is None:
-            return None
-        code = self._exit_code(error)
-        if code in _EXIT_MEANINGS:
-            return f"{error}: {_EXIT_MEANINGS[code]}"
-        return str(error)

@@ -50,11 +50,12 @@ int32_t link_cobs_decode(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t
             return LINK_ERR_COBS;
         }
         n = (uint32_t)code - 1u;
-        if (n > len - r) {
-            return LINK_ERR_COBS; /* block runs past the end */
-        }
         while (n != 0u) {
-            uint8_t b = in[r++];
+            uint8_t b;
+            if (r >= len) {
+                return LINK_ERR_COBS; /* block runs past the end */
+            }
+            b = in[r++];
             if (b == 0u) {
                 return LINK_ERR_COBS;
             }

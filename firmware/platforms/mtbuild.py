@@ -11,6 +11,8 @@ Imported by ``mcutrain-arm/builder/main.py`` and ``mcutrain-host/builder/main.py
   directory or absolute). Test builds include it only with
   ``test_build_src = yes``.
 
+Test builds define ``MT_UNIT_TEST``.
+
 ``<firmware>`` is the folder holding ``platforms/`` (option
 ``custom_firmware_dir`` overrides it).
 """
@@ -39,7 +41,7 @@ INSTALL_HINTS = {
 
 
 def fail(env, message):
-    sys.stderr.write("Error: %s\n" % message)
+    sys.stderr.write(f"Error: {message}\n")
     env.Exit(1)
 
 
@@ -52,7 +54,7 @@ def require_tool(env, name):
         (h for prefix, h in INSTALL_HINTS.items() if name.startswith(prefix)),
         "install it and put it on PATH",
     )
-    fail(env, "%s not found on PATH; install it with: %s" % (name, hint))
+    fail(env, f"{name} not found on PATH; install it with: {hint}")
     return None
 
 
@@ -64,12 +66,17 @@ def project_path(env, value):
     return os.path.normpath(value)
 
 
+def platform_dir(env):
+    """Absolute folder of the running platform (a plain relative
+    ``platform = path`` in platformio.ini is relative to the project)."""
+    return project_path(env, env.PioPlatform().get_dir())
+
+
 def firmware_dir(env):
     custom = env.GetProjectOption("custom_firmware_dir", "")
     if custom:
         return project_path(env, custom)
-    platform_dir = env.PioPlatform().get_dir()
-    return os.path.normpath(os.path.join(platform_dir, "..", ".."))
+    return os.path.normpath(os.path.join(platform_dir(env), "..", ".."))
 
 
 def is_test_build(env):
@@ -88,16 +95,17 @@ def add_firmware_sources(env, board_dir_name):
 
     for path, what in ((core_dir, "firmware core"), (board_dir, "board support")):
         if not os.path.isdir(path):
-            fail(env, "%s folder %s not found" % (what, path))
+            fail(env, f"{what} folder {path} not found")
     if with_generated and not os.path.isdir(gen_dir):
         fail(
             env,
-            "generated C folder %s not found: generate the model code first "
-            "(mcutrain generate), or set custom_generated_dir in platformio.ini"
-            % gen_dir,
+            f"generated C folder {gen_dir} not found: generate the model code first "
+            "(mcutrain generate), or set custom_generated_dir in platformio.ini",
         )
 
     env.Prepend(CPPPATH=[core_dir, board_dir] + ([gen_dir] if with_generated else []))
+    if testing:
+        env.Append(CPPDEFINES=["MT_UNIT_TEST"])
     core_filter = ["+<*.c>"] + (["-<main.c>"] if testing else [])
     env.BuildSources(os.path.join("$BUILD_DIR", "mt_core"), core_dir, core_filter)
     env.BuildSources(os.path.join("$BUILD_DIR", "mt_board"), board_dir, ["+<*.c>", "+<*.S>"])

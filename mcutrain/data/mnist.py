@@ -195,12 +195,30 @@ def _numpy_reconstruct() -> Callable[..., object]:
     return fn
 
 
+def _numpy_frombuffer() -> Callable[..., object]:
+    fn = np.zeros(1).__reduce_ex__(5)[0]
+    assert callable(fn)
+    return fn
+
+
+def _latin1_bytes(text: object, encoding: object = "latin1") -> bytes:
+    """What Python 3 writes for bytes in a protocol-2 pickle (_codecs.encode(text, "latin1")), nothing more."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refusing _codecs.encode other than str -> latin1 bytes")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     # where numpy 1 and numpy 2 name the array reconstructor used by ndarray.__reduce__
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+    # arrays in protocol-5 pickles
+    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer(),
+    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer(),
+    # array data in protocol-2 pickles written by Python 3
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 

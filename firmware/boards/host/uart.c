@@ -9,9 +9,10 @@
 
 void board_init(void)
 {
-#ifdef PIO_UNIT_TESTING
-    /* Tests: line-buffered, so a crash still shows the lines before it. */
-    (void)setvbuf(stdout, NULL, _IOLBF, 1024);
+#ifdef MT_UNIT_TEST
+    /* Tests: unbuffered, so a crash still shows what was printed before it
+     * (including "TEST <name>" of the test that crashed). */
+    (void)setvbuf(stdout, NULL, _IONBF, 0);
 #else
     /* Protocol: fully buffered; flushed before each read and at exit. */
     (void)setvbuf(stdout, NULL, _IOFBF, 4096);

@@ -21,7 +21,10 @@ from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
 env = DefaultEnvironment()
 platform = env.PioPlatform()
 
-sys.path.insert(0, os.path.normpath(os.path.join(platform.get_dir(), "..")))
+_platform_dir = platform.get_dir()
+if not os.path.isabs(_platform_dir):
+    _platform_dir = os.path.join(env.subst("$PROJECT_DIR"), _platform_dir)
+sys.path.insert(0, os.path.normpath(os.path.join(_platform_dir, "..")))
 import mtbuild  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 if "BOARD" not in env:
@@ -72,7 +75,7 @@ env.Append(
         "--specs=nano.specs",
         "-Wl,--gc-sections",
         "-Wl,-Map," + os.path.join("$BUILD_DIR", "firmware.map"),
-        "-Wl,--defsym=__stack_size=%d" % stack_bytes,
+        f"-Wl,--defsym=__stack_size={stack_bytes}",
     ],
 )
 
@@ -113,7 +116,7 @@ if protocol == "custom":
     env.Replace(UPLOADCMD="$UPLOAD_COMMAND")
 elif machine:
     serial = env.GetProjectOption("custom_qemu_serial", "") or (
-        "tcp:127.0.0.1:%s,server,nowait" % env.GetProjectOption("custom_qemu_port", "4321")
+        "tcp:127.0.0.1:{},server,nowait".format(env.GetProjectOption("custom_qemu_port", "4321"))
     )
     qemu = ["qemu-system-arm", "-M", machine]
     if board.get("qemu.cpu", ""):
@@ -136,8 +139,7 @@ def _before_upload(target, source, env):  # pylint: disable=unused-argument
     if protocol != "custom" and machine:
         mtbuild.require_tool(env, "qemu-system-arm")
         print(
-            "QEMU %s: link UART on %s; runs until stopped (Ctrl-C)"
-            % (machine, env.subst("$MT_QEMU_SERIAL"))
+            "QEMU {}: link UART on {}; runs until stopped (Ctrl-C)".format(machine, env.subst("$MT_QEMU_SERIAL"))
         )
     sys.stdout.flush()
 

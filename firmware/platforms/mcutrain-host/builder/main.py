@@ -20,7 +20,10 @@ from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
 env = DefaultEnvironment()
 platform = env.PioPlatform()
 
-sys.path.insert(0, os.path.normpath(os.path.join(platform.get_dir(), "..")))
+_platform_dir = platform.get_dir()
+if not os.path.isabs(_platform_dir):
+    _platform_dir = os.path.join(env.subst("$PROJECT_DIR"), _platform_dir)
+sys.path.insert(0, os.path.normpath(os.path.join(_platform_dir, "..")))
 import mtbuild  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 cc = env.GetProjectOption("custom_cc", "gcc")

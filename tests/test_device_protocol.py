@@ -1,0 +1,385 @@
+"""The device main loop (firmware/core/main.c) speaking protocol v1, built for
+the host with the fake model (tests/c/fake_model.c) and the host board
+(stdin/stdout), driven through a pipe with DeviceLink. Built with
+AddressSanitizer and UBSan, so garbage that made it read or write out of
+bounds would fail the test."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import zlib
+
+import pytest
+
+from _linkbuild import FAKE_CLASSES, FAKE_HASH, FAKE_INPUT_BYTES, FAKE_STATE_BYTES, build_fake_device
+from mcutrain.errors import DeviceSilentError, ModelMismatchError, PortMissingError
+from mcutrain.host import messages as m
+from mcutrain.host.emulator import free_port
+from mcutrain.host.framing import cobs_encode, encode_frame
+from mcutrain.host.link import DeviceLink, DeviceReportedError, PipeTransport
+from mcutrain.host.stream import Streamer
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+
+
+@pytest.fixture(scope="module")
+def fake_device_exe(tmp_path_factory):
+    return build_fake_device(tmp_path_factory.mktemp("fake_device"))
+
+
+@pytest.fixture
+def device(fake_device_exe):
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    proc = subprocess.Popen([str(fake_device_exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    link = DeviceLink(PipeTransport.from_process(proc))
+    try:
+        yield link
+    finally:
+        link.close()
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stdout.close()
+        proc.stderr.close()
+        assert proc.returncode == 0, f"device exited with {proc.returncode}:\n{err}"
+        assert "runtime error" not in err and "Sanitizer" not in err, err
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def sample(pred: int = 0, hinge: int = 0) -> bytes:
+    """An encoded sample for the fake model: it predicts x[0] (if < 10) and
+    reports hinge x[1]."""
+    return bytes((pred, hinge)) + bytes(range(1, FAKE_INPUT_BYTES - 1))
+
+
+def fake_state(steps: int) -> bytes:
+    return bytes((i + steps) & 0xFF for i in range(FAKE_STATE_BYTES))
+
+
+def fake_digest(steps: int, seed: int) -> m.Digest:
+    return m.Digest(steps, zlib.crc32(fake_state(steps)), (seed + steps) & 0xFFFFFFFF)
+
+
+def collect_until(link: DeviceLink, pred, timeout: float = 10.0) -> list[m.Message]:
+    """Messages up to and including the first one for which pred(msg) holds."""
+    out = []
+    while True:
+        msg = link.recv(timeout)
+        assert msg is not None, f"timeout; got so far: {out}"
+        out.append(msg)
+        if pred(msg):
+            return out
+
+
+def until_ack(n: int):
+    return lambda msg: isinstance(msg, m.Ack) and msg.frames_done == n
+
+
+def expect_error(link: DeviceLink, code: int, timeout: float = 5.0) -> m.Error:
+    msgs = collect_until(link, lambda x: isinstance(x, m.Error), timeout)
+    assert len(msgs) == 1, msgs
+    assert msgs[0].code == code, msgs[0]
+    return msgs[0]
+
+
+def flush_acks(link: DeviceLink, frames_done: int) -> None:
+    """F answers with A(frames_done) and nothing else when nothing is pending."""
+    link.send(m.Flush())
+    assert collect_until(link, lambda x: isinstance(x, m.Ack)) == [m.Ack(frames_done)]
+
+
+# -------------------------------------------------------------------- hello
+
+
+def test_hello_after_garbage(device):
+    rng = random.Random(3)
+    device.send_raw(bytes(rng.randrange(256) for _ in range(500)) + encode_frame(b"T\x01")[:3])
+    info = device.hello(timeout=5)
+    assert info == m.Info(1, FAKE_HASH, FAKE_INPUT_BYTES, FAKE_CLASSES, FAKE_STATE_BYTES, "host")
+
+
+def test_hello_model_mismatch(device):
+    with pytest.raises(ModelMismatchError) as e:
+        device.hello(timeout=5, expected_hash="0123456789abcdef")
+    text = str(e.value)
+    assert FAKE_HASH in text and "0123456789abcdef" in text and "mcutrain train" in text
+    assert e.value.exit_code == 6
+
+
+def test_hello_matching_hash(device):
+    assert device.hello(timeout=5, expected_hash=FAKE_HASH).board == "host"
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_start_answers_ack_zero(device):
+    device.send(m.Start(1, 100, 0))
+    assert collect_until(device, lambda x: True) == [m.Ack(0)]
+
+
+@pytest.mark.parametrize("msg", [m.Train(1, sample()), m.Eval(sample())])
+def test_data_before_start_is_refused(device, msg):
+    device.send(msg)
+    err = expect_error(device, m.ERR_NOT_STARTED)
+    assert "not started" in err.text
+    flush_acks(device, 0)
+
+
+def test_training_messages_and_cadences(device):
+    seed, n, digest_every = 100, 200, 50
+    device.start(seed, 1000, digest_every)
+    rng = random.Random(5)
+    labels = [rng.randrange(10) for _ in range(n)]
+    preds = [rng.choice([lab, rng.randrange(10), 200]) for lab in labels]  # 200: the fake predicts the label
+    hinges = [rng.randrange(256) for _ in range(n)]
+    device.send_payloads([m.train_payload(lab, sample(p, h)) for lab, p, h in zip(labels, preds, hinges)])
+    device.send(m.Flush())
+    got = collect_until(device, lambda x: isinstance(x, m.Ack) and x.frames_done == n and device.acks_received
+                        == device.acks_expected)
+
+    want: list[m.Message] = []
+    p_n = p_h = p_e = 0
+    for k in range(1, n + 1):
+        lab, p, h = labels[k - 1], preds[k - 1], hinges[k - 1]
+        pred = p if p < 10 else lab
+        p_n, p_h, p_e = p_n + 1, p_h + h, p_e + (pred != lab)
+        if k % 64 == 0:
+            want.append(m.Progress(p_n, p_h, p_e))
+            p_n = p_h = p_e = 0
+        if k % digest_every == 0:
+            want.append(fake_digest(k, seed))
+        if k % 16 == 0:
+            want.append(m.Ack(k))
+    want += [m.Progress(p_n, p_h, p_e), m.Ack(n)]  # F: the pending P, then A
+    assert got == want
+
+
+def test_no_digest_when_digest_every_is_zero(device):
+    device.start(1, 10, 0)
+    device.send_payloads([m.train_payload(1, sample(1)) for _ in range(70)])
+    device.send(m.Flush())
+    got = collect_until(device, lambda x: isinstance(x, m.Ack) and device.acks_received == device.acks_expected)
+    assert not any(isinstance(x, m.Digest) for x in got)
+    assert [x for x in got if isinstance(x, m.Progress)] == [m.Progress(64, 0, 0), m.Progress(6, 0, 0)]
+
+
+def test_eval_predictions(device):
+    device.start(1, 10, 0)
+    n = 150
+    xs = [sample(k % 12) for k in range(n)]
+    device.send_payloads([m.eval_payload(x) for x in xs])
+    device.send(m.Flush())
+    got = collect_until(device, lambda x: isinstance(x, m.Ack) and device.acks_received == device.acks_expected)
+    classes = bytes(k % 12 if k % 12 < 10 else 0 for k in range(n))
+    want: list[m.Message] = []
+    for k in range(1, n + 1):
+        if k % 64 == 0:
+            want.append(m.Predictions(k - 64, classes[k - 64 : k]))
+        if k % 16 == 0:
+            want.append(m.Ack(k))
+    want += [m.Predictions(128, classes[128:]), m.Ack(n)]
+    assert got == want
+
+
+def test_mixed_train_and_eval_share_frame_count(device):
+    device.start(9, 10, 0)
+    payloads = []
+    for k in range(40):
+        payloads.append(m.train_payload(2, sample(2)) if k % 2 else m.eval_payload(sample(3)))
+    device.send_payloads(payloads)
+    device.send(m.Flush())
+    got = collect_until(device, lambda x: isinstance(x, m.Ack) and device.acks_received == device.acks_expected)
+    assert got == [m.Ack(16), m.Ack(32), m.Progress(20, 0, 0), m.Predictions(0, b"\x03" * 20), m.Ack(40)]
+
+
+def test_restart_resets_counters(device):
+    device.start(1, 10, 0)
+    device.send_payloads([m.train_payload(1, sample(1)) for _ in range(20)])
+    collect_until(device, until_ack(16))
+    device.start(2, 10, 0)  # waits for its A(0)
+    flush_acks(device, 0)
+
+
+def test_weights_dump(device):
+    seed = 0xFFFFFFFE
+    device.start(seed, 10, 0)
+    device.send_payloads([m.train_payload(4, sample(4)) for _ in range(3)])
+    device.send(m.Weights())
+    got = collect_until(device, lambda x: isinstance(x, m.Digest))
+    state = fake_state(3)
+    assert got == [m.WeightChunk(0, state[:192]), m.WeightChunk(192, state[192:384]),
+                   m.WeightChunk(384, state[384:]), fake_digest(3, seed)]
+    device.hello(timeout=5)
+    data, digest = device.read_weights()
+    assert data == state and digest == fake_digest(3, seed)
+
+
+def test_weights_before_start(device):
+    device.hello(timeout=5)
+    data, digest = device.read_weights()
+    assert len(data) == FAKE_STATE_BYTES and digest.samples_trained == 0
+
+
+# -------------------------------------------------------------- error codes
+
+
+def _bad_crc_frame() -> bytes:
+    f = bytearray(encode_frame(b"H"))
+    f[-2] = f[-2] ^ 0x5A or 1
+    return bytes(f)
+
+
+@pytest.mark.parametrize(
+    "raw, code, words",
+    [
+        (_bad_crc_frame(), m.ERR_CRC, "bad CRC"),
+        (encode_frame(m.train_payload(1, sample()))[:50] + b"\x00", m.ERR_COBS, "bad COBS"),
+        (cobs_encode(b"H") + b"\x00", m.ERR_COBS, "too short"),
+        (cobs_encode(b"H\x01") + b"\x00", m.ERR_COBS, "too short"),
+        (cobs_encode(b"T" + bytes(300)) + b"\x00", m.ERR_COBS, "too long"),
+        (cobs_encode(b"x" * 258) + b"\x00", m.ERR_COBS, "too long"),
+        (encode_frame(b"Z"), m.ERR_TYPE, "0x5a"),
+        (encode_frame(b"t" + bytes(99)), m.ERR_TYPE, "0x74"),
+        (encode_frame(b"\xff" * 255), m.ERR_TYPE, "0xff"),
+        (encode_frame(b"A\x00\x00\x00\x00"), m.ERR_TYPE, "0x41"),  # a device message sent to the device
+        (encode_frame(b"H\x00"), m.ERR_LENGTH, "0x48"),
+        (encode_frame(b"S" + bytes(9)), m.ERR_LENGTH, "0x53"),
+        (encode_frame(b"S" + bytes(11)), m.ERR_LENGTH, "0x53"),
+        (encode_frame(b"T" + bytes(FAKE_INPUT_BYTES)), m.ERR_LENGTH, "0x54"),
+        (encode_frame(b"T" + bytes(FAKE_INPUT_BYTES + 2)), m.ERR_LENGTH, "0x54"),
+        (encode_frame(b"T"), m.ERR_LENGTH, "0x54"),
+        (encode_frame(b"T" + bytes(254)), m.ERR_LENGTH, "0x54"),
+        (encode_frame(b"E" + bytes(FAKE_INPUT_BYTES - 1)), m.ERR_LENGTH, "0x45"),
+        (encode_frame(b"E" + bytes(FAKE_INPUT_BYTES + 1)), m.ERR_LENGTH, "0x45"),
+        (encode_frame(b"F\x00"), m.ERR_LENGTH, "0x46"),
+        (encode_frame(b"W\x00"), m.ERR_LENGTH, "0x57"),
+        (encode_frame(m.train_payload(FAKE_CLASSES, sample())), m.ERR_VALUE, "label"),
+        (encode_frame(m.train_payload(255, sample())), m.ERR_VALUE, "label"),
+    ],
+)
+def test_error_codes(device, raw, code, words):
+    device.start(1, 10, 0)
+    device.send_raw(raw)
+    err = expect_error(device, code)
+    assert words in err.text
+    # Nothing was counted, and the device goes on.
+    flush_acks(device, 0)
+    assert device.hello(timeout=5).board == "host"
+
+
+def test_bad_length_is_checked_before_start(device):
+    device.send(b"T\x01")
+    expect_error(device, m.ERR_LENGTH)
+
+
+def test_truncated_frame_then_valid_frames(device):
+    device.start(1, 10, 0)
+    device.send_raw(encode_frame(m.train_payload(1, sample(1)))[:40])  # the sender stopped mid-frame
+    device.send(m.Flush())  # merges with the cut frame: one error, F lost
+    err = collect_until(device, lambda x: isinstance(x, m.Error))
+    assert [e.code for e in err] in ([m.ERR_CRC], [m.ERR_COBS])
+    device.acks_expected -= 1  # that F was lost
+    flush_acks(device, 0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_survives_random_garbage(device, seed):
+    rng = random.Random(seed)
+    garbage = bytearray(rng.randrange(256) for _ in range(20000))
+    for _ in range(40):  # valid-looking pieces in between
+        i = rng.randrange(len(garbage))
+        garbage[i:i] = encode_frame(bytes([rng.choice(b"HSTEFWZ")]) + bytes(rng.randrange(120)))
+    device.send_raw(bytes(garbage))
+    info = device.hello(timeout=10)
+    assert info.model_hash == FAKE_HASH
+    device.start(1, 10, 0)
+    device.send_payloads([m.train_payload(1, sample(1))] * 16)
+    device.wait_for(m.Ack, 5, "16 frames")
+    assert device.frames_acked == 16
+
+
+# ------------------------------------------------------------------ streamer
+
+
+def test_streamer_train_and_eval(device):
+    device.hello(timeout=5)
+    device.start(11, 1000, 100)
+    seen: list[m.Message] = []
+    s = Streamer(device, window=64, on_progress=seen.append, on_digest=seen.append, on_predictions=seen.append)
+    n = 1000
+    res = s.train((k % 10, sample((k + 1) % 10, 2)) for k in range(n))
+    assert res.frames == n and res.samples_trained == n
+    assert res.hinge_sum == 2 * n and res.errors == n
+    assert [d.samples_trained for d in res.digests] == list(range(100, n + 1, 100))
+    assert res.digests[-1] == fake_digest(n, 11)
+    assert sum(isinstance(x, m.Progress) for x in seen) == 16  # 15 full + the flushed 40
+    assert device.frames_acked == n
+    res = s.evaluate(sample(k % 10) for k in range(130))
+    assert res.predictions == bytes(k % 10 for k in range(130))
+    res = s.evaluate(sample(7) for _ in range(5))
+    assert res.predictions == b"\x07" * 5
+    data, digest = device.read_weights()
+    assert data == fake_state(n)
+
+
+def test_streamer_stops_on_device_error(device):
+    device.start(1, 10, 0)
+    samples = [(1, sample(1))] * 100 + [(42, sample(1))] + [(1, sample(1))] * 100
+    with pytest.raises(DeviceReportedError) as e:
+        Streamer(device, timeout=5).train(samples)
+    assert e.value.code == m.ERR_VALUE
+
+
+def test_streamer_window_minimum(device):
+    with pytest.raises(ValueError):
+        Streamer(device, window=8)
+
+
+# --------------------------------------------------------------- link errors
+
+
+def test_silent_device():
+    proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    r, w = os.pipe()  # nothing will ever be written to w
+    try:
+        with DeviceLink(PipeTransport(r, proc.stdin.fileno(), "silent")) as link:
+            with pytest.raises(DeviceSilentError, match="no answer from the device on silent within 0.5 s"):
+                link.hello(timeout=0.5)
+    finally:
+        os.close(r)
+        os.close(w)
+        proc.stdin.close()
+        proc.wait()
+
+
+def test_closed_connection():
+    proc = subprocess.Popen(["true"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc.wait()
+    with DeviceLink(PipeTransport.from_process(proc)) as link:
+        with pytest.raises(DeviceSilentError, match="closed"):
+            link.recv(5)
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+def test_missing_port():
+    with pytest.raises(PortMissingError) as e:
+        DeviceLink.open("/dev/ttyMCUTRAIN-NO-SUCH-PORT")
+    assert "/dev/ttyMCUTRAIN-NO-SUCH-PORT" in str(e.value) and "serial port" in str(e.value)
+    assert e.value.exit_code == 4
+
+
+def test_refused_socket():
+    with pytest.raises(PortMissingError, match="emulator"):
+        DeviceLink.open(f"socket://127.0.0.1:{free_port()}")

@@ -1,0 +1,134 @@
+"""`mcutrain train` end to end on the emulated board, and its failure modes with their exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mcutrain.cli import main
+
+from helpers import small_model
+
+
+def _qemu_lines(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-x", "qemu-system-arm"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if marker in ln]
+
+
+@pytest.fixture()
+def no_qemu_left(tmp_path: Path):
+    yield
+    left = _qemu_lines(str(tmp_path))
+    assert left == [], f"a QEMU started by the test is still running: {left}"
+
+
+@pytest.mark.qemu
+def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
+    model = small_model(tmp_path, train=1500, test=500)
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    r = json.loads(report.read_text())
+    for key in ("model_hash", "board", "samples_trained", "test_accuracy", "bit_exact", "digests_checked",
+                "wall_seconds", "link_bytes"):
+        assert key in r
+    assert r["bit_exact"] is True and r["digests_checked"] == 6 and r["samples_trained"] == 1500
+    assert r["test_accuracy"] == r["twin_test_accuracy"]
+    assert r["test_accuracy"] > 0.5  # 1500 samples of a 784-32-10 net: far above chance (0.1)
+    assert r["link_bytes"] >= 1500 * 100 + 500 * 99
+
+
+def test_malformed_model_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\nname = 1\n")
+    res = CliRunner().invoke(main, ["generate", str(bad), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "bad.toml" in res.output
+
+
+def test_model_too_large_for_the_board(tmp_path: Path) -> None:
+    model = small_model(tmp_path, units=200)
+    res = CliRunner().invoke(main, ["generate", str(model), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "bytes of RAM" in res.output and "would fit" in res.output
+    assert not (tmp_path / "o" / "generated" / "mt_model.c").exists()
+
+
+def test_fixed_point_overflow_is_refused(tmp_path: Path) -> None:
+    model = small_model(tmp_path, units=2100)  # 2100 x ERR_MAX exceeds the int32 error accumulator
+    res = CliRunner().invoke(main, ["generate", str(model), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "overflows the int32 backward accumulator" in res.output and "layers[0]" in res.output
+
+
+def test_toolchain_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = small_model(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    res = CliRunner().invoke(main, ["train", str(model), "--build-dir", str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 3
+    assert "arm-none-eabi-gcc" in res.output and "apt-get install" in res.output
+
+
+def test_port_missing(tmp_path: Path, no_qemu_left: None) -> None:
+    model = small_model(tmp_path)
+    res = CliRunner().invoke(main, ["train", str(model), "--port", "/dev/ttyNOPE9", "--quiet",
+                                    "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 4
+    assert "/dev/ttyNOPE9" in res.output
+
+
+def test_device_silent(tmp_path: Path) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    conns = []
+    t = threading.Thread(target=lambda: conns.append(srv.accept()), daemon=True)
+    t.start()
+    model = small_model(tmp_path)
+    try:
+        res = CliRunner().invoke(main, ["train", str(model), "--port", f"socket://127.0.0.1:{port}", "--quiet",
+                                        "--build-dir", str(tmp_path / "b")])
+    finally:
+        srv.close()
+        for c, _ in conns:
+            c.close()
+    assert res.exit_code == 5
+    assert "silent" in res.output.lower() or "no answer" in res.output.lower() or "did not" in res.output.lower()
+
+
+@pytest.mark.qemu
+def test_model_hash_mismatch(tmp_path: Path, no_qemu_left: None) -> None:
+    from mcutrain.boards import get_board
+    from mcutrain.host.emulator import Emulator
+
+    # firmware built for one model, session started for another
+    a = small_model(tmp_path, name="a", units=32)
+    b = small_model(tmp_path, name="b", units=24)
+    runner = CliRunner()
+    res = runner.invoke(main, ["generate", str(a), "-o", str(tmp_path / "pa")])
+    assert res.exit_code == 0, res.output
+    from mcutrain.toolchain import run_pio
+
+    run_pio(["run"], tmp_path / "pa")
+    elf = tmp_path / "pa" / ".pio" / "build" / "netduinoplus2" / "firmware.elf"
+    board = get_board("netduinoplus2")
+    with Emulator(elf, board.qemu_machine, serial_index=board.qemu_serial_index) as emu:
+        res = runner.invoke(main, ["train", str(b), "--port", emu.url, "--quiet", "--build-dir", str(tmp_path / "pb")])
+    assert res.exit_code == 6, res.output
+    hashes = re.findall(r"\b[0-9a-f]{16}\b", res.output)  # the message names both models' hashes
+    assert len(set(hashes)) == 2 and "flash" in res.output
+
+
+if os.environ.get("MCUTRAIN_SKIP_QEMU"):
+    pytestmark = pytest.mark.skip(reason="MCUTRAIN_SKIP_QEMU set")

@@ -10,7 +10,7 @@
 from .emulator import Emulator
 from .framing import FrameDecoder, FrameError, cobs_decode, cobs_encode, crc16, decode_frame, encode_frame
 from .link import DeviceLink, DeviceReportedError, PipeTransport, SerialTransport
-from .stream import StreamResult, Streamer
+from .stream import Streamer, StreamResult
 
 __all__ = [
     "DeviceLink",

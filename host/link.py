@@ -15,7 +15,8 @@ import queue
 import select
 import threading
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..errors import DeviceSilentError, ModelMismatchError, PortMissingError, ProtocolError
 from . import messages as m

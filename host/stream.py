@@ -64,7 +64,9 @@ class Streamer:
         on_message: Callable[[m.Message], None] | None = None,
     ) -> None:
         if window < m.ACK_EVERY:
-            raise ValueError(f"window must be at least {m.ACK_EVERY} (the device acknowledges every {m.ACK_EVERY} frames)")
+            raise ValueError(
+                f"window must be at least {m.ACK_EVERY} (the device acknowledges every {m.ACK_EVERY} frames)"
+            )
         self.link = link
         self.window = window
         self.timeout = timeout

@@ -110,6 +110,8 @@ class Board:
 
 
 _M4F_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+_M3_FLAGS = ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")
+_M0_FLAGS = ("-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft")
 
 _BOARDS: tuple[Board, ...] = (
     Board(
@@ -146,6 +148,44 @@ _BOARDS: tuple[Board, ...] = (
             ),
         ),
         notes="Same core, flash/SRAM bases and USART2 as an STM32F401 Nucleo.",
+    ),
+    Board(
+        name="lm3s6965evb",
+        title="TI Stellaris LM3S6965 evaluation board (Cortex-M3), emulated by QEMU",
+        core="cortex-m3",
+        cpu_flags=_M3_FLAGS,
+        clock_hz=50_000_000,
+        boot_clock_hz=12_000_000,  # internal oscillator after reset; no PLL set-up
+        ram_origin=0x2000_0000,
+        ram_bytes=64 * 1024,
+        flash_origin=0x0000_0000,
+        flash_bytes=256 * 1024,
+        stack_bytes=4 * 1024,
+        uart="pl011",
+        uart_base=0x4000_C000,  # UART0
+        pio_env="lm3s6965evb",
+        qemu_machine="lm3s6965evb",
+        qemu_serial_index=0,
+        notes="Emulation target; a real board would need its PLL set up for an accurate baud rate.",
+    ),
+    Board(
+        name="microbit",
+        title="BBC micro:bit v1 (nRF51822, Cortex-M0), emulated by QEMU",
+        core="cortex-m0",
+        cpu_flags=_M0_FLAGS,
+        clock_hz=16_000_000,
+        boot_clock_hz=16_000_000,
+        ram_origin=0x2000_0000,
+        ram_bytes=16 * 1024,
+        flash_origin=0x0000_0000,
+        flash_bytes=256 * 1024,
+        stack_bytes=2 * 1024,
+        uart="nrf51",
+        uart_base=0x4000_2000,  # UART0, TX P0.24 / RX P0.25
+        pio_env="microbit",
+        qemu_machine="microbit",
+        qemu_serial_index=0,
+        notes="Cortex-M0: no divide instruction (division becomes a libgcc call).",
     ),
 )
 

@@ -26,7 +26,7 @@ class ToolMissingError(McutrainError):
 class BuildError(McutrainError):
     """A PlatformIO build, test or upload failed or timed out."""
 
-    exit_code = 4
+    exit_code = 9
 
 
 class ModelFileError(McutrainError):

@@ -33,9 +33,15 @@ _EXIT_MEANINGS = {
 }
 
 
+# messages QEMU's device models print on stderr (they can land inside a line)
+_EMULATOR_MESSAGES = ("Timer with period zero, disabling",)
+
+
 def _strip_emulator_noise(line):
     """The line without a message of QEMU's own (stderr) glued onto it, e.g.
     "TEST t_hangqemu-system-arm: terminating on signal 15"."""
+    for message in _EMULATOR_MESSAGES:
+        line = line.replace(message, "")
     return re.split(r"qemu(?:-system-\w+)?:", line)[0].strip()
 
 

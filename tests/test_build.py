@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mcutrain.boards import get_board
+from mcutrain.boards import BOARDS, get_board
 from mcutrain.errors import BuildError, ToolMissingError
 from mcutrain.toolchain import (
     ensure_pio_core,
@@ -55,7 +55,7 @@ uint32_t mt_last_hinge(void);
 """
 STUB_C = """#include "mt_model.h"
 #include "crc.h"
-static uint8_t state[MT_STATE_BYTES];
+static uint8_t state[%(state_bytes)s];
 static uint32_t prng = 1u;
 %(extra)s
 void mt_session_start(uint32_t seed, uint32_t n) { (void)n; prng = seed; }
@@ -67,35 +67,23 @@ uint32_t mt_prng_state(void) { return prng; }
 uint32_t mt_last_hinge(void) { return 0u; }
 """
 
-QEMU_TEST_COMMAND = """
-    timeout
-    --foreground
-    -k
-    2
-    {limit}
-    qemu-system-arm
-    -M
-    netduinoplus2
-    -display
-    none
-    -monitor
-    none
-    -serial
-    null
-    -serial
-    stdio
-    -semihosting-config
-    enable=on,target=native
-    -kernel
-    ${{platformio.build_dir}}/${{this.__env__}}/firmware.elf"""
+EMULATED = [name for name, board in BOARDS.items() if board.emulated]
 
-HOST_TEST_COMMAND = """
-    timeout
-    --foreground
-    -k
-    2
-    {limit}
-    ${{platformio.build_dir}}/${{this.__env__}}/program"""
+
+def _ini_lines(args: list[str]) -> str:
+    """A PlatformIO multi-line option: one argument per line."""
+    return "".join(f"\n    {a}" for a in args)
+
+
+def _qemu_test_command(board_name: str, limit: int) -> str:
+    elf = "${platformio.build_dir}/${this.__env__}/firmware.elf"
+    qemu = get_board(board_name).qemu_args(elf, "stdio", semihosting=True)
+    return _ini_lines(["timeout", "--foreground", "-k", "2", str(limit), *qemu])
+
+
+def _host_test_command(limit: int) -> str:
+    program = "${platformio.build_dir}/${this.__env__}/program"
+    return _ini_lines(["timeout", "--foreground", "-k", "2", str(limit), program])
 
 
 # --------------------------------------------------------------------------
@@ -135,10 +123,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_stub(gen: Path, extra: str = "") -> Path:
+def _write_stub(gen: Path, extra: str = "", state_bytes: int | str = "MT_STATE_BYTES") -> Path:
     gen.mkdir(parents=True, exist_ok=True)
     (gen / "mt_model.h").write_text(STUB_H)
-    (gen / "mt_model.c").write_text(STUB_C % {"extra": extra})
+    (gen / "mt_model.c").write_text(STUB_C % {"extra": extra, "state_bytes": state_bytes})
     return gen
 
 
@@ -155,15 +143,20 @@ def _write_project(
         "test_framework = custom",
         f"custom_generated_dir = {gen}",
         "",
-        "[env:netduinoplus2]",
-        f"platform = {ARM_PLATFORM}",
-        "board = netduinoplus2",
-        f"custom_qemu_port = {port}",
-        "test_testing_command =" + QEMU_TEST_COMMAND.format(limit=limit),
-        "",
+    ]
+    for name in EMULATED:
+        lines += [
+            f"[env:{name}]",
+            f"platform = {ARM_PLATFORM}",
+            f"board = {name}",
+            f"custom_qemu_port = {port}",
+            "test_testing_command =" + _qemu_test_command(name, limit),
+            "",
+        ]
+    lines += [
         "[env:host]",
         f"platform = {HOST_PLATFORM}",
-        "test_testing_command =" + HOST_TEST_COMMAND.format(limit=limit),
+        "test_testing_command =" + _host_test_command(limit),
         "",
     ]
     (root / "platformio.ini").write_text("\n".join(lines))
@@ -281,7 +274,7 @@ def test_host_build(tmp_path: Path, fresh_core: dict[str, str]) -> None:
 def test_link_fails_when_ram_is_exceeded(tmp_path: Path, fresh_core: dict[str, str]) -> None:
     board = get_board("netduinoplus2")
     big = board.ram_bytes - board.stack_bytes + 4096  # .bss alone eats into the stack
-    gen = _write_stub(tmp_path / "gen", extra=f"uint8_t mt_big[{big}];\nuint8_t *mt_big_p = mt_big;")
+    gen = _write_stub(tmp_path / "gen", state_bytes=big)
     proj = _write_project(tmp_path / "proj", gen)
     with pytest.raises(BuildError) as info:
         run_pio(["run", "-e", "netduinoplus2"], proj, env=fresh_core, timeout=300)
@@ -289,8 +282,9 @@ def test_link_fails_when_ram_is_exceeded(tmp_path: Path, fresh_core: dict[str, s
 
 
 def test_heap_use_fails_the_link(tmp_path: Path, fresh_core: dict[str, str]) -> None:
-    extra = "#include <stdlib.h>\nvoid *mt_heap_probe(void) { return malloc(16); }"
-    gen = _write_stub(tmp_path / "gen", extra=extra)
+    gen = _write_stub(tmp_path / "gen", extra="#include <stdlib.h>")
+    c = gen / "mt_model.c"
+    c.write_text(c.read_text().replace("return state; }", "uint8_t *p = malloc(16); return p ? p : state; }"))
     proj = _write_project(tmp_path / "proj", gen)
     with pytest.raises(BuildError) as info:
         run_pio(["run", "-e", "netduinoplus2"], proj, env=fresh_core, timeout=300)
@@ -309,13 +303,14 @@ def test_pio_test_host(fresh_core: dict[str, str]) -> None:
 
 
 @pytest.mark.qemu
-def test_pio_test_netduinoplus2_in_qemu(fresh_core: dict[str, str]) -> None:
+@pytest.mark.parametrize("board_name", EMULATED)
+def test_pio_test_in_qemu(fresh_core: dict[str, str], board_name: str) -> None:
     try:
-        res = run_pio(["test", "-e", "netduinoplus2"], ROOT, env=fresh_core, timeout=600)
+        res = run_pio(["test", "-e", board_name], ROOT, env=fresh_core, timeout=600)
         assert "test_crc16_check_value" in res.stdout and "PASSED" in res.stdout
         assert "FAILED" not in res.stdout and "ERRORED" not in res.stdout
     finally:
-        _assert_no_qemu(str(ROOT / ".pio" / "build" / "netduinoplus2"))
+        _assert_no_qemu(str(ROOT / ".pio" / "build" / board_name))
 
 
 @pytest.fixture()
@@ -352,7 +347,7 @@ int main(void) { MT_TEST_BEGIN(); MT_RUN(t_hang); MT_TEST_END(); return 0; }
 def test_failures_faults_and_hangs_are_reported(
     tmp_path: Path, bad_suites: Path, fresh_core: dict[str, str], env_name: str
 ) -> None:
-    proj = _write_project(tmp_path / "proj", _write_stub(tmp_path / "gen"), test_dir=bad_suites, limit=4)
+    proj = _write_project(tmp_path / "proj", _write_stub(tmp_path / "gen"), test_dir=bad_suites, limit=3)
     try:
         res = run_pio(["test", "-e", env_name], proj, env=fresh_core, timeout=300, check=False)
         out = res.stdout
@@ -373,7 +368,7 @@ def test_killed_test_run_leaves_no_qemu(tmp_path: Path, bad_suites: Path, fresh_
     run_pio(["test", "-e", "netduinoplus2", "-f", "test_hangs", "--without-testing"], proj, env=fresh_core)
     t0 = time.monotonic()
     with pytest.raises(BuildError, match="did not finish"):
-        run_pio(["test", "-e", "netduinoplus2", "-f", "test_hangs"], proj, env=fresh_core, timeout=6)
+        run_pio(["test", "-e", "netduinoplus2", "-f", "test_hangs"], proj, env=fresh_core, timeout=5)
     assert time.monotonic() - t0 < 30
     _assert_no_qemu(str(proj), wait=2.0)
 
@@ -417,14 +412,15 @@ def _frame(payload: bytes) -> bytes:
 
 
 @pytest.mark.qemu
-def test_upload_boots_qemu_with_the_link_on_tcp(arm_build: dict) -> None:
-    proj = arm_build["project"]
+@pytest.mark.parametrize("board_name", EMULATED)
+def test_upload_boots_qemu_with_the_link_on_tcp(
+    tmp_path: Path, fresh_core: dict[str, str], board_name: str
+) -> None:
     port = _free_port()
-    ini = proj / "platformio.ini"
-    ini.write_text(ini.read_text().replace("custom_qemu_port = 4321", f"custom_qemu_port = {port}"))
-    env = pio_env(arm_build["env"])
+    proj = _write_project(tmp_path / "proj", _write_stub(tmp_path / "gen"), port=port)
+    env = pio_env(fresh_core)
     proc = subprocess.Popen(
-        [*pio_command(), "run", "-e", "netduinoplus2", "-t", "upload"],
+        [*pio_command(), "run", "-e", board_name, "-t", "upload"],
         cwd=proj,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -458,7 +454,7 @@ def test_upload_boots_qemu_with_the_link_on_tcp(arm_build: dict) -> None:
         payload, crc = raw[:-2], struct.unpack("<H", raw[-2:])[0]
         assert crc == binascii.crc_hqx(payload, 0xFFFF)
         assert payload[:1] == b"I"
-        assert payload.endswith(b"netduinoplus2")
+        assert payload.endswith(board_name.encode())
     finally:
         kill_process_group(proc)
         if proc.stdout:

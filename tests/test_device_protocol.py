@@ -13,14 +13,14 @@ import subprocess
 import zlib
 
 import pytest
-
 from _linkbuild import FAKE_CLASSES, FAKE_HASH, FAKE_INPUT_BYTES, FAKE_STATE_BYTES, build_fake_device
-from mcutrain.errors import DeviceSilentError, ModelMismatchError, PortMissingError
 from mcutrain.host import messages as m
 from mcutrain.host.emulator import free_port
 from mcutrain.host.framing import cobs_encode, encode_frame
 from mcutrain.host.link import DeviceLink, DeviceReportedError, PipeTransport
 from mcutrain.host.stream import Streamer
+
+from mcutrain.errors import DeviceSilentError, ModelMismatchError, PortMissingError
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -143,7 +143,8 @@ def test_training_messages_and_cadences(device):
     labels = [rng.randrange(10) for _ in range(n)]
     preds = [rng.choice([lab, rng.randrange(10), 200]) for lab in labels]  # 200: the fake predicts the label
     hinges = [rng.randrange(256) for _ in range(n)]
-    device.send_payloads([m.train_payload(lab, sample(p, h)) for lab, p, h in zip(labels, preds, hinges)])
+    payloads = [m.train_payload(lab, sample(p, h)) for lab, p, h in zip(labels, preds, hinges, strict=True)]
+    device.send_payloads(payloads)
     device.send(m.Flush())
     got = collect_until(device, lambda x: isinstance(x, m.Ack) and x.frames_done == n and device.acks_received
                         == device.acks_expected)

@@ -11,10 +11,10 @@ import textwrap
 import time
 
 import pytest
-
 from _linkbuild import ROOT, arm_available, build_fake_firmware
-from mcutrain.errors import EmulatorError
 from mcutrain.host.emulator import Emulator
+
+from mcutrain.errors import EmulatorError
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 

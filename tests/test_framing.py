@@ -9,11 +9,9 @@ import struct
 import subprocess
 
 import pytest
+from _linkbuild import build_link_driver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from _linkbuild import build_link_driver
-from mcutrain.errors import ProtocolError
 from mcutrain.host.framing import (
     MAX_PAYLOAD,
     MAX_RAW,
@@ -25,6 +23,8 @@ from mcutrain.host.framing import (
     decode_frame,
     encode_frame,
 )
+
+from mcutrain.errors import ProtocolError
 
 payloads = st.binary(min_size=1, max_size=MAX_PAYLOAD)
 
@@ -68,6 +68,7 @@ def test_cobs_known_vectors(data, encoded):
     assert cobs_decode(encoded) == data
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=1200))
 def test_cobs_round_trip(data):
     enc = cobs_encode(data)
@@ -92,6 +93,7 @@ def test_cobs_decode_rejects(bad):
 # --------------------------------------------------------------------- frames
 
 
+@settings(deadline=None)
 @given(payloads)
 def test_frame_round_trip(payload):
     frame = encode_frame(payload)
@@ -111,6 +113,7 @@ def test_encode_frame_rejects_bad_sizes(bad):
         encode_frame(bad)
 
 
+@settings(deadline=None)
 @given(st.lists(payloads, max_size=8), st.data())
 def test_stream_decoder_any_chunking(frames, data):
     """Frames split at arbitrary points come out whole and in order."""
@@ -126,7 +129,7 @@ def test_stream_decoder_any_chunking(frames, data):
     assert dec.bad_frames == 0 and dec.pending == 0
 
 
-@settings(derandomize=True, max_examples=300)
+@settings(deadline=None, derandomize=True, max_examples=300)
 @given(payloads, st.data())
 def test_corrupted_data_byte_detected(payload, data):
     """Any change of one data byte (not a COBS code byte) is caught by the CRC."""
@@ -141,7 +144,7 @@ def test_corrupted_data_byte_detected(payload, data):
     assert dec.bad_frames == 1 and dec.errors["crc"] == 1
 
 
-@settings(derandomize=True, max_examples=300)
+@settings(deadline=None, derandomize=True, max_examples=300)
 @given(payloads, st.data())
 def test_corrupted_any_byte_never_gives_a_wrong_payload(payload, data):
     enc = encode_frame(payload)[:-1]

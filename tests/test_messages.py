@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from mcutrain.host import messages as m
 
 from mcutrain.errors import McutrainError, ProtocolError
-from mcutrain.host import messages as m
 
 u32 = st.integers(0, 2**32 - 1)
 u16 = st.integers(0, 2**16 - 1)
@@ -31,6 +31,7 @@ messages = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(messages)
 def test_round_trip(msg):
     payload = m.encode(msg)

@@ -19,6 +19,7 @@ from mcutrain.model import (
     DenseLayerSpec,
     LayerSpec,
     ModelSpec,
+    TrainingSpec,
     check_against_data,
     load_model,
     register_layer,
@@ -76,7 +77,7 @@ def edit(text: str, *changes: tuple[str, str]) -> str:
     for old, new in changes:
         pattern = re.compile(r"(?m)^" + re.escape(old) + ("" if old.endswith("\n") else "$"))
         assert len(pattern.findall(text)) == 1, f"{old!r} must be found once, as whole lines"
-        text = pattern.sub(lambda _: new, text)
+        text = pattern.sub(new.replace("\\", "\\\\"), text)
     return text
 
 
@@ -158,9 +159,13 @@ units = 10
 
 
 def test_learning_rate_as_string(tmp_path: Path) -> None:
-    assert load_text(tmp_path, edit(BASE, ("learning_rate = -6", 'learning_rate = "2^-6"'))).training.learning_rate == -6
-    assert load_text(tmp_path, edit(BASE, ("learning_rate = -6", 'learning_rate = "2**-7"'))).training.learning_rate == -7
-    assert load_text(tmp_path, edit(BASE, ("lr_min = -12", 'lr_min = "2^-10"'))).training.lr_min == -10
+    def training(old: str, new: str) -> TrainingSpec:
+        return load_text(tmp_path, edit(BASE, (old, new))).training
+
+    assert training("learning_rate = -6", 'learning_rate = "2^-6"').learning_rate == -6
+    assert training("learning_rate = -6", 'learning_rate = "2**-7"').learning_rate == -7
+    assert training("learning_rate = -6", 'learning_rate = " 2^(-8) "').learning_rate == -8
+    assert training("lr_min = -12", 'lr_min = "2^-10"').lr_min == -10
 
 
 def test_lr_min_default_follows_a_lower_learning_rate(tmp_path: Path) -> None:
@@ -198,7 +203,8 @@ def test_not_utf8(tmp_path: Path) -> None:
     p = tmp_path / "model.toml"
     p.write_bytes(BASE.encode() + b"# \xff\xfe\n")
     line = len(BASE.splitlines()) + 1
-    with pytest.raises(ModelFileError, match=rf"model\.toml: line {line}: the file is not UTF-8 text; save it as UTF-8"):
+    expected = rf"model\.toml: line {line}: the file is not UTF-8 text; save it as UTF-8"
+    with pytest.raises(ModelFileError, match=expected):
         load_model(p)
 
 
@@ -298,7 +304,8 @@ def test_layers_as_a_single_table(tmp_path: Path) -> None:
     ("latent_bits = 16", "latent_bits = 17", "arithmetic.latent_bits", "17", "(latent weights are stored as int16)"),
     ("activation_frac_bits = 8", "activation_frac_bits = 15", "arithmetic.activation_frac_bits", "15",
      "expected an integer from 1 to 14"),
-    ("error_frac_bits = 12", "error_frac_bits = 0", "arithmetic.error_frac_bits", "0", "expected an integer from 1 to 16"),
+    ("error_frac_bits = 12", "error_frac_bits = 0", "arithmetic.error_frac_bits", "0",
+     "expected an integer from 1 to 16"),
 ])
 def test_bad_range(tmp_path: Path, old: str, new: str, key: str, value: str, fix: str) -> None:
     assert_names(error_of(tmp_path, edit(BASE, (old, new))), key, value, fix)
@@ -308,8 +315,9 @@ def test_bad_range(tmp_path: Path, old: str, new: str, key: str, value: str, fix
     ("u8", 8, True), ("u8", 7, False), ("u4", 4, True), ("u4", 3, False), ("bits", 1, True),
 ])
 def test_frac_bits_against_encoding(tmp_path: Path, encoding: str, frac: int, ok: bool) -> None:
-    text = edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"'),
-                ("activation_frac_bits = 8", f"activation_frac_bits = {frac}"))
+    _small_npz(tmp_path / "small.npz")  # 25 inputs: every encoding fits in a frame
+    text = edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"'), ('dataset = "mnist"', 'dataset = "small.npz"'),
+                ("units = 10", "units = 3"), ("activation_frac_bits = 8", f"activation_frac_bits = {frac}"))
     if ok:
         spec = load_text(tmp_path, text)
         assert spec.arithmetic.activation_frac_bits == frac and spec.data.encoding == encoding
@@ -317,6 +325,23 @@ def test_frac_bits_against_encoding(tmp_path: Path, encoding: str, frac: int, ok
         need = 8 if encoding == "u8" else 4
         assert_names(error_of(tmp_path, text), "arithmetic.activation_frac_bits", str(frac),
                      f'with encoding = "{encoding}" it must be >= {need}')
+
+
+@pytest.mark.parametrize("encoding", ["u4", "u8"])
+def test_encoded_sample_must_fit_in_a_frame(tmp_path: Path, encoding: str) -> None:
+    err = error_of(tmp_path, edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"')))
+    need = 392 if encoding == "u4" else 784
+    assert_names(err, "data.encoding", f'"{encoding}"', f"784 inputs take {need} bytes a sample in {encoding}, "
+                 'but one frame carries at most 253; use encoding = "bits" (98 bytes)')
+    _small_npz(tmp_path / "wide.npz", shape=(30, 20))  # 600 inputs: u4 needs 300 bytes, bits 75
+    spec = load_text(tmp_path, edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"'),
+                                    ('dataset = "mnist"', 'dataset = "wide.npz"'), ("units = 10", "units = 3")))
+    with pytest.raises(ModelFileError, match='use encoding = "bits" \\(75 bytes\\)'):
+        check_against_data(spec, 600, 3)
+    limit = 2 * 253 if encoding == "u4" else 253  # the most inputs whose encoding fits
+    assert check_against_data(spec, limit, 3).input_bytes == 253
+    with pytest.raises(ModelFileError, match="one frame carries at most 253"):
+        check_against_data(spec, limit + 1, 3)
 
 
 def test_bad_encoding(tmp_path: Path) -> None:
@@ -428,7 +453,8 @@ def _small_npz(path: Path, n_classes: int = 3, shape: tuple[int, ...] = (5, 5)) 
              y_test=np.arange(6) % n_classes)
 
 
-def test_relative_dataset_path_resolves_against_the_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_dataset_path_resolves_against_the_model_folder(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "models" / "data").mkdir(parents=True)
     _small_npz(tmp_path / "models" / "data" / "small.npz")
     model = write(tmp_path / "models", edit(BASE, ('dataset = "mnist"', 'dataset = "data/small.npz"'),
@@ -505,7 +531,6 @@ def test_hash_ignores_what_the_host_applies(tmp_path: Path, old: str, new: str) 
     ("lr_decay_every_epochs = 1", "lr_decay_every_epochs = 0"),
     ("lr_decay_shift = 1", "lr_decay_shift = 2"),
     ("lr_min = -12", "lr_min = -11"),
-    ('encoding = "bits"', 'encoding = "u8"'),
     ("activation_frac_bits = 8", "activation_frac_bits = 9"),
     ("error_frac_bits = 12", "error_frac_bits = 11"),
     ("latent_bits = 16", "latent_bits = 15"),
@@ -516,10 +541,15 @@ def test_hash_changes_with_the_code_and_arithmetic(tmp_path: Path, old: str, new
     assert load_text(tmp_path, edit(BASE, (old, new))).model_hash() != load_text(tmp_path, BASE).model_hash()
 
 
-def test_hash_changes_with_the_input_size(tmp_path: Path) -> None:
+def test_hash_changes_with_the_input_size_and_encoding(tmp_path: Path) -> None:
     _small_npz(tmp_path / "small.npz")
-    spec = load_text(tmp_path, edit(BASE, ('dataset = "mnist"', 'dataset = "small.npz"'), ("units = 10", "units = 3")))
-    assert check_against_data(spec, 25, 3).model_hash() != check_against_data(spec, 26, 3).model_hash()
+    text = edit(BASE, ('dataset = "mnist"', 'dataset = "small.npz"'), ("units = 10", "units = 3"))
+    spec = load_text(tmp_path, text)
+    hashes = {check_against_data(spec, 25, 3).model_hash(), check_against_data(spec, 26, 3).model_hash()}
+    for enc in ("u4", "u8"):
+        other = load_text(tmp_path, edit(text, ('encoding = "bits"', f'encoding = "{enc}"')))
+        hashes.add(check_against_data(other, 25, 3).model_hash())
+    assert len(hashes) == 4
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,15 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import small_model
 
 from mcutrain.boards import get_board
-from mcutrain.model import load_model
 from mcutrain.data import load_dataset
-from mcutrain.model import check_against_data
+from mcutrain.model import check_against_data, load_model
 from mcutrain.mulcheck import check_elf, check_function
 from mcutrain.project import build, write_project
-
-from helpers import small_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware" / "platforms"))
 import mtbuild  # noqa: E402  the flags the builder ships

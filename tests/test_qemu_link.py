@@ -10,7 +10,6 @@ import json
 import zlib
 
 import pytest
-
 from _linkbuild import FAKE_HASH, FAKE_INPUT_BYTES, FAKE_STATE_BYTES, arm_available, build_fake_firmware
 from mcutrain.host import messages as m
 from mcutrain.host.emulator import Emulator

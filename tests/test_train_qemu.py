@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import small_model
 
 from mcutrain.cli import main
-
-from helpers import small_model
 
 
 def _qemu_lines(marker: str) -> list[str]:
@@ -109,8 +108,9 @@ def test_device_silent(tmp_path: Path) -> None:
 
 @pytest.mark.qemu
 def test_model_hash_mismatch(tmp_path: Path, no_qemu_left: None) -> None:
-    from mcutrain.boards import get_board
     from mcutrain.host.emulator import Emulator
+
+    from mcutrain.boards import get_board
 
     # firmware built for one model, session started for another
     a = small_model(tmp_path, name="a", units=32)

@@ -106,7 +106,7 @@ def make_plan(
     latent_shift = latent_bits - 2
     act_max = (1 << 15) - 1
     layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         ws = glorot_weight_shift(n_in, n_out)
         layers.append(DensePlan(
             index=k, n_in=n_in, n_out=n_out, relu=k < len(sizes) - 2, weight_shift=ws,

@@ -74,9 +74,9 @@ def pixels_to_uint8(a: np.ndarray, what: str, where: str) -> NDArray[np.uint8]:
     if a.size == 0:
         return a.astype(np.uint8)
     if a.dtype.kind in "iu":
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > 255:
-            raise DataError(f"{where}: {what} holds values {lo}..{hi}; pixels must be 0..255 "
+        imin, imax = int(a.min()), int(a.max())
+        if imin < 0 or imax > 255:
+            raise DataError(f"{where}: {what} holds values {imin}..{imax}; pixels must be 0..255 "
                             "(store them as uint8)")
         return a.astype(np.uint8)
     if a.dtype.kind == "f":

@@ -41,9 +41,8 @@ def encode(x: NDArray[np.uint8], enc: str, threshold: int = 128) -> NDArray[np.u
             raise ValueError(f"threshold must be 1..255, got {threshold}")
         out = np.packbits(x2 >= threshold, axis=1, bitorder="little")
     elif enc == "u4":
-        nib = x2 >> 4
-        if nib.shape[1] % 2:
-            nib = np.concatenate([nib, np.zeros((nib.shape[0], 1), np.uint8)], axis=1)
+        nib = np.zeros((x2.shape[0], x2.shape[1] + x2.shape[1] % 2), dtype=np.uint8)
+        nib[:, : x2.shape[1]] = x2 >> 4
         out = nib[:, 0::2] | (nib[:, 1::2] << 4)
     else:
         out = x2.copy()

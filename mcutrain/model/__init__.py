@@ -1,9 +1,10 @@
 """Model files: TOML -> validated :class:`ModelSpec` (docs/contracts.md, "Model file (TOML) schema")."""
 
-from .load import check_against_data, check_plan, load_model
+from .load import check_against_data, check_input_bytes, check_plan, load_model
 from .spec import (
     BUILTIN_DATASETS,
     LAYER_KINDS,
+    MAX_INPUT_BYTES,
     ArithmeticSpec,
     DataSpec,
     DenseLayerSpec,
@@ -17,6 +18,7 @@ from .spec import (
 __all__ = [
     "BUILTIN_DATASETS",
     "LAYER_KINDS",
+    "MAX_INPUT_BYTES",
     "ArithmeticSpec",
     "DataSpec",
     "DenseLayerSpec",
@@ -24,6 +26,7 @@ __all__ = [
     "ModelSpec",
     "TrainingSpec",
     "check_against_data",
+    "check_input_bytes",
     "check_plan",
     "input_bytes",
     "load_model",

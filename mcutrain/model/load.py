@@ -23,6 +23,7 @@ from .spec import (
     ENCODINGS,
     LAYER_KINDS,
     LOSSES,
+    MAX_INPUT_BYTES,
     WEIGHT_MODES,
     ArithmeticSpec,
     DataSpec,
@@ -30,6 +31,7 @@ from .spec import (
     LayerSpec,
     ModelSpec,
     TrainingSpec,
+    input_bytes,
 )
 
 TOP_KEYS = ("model", "data", "layers", "training", "arithmetic")
@@ -63,6 +65,7 @@ def load_model(path: str | os.PathLike[str]) -> ModelSpec:
     problems.raise_if_any()
     assert spec is not None
     if spec.n_inputs is not None:
+        check_input_bytes(spec)
         check_plan(spec)
     return spec
 
@@ -93,8 +96,26 @@ def check_against_data(spec: ModelSpec, n_inputs: int, n_classes: int) -> ModelS
             f"the last layer needs one unit per class: the data set has {n_classes} classes "
             f"(labels 0..{n_classes - 1}), set units = {n_classes}")
     checked = dataclasses.replace(spec, n_inputs=n_inputs)
+    check_input_bytes(checked)
     check_plan(checked)
     return checked
+
+
+def check_input_bytes(spec: ModelSpec) -> None:
+    """An encoded sample must fit in one frame (MAX_INPUT_BYTES); the fix names the encodings that fit."""
+    fix = _input_bytes_fix(spec.layer_sizes()[0], spec.data.encoding)
+    if fix is not None:
+        raise ModelFileError(spec.source or "<model>", "data.encoding", spec.data.encoding, fix)
+
+
+def _input_bytes_fix(n: int, enc: str) -> str | None:
+    need = input_bytes(enc, n)
+    if need <= MAX_INPUT_BYTES:
+        return None
+    fits = [f'"{e}" ({input_bytes(e, n)} bytes)' for e in ENCODINGS if input_bytes(e, n) <= MAX_INPUT_BYTES]
+    return (f"{n} inputs take {need} bytes a sample in {enc}, but one frame carries at most {MAX_INPUT_BYTES}; "
+            + (f"use encoding = {' or '.join(fits)}" if fits else
+               f"this data set has too many inputs for one frame (at most {8 * MAX_INPUT_BYTES} with bits)"))
 
 
 def check_plan(spec: ModelSpec) -> None:
@@ -184,6 +205,10 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
     arithmetic = _arithmetic_table(arithmetic_t, data) if arithmetic_t else None
 
     builtin = data.builtin if data else None
+    if data and builtin:
+        fix = _input_bytes_fix(builtin.n_inputs, data.encoding)
+        if fix is not None:
+            problems.add("data.encoding", data.encoding, fix)
     if layers:
         _check_network(layers, problems, builtin.name if builtin else None,
                        builtin.n_classes if builtin else None)

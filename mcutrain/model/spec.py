@@ -23,6 +23,9 @@ WEIGHT_MODES: tuple[str, ...] = ("binary", "sign")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 
+MAX_INPUT_BYTES = 253
+"""One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
+
 HASH_FORMAT = 1
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 

@@ -27,8 +27,8 @@ class FloatMLP:
                  qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1) -> None:
         self.rng = np.random.default_rng(seed)
         self.weights, self.qbp, self.qbp_range, self.lr = weights, qbp, qbp_range, lr
-        self.w0 = [np.sqrt(6.0 / (a + b)) / 2 for a, b in zip(sizes[:-1], sizes[1:])]
-        self.W = [self.rng.uniform(-w0, w0, (a, b)) for w0, a, b in zip(self.w0, sizes[:-1], sizes[1:])]
+        self.w0 = [np.sqrt(6.0 / (a + b)) / 2 for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+        self.W = [self.rng.uniform(-w0, w0, (a, b)) for w0, a, b in zip(self.w0, sizes[:-1], sizes[1:], strict=False)]
 
     def _sampled(self, k: int) -> np.ndarray:
         w, w0 = self.W[k], self.w0[k]
@@ -67,5 +67,5 @@ class FloatMLP:
         if real_weights or self.weights == "float32":
             Ws = self.W
         else:
-            Ws = [np.where(w >= 0, w0, -w0) for w, w0 in zip(self.W, self.w0)]
+            Ws = [np.where(w >= 0, w0, -w0) for w, w0 in zip(self.W, self.w0, strict=False)]
         return np.argmax(self.forward(x, Ws)[-1], axis=1)

@@ -10,6 +10,7 @@
  */
 #include <stdint.h>
 
+#include "../common/mt_semihost.h"
 #include "board.h"
 
 #ifndef MT_CPU_HZ
@@ -96,22 +97,6 @@ const char *board_name(void)
     return "netduinoplus2";
 }
 
-#ifdef MT_SEMIHOSTING
-/* ARM semihosting call: r0 = operation, r1 = argument; result in r0. */
-static uint32_t semihost_call(uint32_t op, const void *arg)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-#define SYS_EXIT 0x18u
-#define SYS_EXIT_EXTENDED 0x20u
-#define ADP_Stopped_ApplicationExit 0x20026u
-#define ADP_Stopped_RunTimeErrorUnknown 0x20023u
-#endif
-
 void board_exit(int code)
 {
     /* Let the last byte leave the shift register (if the UART is on). */
@@ -119,19 +104,6 @@ void board_exit(int code)
         while ((USART_SR & USART_SR_TC) == 0u) {
         }
     }
-#ifdef MT_SEMIHOSTING
-    {
-        /* SYS_EXIT_EXTENDED passes the status (QEMU exits with it); plain
-         * SYS_EXIT on 32-bit ARM only tells success (0) from failure (1). */
-        const uint32_t block[2] = {ADP_Stopped_ApplicationExit, (uint32_t)code};
-        (void)semihost_call(SYS_EXIT_EXTENDED, block);
-        (void)semihost_call(SYS_EXIT, (const void *)(uintptr_t)(code == 0 ? ADP_Stopped_ApplicationExit
-                                                                           : ADP_Stopped_RunTimeErrorUnknown));
-    }
-#else
-    (void)code;
-#endif
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
+    mt_semihost_exit(code); /* returns only without MT_SEMIHOSTING */
+    mt_park();
 }

@@ -56,7 +56,10 @@ class SessionResult:
 class Progress:
     """One line of progress on stderr, refreshed at most every `interval` seconds."""
 
-    def __init__(self, total: int, what: str, quiet: bool = False, interval: float = 1.0) -> None:
+    def __init__(self, total: int, what: str, quiet: bool = False, interval: float | None = None) -> None:
+        self.tty = sys.stderr.isatty()
+        if interval is None:
+            interval = 1.0 if self.tty else 15.0  # a log file gets a line every 15 s, a terminal a live line
         self.total, self.what, self.quiet, self.interval = total, what, quiet, interval
         self.t0 = time.monotonic()
         self.last = 0.0
@@ -80,11 +83,12 @@ class Progress:
         if self.window:
             extra = f"  hinge {self.hinge / self.window / 256:.3f}  online acc {1 - self.errors / self.window:.3f}"
             self.hinge = self.errors = self.window = 0
-        sys.stderr.write(f"\r{self.what}: {done}/{self.total}  {rate:.0f} samples/s  ETA {eta:.0f} s{extra}   ")
+        line = f"{self.what}: {done}/{self.total}  {rate:.0f} samples/s  ETA {eta:.0f} s{extra}"
+        sys.stderr.write(f"\r{line}   " if self.tty else line + "\n")
         sys.stderr.flush()
 
     def close(self) -> None:
-        if not self.quiet:
+        if not self.quiet and self.tty:
             sys.stderr.write("\n")
 
 

@@ -30,22 +30,27 @@ def mnist_bits(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @pytest.mark.parametrize(
-    "weights,qbp,sizes,seed",
+    "weights,qbp,sizes,seed,latent_bits,rounding",
     [
-        ("binary", True, [100, 10], 7),
-        ("sign", True, [100, 10], 8),
-        ("binary", False, [64, 10], 9),
-        ("sign", False, [33, 17, 10], 10),
-        ("binary", True, [33, 17, 10], 0xDEADBEEF),
+        ("binary", True, [100, 10], 7, 16, "nearest"),
+        ("sign", True, [100, 10], 8, 16, "nearest"),
+        ("binary", False, [64, 10], 9, 16, "nearest"),
+        ("sign", False, [33, 17, 10], 10, 16, "nearest"),
+        ("binary", True, [33, 17, 10], 0xDEADBEEF, 16, "nearest"),
+        ("binary", True, [100, 10], 11, 8, "stochastic"),
+        ("sign", True, [33, 17, 10], 12, 8, "stochastic"),
+        ("sign", True, [64, 10], 13, 8, "nearest"),
+        ("binary", True, [31, 10], 14, 12, "stochastic"),
     ],
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
-                                  sizes: list[int], seed: int) -> None:
+                                  sizes: list[int], seed: int, latent_bits: int, rounding: str) -> None:
     if shutil.which("gcc") is None:
         pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, latent_bits=latent_bits,
+                     update_rounding=rounding)
     write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
     exe = tmp_path / "driver"
     subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),

@@ -69,7 +69,7 @@ error_frac_bits = 12
 latent_bits = 16
 """
 
-BASE_HASH = "b08ede07b6295dd7"
+BASE_HASH = "2d2dff064afb9dda"
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -129,9 +129,9 @@ def test_examples_load() -> None:
     long = load_model(EXAMPLES / "mnist_long.toml")
     for spec in (demo, long):
         sizes = spec.layer_sizes()
-        assert sizes[0] == 784 and sizes[-1] == 10 and len(sizes) >= 3
-        assert spec.data.dataset == "mnist" and spec.data.encoding == "bits"
-        assert spec.training.weights == "binary" and spec.training.quantized_backprop
+        assert sizes[0] == 784 // spec.data.pool**2 and sizes[-1] == 10 and len(sizes) >= 3
+        assert spec.data.dataset == "mnist" and spec.input_bytes <= 253
+        assert spec.training.weights in ("binary", "sign") and spec.training.quantized_backprop
         assert len(spec.model_hash()) == 16
     assert long.data.train_samples == 0 and long.data.test_samples == 0
     assert demo.data.test_samples == 0
@@ -301,7 +301,7 @@ def test_layers_as_a_single_table(tmp_path: Path) -> None:
     ("qbp_exponent_range = [-8, 7]", "qbp_exponent_range = [-30, -20]", "training.qbp_exponent_range",
      "[-30, -20]", "the range must overlap the exponents an activation can have, -8 to 7"),
     ("latent_bits = 16", "latent_bits = 7", "arithmetic.latent_bits", "7", "expected an integer from 8 to 16"),
-    ("latent_bits = 16", "latent_bits = 17", "arithmetic.latent_bits", "17", "(latent weights are stored as int16)"),
+    ("latent_bits = 16", "latent_bits = 17", "arithmetic.latent_bits", "17", "(latent weights are stored as int8 (8) or int16 (9 to 16))"),
     ("activation_frac_bits = 8", "activation_frac_bits = 15", "arithmetic.activation_frac_bits", "15",
      "expected an integer from 1 to 14"),
     ("error_frac_bits = 12", "error_frac_bits = 0", "arithmetic.error_frac_bits", "0",
@@ -494,9 +494,10 @@ def test_hash_is_pinned(tmp_path: Path) -> None:
     spec = load_text(tmp_path, BASE)
     assert spec.model_hash() == BASE_HASH
     assert spec.canonical_json() == (
-        '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16},"board":"netduinoplus2",'
-        '"encoding":"bits","format":1,"layers":[{"activation":"relu","kind":"dense","units":100},'
-        '{"activation":"linear","kind":"dense","units":10}],"n_inputs":784,"training":{"batch_size":1,'
+        '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16,'
+        '"update_rounding":"nearest","weight_scale_shift":1},"board":"netduinoplus2",'
+        '"encoding":"bits","format":2,"layers":[{"activation":"relu","kind":"dense","units":100},'
+        '{"activation":"linear","kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
         '"learning_rate":-6,"loss":"squared_hinge","lr_decay_every_epochs":1,"lr_decay_shift":1,"lr_min":-12,'
         '"qbp_exponent_range":[-8,7],"quantized_backprop":true,"weights":"binary"}}')
 

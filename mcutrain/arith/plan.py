@@ -47,6 +47,20 @@ class ArithPlan:
     lr_decay_every_epochs: int
     lr_min: int
     layers: tuple[DensePlan, ...]
+    latent_bits: int = 16
+    stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
+
+    @property
+    def latent_bytes(self) -> int:
+        return 1 if self.latent_bits <= 8 else 2
+
+    @property
+    def latent_ctype(self) -> str:
+        return "int8_t" if self.latent_bytes == 1 else "int16_t"
+
+    @property
+    def latent_dtype(self) -> str:
+        return "<i1" if self.latent_bytes == 1 else "<i2"
 
     @property
     def one(self) -> int:
@@ -100,14 +114,18 @@ def make_plan(
     lr_min: int = -12,
     err_bits: int = 20,
     input_max: int = 256,
+    weight_scale_shift: int = 1,
+    update_rounding: str = "nearest",
 ) -> ArithPlan:
     if weights not in ("binary", "sign"):
         raise PlanError(f"weight mode {weights!r} is not implemented on the device; use binary or sign")
+    if update_rounding == "stochastic" and not qbp:
+        raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
     latent_shift = latent_bits - 2
     act_max = (1 << 15) - 1
     layers = []
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        ws = glorot_weight_shift(n_in, n_out)
+        ws = max(0, glorot_weight_shift(n_in, n_out) - weight_scale_shift)
         layers.append(DensePlan(
             index=k, n_in=n_in, n_out=n_out, relu=k < len(sizes) - 2, weight_shift=ws,
             in_max=input_max if k == 0 else act_max,
@@ -120,6 +138,7 @@ def make_plan(
         err_bits=err_bits, weights=weights, qbp=qbp, ex_min=ex_min, ex_max=ex_max,
         lr_start=lr_start, lr_decay_shift=lr_decay_shift,
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
+        latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
     )
     check_ranges(plan)
     return plan
@@ -140,6 +159,10 @@ def check_ranges(plan: ArithPlan) -> None:
                 f"layers[{layer.index}]: {layer.n_out} units x {plan.err_max} (max error) overflows the "
                 f"int32 backward accumulator; use at most {ACC_LIMIT // plan.err_max} units")
         lo, hi = plan.update_shift_range(layer)
+        if -lo > 30:
+            raise PlanError(
+                f"layers[{layer.index}]: the weight update shifts an error right by up to {-lo} bits (more than 30); "
+                f"raise lr_min or error_frac_bits")
         if hi > 0 and plan.err_max << hi > ACC_LIMIT:
             raise PlanError(
                 f"layers[{layer.index}]: the weight update shifts an error left by up to {hi} bits, which "
@@ -168,4 +191,5 @@ def plan_from_spec(spec: object) -> ArithPlan:
         lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
         lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
         input_max=input_max(spec.data.encoding, a.activation_frac_bits),  # type: ignore[attr-defined]
+        weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
     )

@@ -54,12 +54,13 @@ def _align4(n: int) -> int:
     return (n + 3) & ~3
 
 
-def dense_items(layer: DensePlan) -> list[MemoryItem]:
+def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
     k = layer.index
     words = (layer.n_out + 31) // 32
+    keep_signs = k > 0 and plan.weights == "binary"  # the backward pass reads sampled signs
     return [
-        MemoryItem("latent_weights", f"L{k}_W", 2 * layer.n_in * layer.n_out),
-        MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words),
+        MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * layer.n_in * layer.n_out),
+        MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words if keep_signs else 0),
         MemoryItem("row_index", f"l{k}_active", _align4(2 * layer.n_in)),
         MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
@@ -70,7 +71,7 @@ def dense_items(layer: DensePlan) -> list[MemoryItem]:
 def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
     for layer in plan.layers:
-        items += dense_items(layer)
+        items += dense_items(layer, plan)
     items.append(MemoryItem("runtime", "firmware/core buffers", RUNTIME_RAM_BYTES))
     return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
 
@@ -82,11 +83,13 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     hint = ""
     if len(sizes) >= 3:
         for h in range(sizes[1] - 1, 0, -1):
-            trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp)
+            trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp,
+                              latent_bits=plan.latent_bits)
             if plan_memory(trial, board).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break
     kinds = ", ".join(f"{k} {v}" for k, v in mem.by_kind().items())
     raise ModelTooLargeError(
         f"the model needs {mem.total()} bytes of RAM but board {board.name} has {board.ram_bytes} "
-        f"({kinds}).{hint} Use fewer hidden units or a board with more RAM.")
+        f"({kinds}).{hint} Use fewer hidden units, latent_bits = 8 (half the weight RAM), [data] pool = 2 "
+        f"(a quarter of the first layer's weights), or a board with more RAM.")

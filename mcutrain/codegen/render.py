@@ -46,7 +46,7 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "encoding": inp.encoding,
         "input_bytes": inp.input_bytes,
         "n_weights": total,
-        "state_bytes": 2 * total,
+        "state_bytes": plan.latent_bytes * total,
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
     }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import DataError
 from ..model.spec import BUILTIN_DATASETS, DataSpec
 from .base import Dataset, arrays_digest, load_npz, make_dataset
 from .idx import load_idx_folder, read_idx
 from .mnist import MNIST_ARRAYS_SHA256, load_mnist, mnist_cache_path
+from .pooling import pool_images
 
 __all__ = [
     "MNIST_ARRAYS_SHA256",
@@ -42,4 +45,9 @@ def load_dataset(data: DataSpec, *, download: bool = True) -> Dataset:
     else:
         raise DataError(f"{data.path}: no such file or folder; check data.dataset in the model file "
                         "(relative paths start at the model file's folder)")
-    return full.subset(data.train_samples, data.test_samples)
+    ds = full.subset(data.train_samples, data.test_samples)
+    if data.pool > 1:
+        where = ds.source or ds.name
+        ds = dataclasses.replace(ds, x_train=pool_images(ds.x_train, data.pool, where),
+                                 x_test=pool_images(ds.x_test, data.pool, where))
+    return ds

@@ -36,7 +36,7 @@ from .spec import (
 
 TOP_KEYS = ("model", "data", "layers", "training", "arithmetic")
 MODEL_KEYS = ("name", "board", "seed")
-DATA_KEYS = ("dataset", "encoding", "threshold", "train_samples", "test_samples")
+DATA_KEYS = ("dataset", "encoding", "threshold", "train_samples", "test_samples", "pool")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(TrainingSpec))
 ARITHMETIC_KEYS = tuple(f.name for f in dataclasses.fields(ArithmeticSpec))
 
@@ -206,7 +206,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
 
     builtin = data.builtin if data else None
     if data and builtin:
-        fix = _input_bytes_fix(builtin.n_inputs, data.encoding)
+        fix = _input_bytes_fix(builtin.n_inputs // (data.pool * data.pool), data.encoding)
         if fix is not None:
             problems.add("data.encoding", data.encoding, fix)
     if layers:
@@ -223,7 +223,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
         name=name, board=board, seed=seed, data=data,
         layers=tuple(layer for layer in layers if layer is not None),
         training=training, arithmetic=arithmetic, source=path.resolve(),
-        n_inputs=builtin.n_inputs if builtin else None,
+        n_inputs=builtin.n_inputs // (data.pool * data.pool) if builtin else None,
     )
 
 
@@ -274,16 +274,18 @@ def _data_table(t: Table, path: Path) -> DataSpec | None:
     threshold = t.integer("threshold", 128, lo=1, hi=255)
     train_samples = t.integer("train_samples", 0, lo=0, why="0 means all")
     test_samples = t.integer("test_samples", 0, lo=0, why="0 means all")
+    pool = t.integer("pool", 1, lo=1, hi=4, why="average pooling of square images on the host, 1 = none")
     t.finish(DATA_KEYS)
     resolved: Path | None = None
     if dataset is not None and dataset not in BUILTIN_DATASETS:
         resolved = _resolve_dataset(t, dataset, path)
         if resolved is None:
             dataset = None
-    if dataset is None or encoding is None or threshold is None or train_samples is None or test_samples is None:
+    if (dataset is None or encoding is None or threshold is None or train_samples is None
+            or test_samples is None or pool is None):
         return None
     return DataSpec(dataset=dataset, path=resolved, encoding=encoding, threshold=threshold,
-                    train_samples=train_samples, test_samples=test_samples)
+                    train_samples=train_samples, test_samples=test_samples, pool=pool)
 
 
 def _resolve_dataset(t: Table, dataset: str, model_path: Path) -> Path | None:
@@ -444,7 +446,10 @@ def _arithmetic_table(t: Table, data: DataSpec | None) -> ArithmeticSpec | None:
                     why="1.0 must fit below the activation limit 2^15")
     err = t.integer("error_frac_bits", d.error_frac_bits, lo=ERR_FRAC_RANGE[0], hi=ERR_FRAC_RANGE[1])
     latent = t.integer("latent_bits", d.latent_bits, lo=LATENT_BITS_RANGE[0], hi=LATENT_BITS_RANGE[1],
-                       why="latent weights are stored as int16")
+                       why="latent weights are stored as int8 (8) or int16 (9 to 16)")
+    wss = t.integer("weight_scale_shift", d.weight_scale_shift, lo=0, hi=4,
+                    why="W0 is the paper's Glorot value times 2^weight_scale_shift")
+    rounding = t.string("update_rounding", d.update_rounding, choices=("nearest", "stochastic"))
     t.finish(ARITHMETIC_KEYS)
     if act is not None and data is not None:
         need = MIN_FRAC_FOR_ENCODING[data.encoding]
@@ -453,9 +458,10 @@ def _arithmetic_table(t: Table, data: DataSpec | None) -> ArithmeticSpec | None:
                       f'{data.encoding} inputs are decoded as pixel << (activation_frac_bits - {need}); '
                       f'with encoding = "{data.encoding}" it must be >= {need} (or choose another encoding)')
             act = None
-    if act is None or err is None or latent is None:
+    if act is None or err is None or latent is None or wss is None or rounding is None:
         return None
-    return ArithmeticSpec(activation_frac_bits=act, error_frac_bits=err, latent_bits=latent)
+    return ArithmeticSpec(activation_frac_bits=act, error_frac_bits=err, latent_bits=latent,
+                          weight_scale_shift=wss, update_rounding=rounding)
 
 
 def _check_qbp_range(training: TrainingSpec, arithmetic: ArithmeticSpec, problems: Problems) -> None:

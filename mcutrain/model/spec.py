@@ -26,7 +26,7 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
-HASH_FORMAT = 1
+HASH_FORMAT = 2  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 
@@ -65,6 +65,7 @@ class DataSpec:
     threshold: int             # bits: pixel >= threshold -> 1
     train_samples: int         # 0 = all, else the first N
     test_samples: int          # 0 = all, else the first N
+    pool: int = 1              # host-side average pooling of square images, pool x pool pixels -> 1
 
     @property
     def builtin(self) -> BuiltinDataset | None:
@@ -78,6 +79,7 @@ class DataSpec:
             "threshold": self.threshold,
             "train_samples": self.train_samples,
             "test_samples": self.test_samples,
+            "pool": self.pool,
         }
 
 
@@ -169,7 +171,9 @@ class ArithmeticSpec:
 
     activation_frac_bits: int = 8                 # A: activations and inputs are Q(A)
     error_frac_bits: int = 12                     # E: errors are Q(E)
-    latent_bits: int = 16                         # latent weights are int16 in [-2^(latent_bits-2), ...]
+    latent_bits: int = 16                         # latent weights in [-2^(latent_bits-2), 2^(latent_bits-2)]; int8 if <= 8
+    weight_scale_shift: int = 1                   # W0 = 2^weight_scale_shift x the paper's Glorot W0 (see arithmetic.md)
+    update_rounding: str = "nearest"              # nearest | stochastic: rounding of the shifted weight update
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -229,6 +233,7 @@ class ModelSpec:
             "board": self.board,
             "n_inputs": self._known_inputs(),
             "encoding": self.data.encoding,
+            "pool": self.data.pool,
             "layers": [layer.to_dict() for layer in self.layers],
             "training": training,
             "arithmetic": self.arithmetic.to_dict(),

@@ -33,7 +33,7 @@ class DenseTwin:
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
 
     def state_bytes(self) -> bytes:
-        return self.W.astype("<i2").tobytes()
+        return self.W.astype(self.plan.latent_dtype).tobytes()
 
     # -- training ------------------------------------------------------------
     def _sample(self, rows: np.ndarray, rng: XorShiftStream) -> np.ndarray:
@@ -41,7 +41,7 @@ class DenseTwin:
         if self.plan.weights == "sign":
             return w >= 0
         n_out = self.layer.n_out
-        d = rng.draws(len(rows) * self.layer.draws_per_row).reshape(len(rows), -1)
+        d = rng.draws(len(rows) * self.layer.draws_per_row).reshape(len(rows), self.layer.draws_per_row)
         r = np.empty((len(rows), 2 * d.shape[1]), dtype=np.int64)
         mask = np.uint32(2 * self.plan.w0 - 1)
         r[:, 0::2] = d & mask
@@ -81,9 +81,15 @@ class DenseTwin:
         c = lr_exp + self.layer.update_const
         d = self._delta[None, :]
         if self.plan.qbp:
-            r = rng.draws(len(rows)).astype(np.int64)
+            per_row = 1 + (self.layer.draws_per_row if self.plan.stochastic_update else 0)
+            draws = rng.draws(len(rows) * per_row).reshape(len(rows), per_row)
+            r = draws[:, 0].astype(np.int64)
             ex, keep = pow2_exponent_stochastic(x, r, self.plan.ex_min, self.plan.ex_max)
-            u = shift(d, (ex + c)[:, None])
+            k = (ex + c)[:, None]
+            if self.plan.stochastic_update:
+                u = self._shift_stochastic(d, k, draws[:, 1:])
+            else:
+                u = shift(d, k)
             u = np.where(keep[:, None], u, 0)
         else:
             u = np.zeros((len(rows), self.layer.n_out), dtype=np.int64)
@@ -93,6 +99,16 @@ class DenseTwin:
                     u += np.where(bit[:, None], shift(d, b + c), 0)
         w0 = self.plan.w0
         self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+
+    def _shift_stochastic(self, d: np.ndarray, k: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """d * 2^k, rounded down after adding a uniform draw below 2^-k when k < 0 (unbiased)."""
+        r16 = np.empty((draws.shape[0], 2 * draws.shape[1]), dtype=np.int64)
+        r16[:, 0::2] = draws & np.uint32(0xFFFF)
+        r16[:, 1::2] = draws >> np.uint32(16)
+        r16 = r16[:, : self.layer.n_out]
+        s = np.maximum(-k, 0)
+        rr = (r16 >> np.maximum(16 - s, 0)) << np.maximum(s - 16, 0)
+        return np.where(k >= 0, d << np.maximum(k, 0), (d + rr) >> s)
 
     # -- inference (deterministic signs), a batch at a time -------------------
     def infer(self, x: np.ndarray) -> np.ndarray:

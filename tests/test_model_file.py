@@ -301,7 +301,7 @@ def test_layers_as_a_single_table(tmp_path: Path) -> None:
     ("qbp_exponent_range = [-8, 7]", "qbp_exponent_range = [-30, -20]", "training.qbp_exponent_range",
      "[-30, -20]", "the range must overlap the exponents an activation can have, -8 to 7"),
     ("latent_bits = 16", "latent_bits = 7", "arithmetic.latent_bits", "7", "expected an integer from 8 to 16"),
-    ("latent_bits = 16", "latent_bits = 17", "arithmetic.latent_bits", "17", "(latent weights are stored as int8 (8) or int16 (9 to 16))"),
+    ("latent_bits = 16", "latent_bits = 17", "arithmetic.latent_bits", "17", "stored as int8 (8) or int16 (9 to 16)"),
     ("activation_frac_bits = 8", "activation_frac_bits = 15", "arithmetic.activation_frac_bits", "15",
      "expected an integer from 1 to 14"),
     ("error_frac_bits = 12", "error_frac_bits = 0", "arithmetic.error_frac_bits", "0",

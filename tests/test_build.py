@@ -8,6 +8,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -296,10 +297,32 @@ def test_heap_use_fails_the_link(tmp_path: Path, fresh_core: dict[str, str]) -> 
 # --------------------------------------------------------------------------
 
 
+# The suites of test/ (each must run, and pass, on every env) and one test
+# case of each that must show up in the output.
+C_SUITES = {
+    "test_crc": "test_crc16_check_value",
+    "test_link": "test_flipped_bit_is_rejected",
+    "test_kernels": "test_training_learns_a_separable_pattern",
+}
+
+
+def test_every_c_suite_is_listed() -> None:
+    """A new suite in test/ must be added to C_SUITES (so it is checked below)."""
+    suites = {p.name for p in (ROOT / "test").iterdir() if p.is_dir() and p.name.startswith("test_")}
+    assert suites == set(C_SUITES)
+
+
+def _assert_all_suites_passed(out: str, env_name: str) -> None:
+    assert "FAILED" not in out and "ERRORED" not in out, out
+    for suite, case in C_SUITES.items():
+        # the summary table: "<env>  <suite>  PASSED  <duration>"
+        assert re.search(rf"^{env_name}\s+{suite}\s+PASSED\b", out, re.MULTILINE), (suite, out)
+        assert re.search(rf"^{case}\s+\[PASSED\]", out, re.MULTILINE), (case, out)
+
+
 def test_pio_test_host(fresh_core: dict[str, str]) -> None:
     res = run_pio(["test", "-e", "host"], ROOT, env=fresh_core, timeout=600)
-    assert "test_crc" in res.stdout and "PASSED" in res.stdout
-    assert "FAILED" not in res.stdout and "ERRORED" not in res.stdout
+    _assert_all_suites_passed(res.stdout, "host")
 
 
 @pytest.mark.qemu
@@ -307,8 +330,7 @@ def test_pio_test_host(fresh_core: dict[str, str]) -> None:
 def test_pio_test_in_qemu(fresh_core: dict[str, str], board_name: str) -> None:
     try:
         res = run_pio(["test", "-e", board_name], ROOT, env=fresh_core, timeout=600)
-        assert "test_crc16_check_value" in res.stdout and "PASSED" in res.stdout
-        assert "FAILED" not in res.stdout and "ERRORED" not in res.stdout
+        _assert_all_suites_passed(res.stdout, board_name)
     finally:
         _assert_no_qemu(str(ROOT / ".pio" / "build" / board_name))
 

@@ -91,5 +91,7 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     kinds = ", ".join(f"{k} {v}" for k, v in mem.by_kind().items())
     raise ModelTooLargeError(
         f"the model needs {mem.total()} bytes of RAM but board {board.name} has {board.ram_bytes} "
-        f"({kinds}).{hint} Use fewer hidden units, latent_bits = 8 (half the weight RAM), [data] pool = 2 "
-        f"(a quarter of the first layer's weights), or a board with more RAM.")
+        f"({kinds}).{hint} Use fewer hidden units"
+        + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if plan.latent_bytes > 1 else "")
+        + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
+        + ", or a board with more RAM.")

@@ -6,12 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import DEMO, small_model
 
 from mcutrain.data import load_dataset
 from mcutrain.model import check_against_data, load_model
 from mcutrain.project import build, write_project
-
-from helpers import DEMO, small_model
 
 
 def _elf_ram(elf: Path) -> int:

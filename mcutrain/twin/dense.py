@@ -15,6 +15,12 @@ from ..arith.prng import XorShiftStream
 from ..arith.quant import binarize_stochastic, pow2_exponent_stochastic
 
 
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer matrix product through float64 BLAS: exact, because the arithmetic plan proves every
+    sum and partial sum stays below 2^31 in magnitude, far inside float64's 2^53 integers."""
+    return np.rint(np.asarray(a, dtype=np.float64) @ np.asarray(b, dtype=np.float64)).astype(np.int64)
+
+
 class DenseTwin:
     def __init__(self, plan: ArithPlan, layer: DensePlan) -> None:
         self.plan = plan
@@ -52,8 +58,8 @@ class DenseTwin:
         self._x = x
         self._active = np.flatnonzero(x)
         self._signs = self._sample(self._active, rng)
-        pm = np.where(self._signs, 1, -1)
-        acc = x[self._active] @ pm
+        pm = np.where(self._signs, 1.0, -1.0)
+        acc = exact_matmul(x[self._active], pm)
         return self._activate(acc)
 
     def _activate(self, acc: np.ndarray) -> np.ndarray:
@@ -67,8 +73,8 @@ class DenseTwin:
         self._delta = delta
         out = np.zeros(self.layer.n_in, dtype=np.int64)
         if len(self._active):
-            pm = np.where(self._signs, 1, -1)
-            g = pm @ delta
+            pm = np.where(self._signs, 1.0, -1.0)
+            g = exact_matmul(pm, delta)
             e = self.plan.err_max
             out[self._active] = np.clip(round_shift_right(g, self.layer.weight_shift), -e, e)
         return out
@@ -112,5 +118,5 @@ class DenseTwin:
 
     # -- inference (deterministic signs), a batch at a time -------------------
     def infer(self, x: np.ndarray) -> np.ndarray:
-        pm = np.where(self.W >= 0, 1, -1)
-        return self._activate(x @ pm)
+        pm = np.where(self.W >= 0, 1.0, -1.0)
+        return self._activate(exact_matmul(x, pm))

@@ -24,10 +24,12 @@ def pow2_stochastic(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -
 
 class FloatMLP:
     def __init__(self, sizes: list[int], *, weights: str = "binary", qbp: bool = True,
-                 qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1) -> None:
+                 qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1,
+                 w0_scale: float = 2.0) -> None:
         self.rng = np.random.default_rng(seed)
         self.weights, self.qbp, self.qbp_range, self.lr = weights, qbp, qbp_range, lr
-        self.w0 = [np.sqrt(6.0 / (a + b)) / 2 for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+        # W0 = w0_scale x Glorot h/2: the twin's weight_scale_shift (docs/arithmetic.md)
+        self.w0 = [w0_scale * np.sqrt(6.0 / (a + b)) / 2 for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
         self.W = [self.rng.uniform(-w0, w0, (a, b)) for w0, a, b in zip(self.w0, sizes[:-1], sizes[1:], strict=False)]
 
     def _sampled(self, k: int) -> np.ndarray:

@@ -27,7 +27,7 @@ def test_float_reference_learns(data_dir: Path) -> None:
     y, yt = d["y_train"][:4000].astype(np.int64), d["y_test"][:2000]
     results = {}
     for weights in ("float32", "sign", "binary"):
-        net = FloatMLP([196, 128, 10], weights=weights, qbp=weights != "float32", lr=2.0**-6, seed=1)
+        net = FloatMLP([196, 128, 10], weights=weights, qbp=weights != "float32", lr=2.0**-6, seed=1, w0_scale=2.0)
         for i in range(4000):  # batch 1, as streamed to the device
             net.train_batch(x[i:i + 1], y[i:i + 1])
         results[weights] = (net.predict(xt) == yt).mean()

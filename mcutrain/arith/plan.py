@@ -114,7 +114,7 @@ def make_plan(
     lr_min: int = -12,
     err_bits: int = 20,
     input_max: int = 256,
-    weight_scale_shift: int = 1,
+    weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
 ) -> ArithPlan:
     if weights not in ("binary", "sign"):

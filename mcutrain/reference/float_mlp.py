@@ -25,7 +25,7 @@ def pow2_stochastic(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -
 class FloatMLP:
     def __init__(self, sizes: list[int], *, weights: str = "binary", qbp: bool = True,
                  qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1,
-                 w0_scale: float = 2.0) -> None:
+                 w0_scale: float = 1.0) -> None:
         self.rng = np.random.default_rng(seed)
         self.weights, self.qbp, self.qbp_range, self.lr = weights, qbp, qbp_range, lr
         # W0 = w0_scale x Glorot h/2: the twin's weight_scale_shift (docs/arithmetic.md)

@@ -7,9 +7,16 @@
  * reads 0), so nothing here waits on an RCC ready flag. QEMU drops received
  * bytes while USART2 is not enabled (CR1 UE and RE): the host must wait for the
  * firmware to speak before it sends.
+ *
+ * Receiving sleeps: board_uart_getc() waits with `wfi` until the USART2
+ * interrupt (RXNE, IRQ 38) is pending, with PRIMASK set so no handler runs
+ * (see ../common/mt_irqwait.h). In QEMU this frees the host CPU while the
+ * device waits and lets QEMU deliver the next byte sooner than when the guest
+ * busy-polls SR.
  */
 #include <stdint.h>
 
+#include "../common/mt_irqwait.h"
 #include "../common/mt_semihost.h"
 #include "board.h"
 
@@ -48,8 +55,11 @@
 #define USART_SR_TC (1u << 6)
 #define USART_SR_TXE (1u << 7)
 #define USART_CR1_RE (1u << 2)
+#define USART_CR1_RXNEIE (1u << 5) /* interrupt on RXNE or ORE */
 #define USART_CR1_TE (1u << 3)
 #define USART_CR1_UE (1u << 13)
+
+#define USART2_IRQN 38u /* STM32F405 vector table position 16 + 38 */
 
 /* Oversampling by 16: BRR = fCK / baud, rounded (mantissa.fraction in 12.4).
  * 16 MHz / 115200 -> 139 = 0x8B (8 + 11/16), 0.08% off. Constant-folded. */
@@ -58,6 +68,8 @@
 void board_init(void)
 {
     volatile uint32_t readback;
+
+    mt_irq_mask_all(); /* before any interrupt is enabled: no handler runs */
 
     RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
     RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
@@ -74,7 +86,8 @@ void board_init(void)
     USART_CR2 = 0u; /* 1 stop bit */
     USART_CR3 = 0u; /* no flow control */
     USART_BRR = USART_BRR_VALUE;
-    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE; /* 8N1 */
+    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE; /* 8N1 */
+    mt_irq_enable(USART2_IRQN); /* pending on RXNE: wakes wfi, PRIMASK keeps it from being taken */
 }
 
 void board_uart_putc(uint8_t c)
@@ -86,9 +99,20 @@ void board_uart_putc(uint8_t c)
 
 int board_uart_getc(void)
 {
-    /* Reading SR then DR also clears an overrun (ORE). */
+    /* Sleep until RXNE; the flag is tested before every wfi, after the last
+     * clear of the pending bit (race-free, see mt_irqwait.h). A byte that is
+     * already waiting is read at once: no NVIC access on that path. */
     while ((USART_SR & USART_SR_RXNE) == 0u) {
+        mt_irq_clear_pending(USART2_IRQN);
+        if ((USART_SR & USART_SR_RXNE) != 0u) {
+            break;
+        }
+        mt_wfi();
     }
+    /* Reading SR (above) then DR clears RXNE and an overrun (ORE), which
+     * lowers the interrupt line. An ORE left set after RXNE was cleared keeps
+     * the line high: wfi then returns at once until the next byte clears it
+     * (busy waiting, never a hang). */
     return (int)(USART_DR & 0xFFu);
 }
 
@@ -104,6 +128,7 @@ void board_exit(int code)
         while ((USART_SR & USART_SR_TC) == 0u) {
         }
     }
+    mt_irq_disable(USART2_IRQN); /* so mt_park()'s wfi sleeps for good */
     mt_semihost_exit(code); /* returns only without MT_SEMIHOSTING */
     mt_park();
 }

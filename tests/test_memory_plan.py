@@ -30,3 +30,12 @@ def test_plan_matches_linker_within_5_percent(tmp_path: Path, which: str) -> Non
     linked = _elf_ram(elf)
     assert abs(linked - planned) <= 0.05 * planned, (linked, planned)
     assert planned <= proj.board.ram_bytes
+    text = _flash(elf)
+    estimate = proj.generated.manifest["flash"]["planned_bytes_estimate"]
+    assert abs(text - estimate) <= 0.25 * estimate, (text, estimate)
+
+
+def _flash(elf: Path) -> int:
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines() if ln.startswith(".")}
+    return sum(v for k, v in sizes.items() if k in (".isr_vector", ".text", ".rodata", ".data"))

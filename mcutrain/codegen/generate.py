@@ -11,7 +11,7 @@ from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
 from ..boards import get_board
 from ..errors import McutrainError
-from .memory import MemoryPlan, check_fits
+from .memory import MemoryPlan, check_fits, plan_flash
 from .render import RenderInputs, render_sources, write_sources
 
 MANIFEST_NAME = "manifest.json"
@@ -71,7 +71,8 @@ def generate(spec: Any, out_dir: Path) -> Generated:
             "by_kind": memory.by_kind(),
             "buffers": [{"name": i.name, "kind": i.kind, "bytes": i.bytes} for i in memory.items],
         },
-        "flash": {"board_bytes": board.flash_bytes},
+        "flash": {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan),
+                  "note": "code only; weights live in RAM, initialised from the PRNG"},
         "arithmetic": {
             "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
             "latent_shift": plan.latent_shift, "act_max": plan.act_max, "err_max": plan.err_max,

@@ -15,6 +15,14 @@ from ..errors import McutrainError
 # Static RAM of the hand-written runtime (firmware/core): link receive/transmit
 # buffers and the prediction buffer, measured from the linker map (see tests).
 RUNTIME_RAM_BYTES = 1024
+# Flash: code only (no weights: they live in RAM and start from the PRNG). An estimate from
+# measured builds: runtime + board support, and each dense layer's four kernels.
+FLASH_RUNTIME_BYTES = 3072
+FLASH_DENSE_LAYER_BYTES = 1536
+
+
+def plan_flash(plan: ArithPlan) -> int:
+    return FLASH_RUNTIME_BYTES + FLASH_DENSE_LAYER_BYTES * len(plan.layers)
 
 
 class ModelTooLargeError(McutrainError):

@@ -98,9 +98,9 @@ class TwinRunner(threading.Thread):
     def __init__(self, plan: Any, seed: int, samples_per_epoch: int, x: np.ndarray, y: np.ndarray,
                  order: np.ndarray, digest_every: int) -> None:
         super().__init__(daemon=True)
-        from ..twin import TwinNetwork
+        from ..twin import make_twin
 
-        self.net = TwinNetwork(plan)
+        self.net = make_twin(plan)  # integer twin, or the float32 twin for the float baseline
         self.seed, self.spe = seed, samples_per_epoch
         self.x, self.y, self.order, self.every = x, y, order, digest_every
         self.digests: dict[int, tuple[int, int]] = {}

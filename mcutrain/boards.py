@@ -35,7 +35,7 @@ class Board:
     name: str
     #: Human-readable description.
     title: str
-    #: Core name: cortex-m0, cortex-m3, cortex-m4f, cortex-m33, ...
+    #: Core name: cortex-m0, cortex-m0plus, cortex-m3, cortex-m4f, cortex-m33
     core: str
     #: Compiler/linker flags selecting the core, e.g. ('-mcpu=cortex-m4', '-mthumb', ...).
     cpu_flags: tuple[str, ...]
@@ -51,7 +51,7 @@ class Board:
     #: Bytes of RAM reserved for the stack (at the end of RAM); the memory
     #: planner must keep .data + .bss <= ram_bytes - stack_bytes.
     stack_bytes: int
-    #: UART driver kind: stm32-usart | cmsdk | pl011 | nrf51 | ...
+    #: UART driver kind: stm32-usart (F4: SR/DR) | stm32-usart-v2 (L0: ISR/RDR/TDR) | cmsdk | pl011 | nrf51
     uart: str
     #: Base address of the UART the serial link uses.
     uart_base: int
@@ -112,6 +112,8 @@ class Board:
 _M4F_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
 _M3_FLAGS = ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")
 _M0_FLAGS = ("-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft")
+_M0PLUS_FLAGS = ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft")
+_M33_FLAGS = ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16")
 
 _BOARDS: tuple[Board, ...] = (
     Board(
@@ -186,6 +188,84 @@ _BOARDS: tuple[Board, ...] = (
         qemu_machine="microbit",
         qemu_serial_index=0,
         notes="Cortex-M0: no divide instruction (division becomes a libgcc call).",
+    ),
+    Board(
+        name="mps2-an505",
+        title="Arm MPS2+ with the AN505 FPGA image (Cortex-M33 IoT Kit), emulated by QEMU",
+        core="cortex-m33",
+        cpu_flags=_M33_FLAGS,
+        clock_hz=20_000_000,  # the AN505 image's system clock (QEMU: SYSCLK 20 MHz)
+        boot_clock_hz=20_000_000,
+        # The core boots (and stays) Secure. Code: ZBT SSRAM1, 4 MB at its Secure
+        # alias 0x10000000 (the Secure VTOR resets there; the board's controller,
+        # or QEMU's -kernel, loads the image). Data: ZBT SSRAM2, 2 MB at its
+        # Secure alias 0x38000000. Both are behind memory protection controllers
+        # that reset to all-Secure, on the FPGA and in QEMU 7.2 alike.
+        ram_origin=0x3800_0000,
+        ram_bytes=2 * 1024 * 1024,
+        flash_origin=0x1000_0000,
+        flash_bytes=4 * 1024 * 1024,
+        stack_bytes=8 * 1024,
+        uart="cmsdk",
+        uart_base=0x5020_0000,  # UART0, Secure alias (Non-secure: 0x40200000)
+        pio_env="mps2-an505",
+        qemu_machine="mps2-an505",
+        qemu_serial_index=0,  # QEMU: serial n = UART n
+        has_fpu=True,
+        extra_regions=(
+            MemoryRegion(
+                name="ssram3",
+                origin=0x3820_0000,
+                size=2 * 1024 * 1024,
+                note="ZBT SSRAM3 right after SSRAM2 (Secure alias); not used",
+            ),
+            MemoryRegion(
+                name="iotkit-sram",
+                origin=0x3000_0000,
+                size=32 * 1024,
+                note="the IoT Kit's internal SRAM as QEMU 7.2 maps it (Secure alias); not used",
+            ),
+        ),
+        notes="UART0 RX interrupt = IRQ 32. Not flashed: the MPS2+ loads images from its SD card.",
+    ),
+    Board(
+        name="nucleo_f401re",
+        title="ST Nucleo-F401RE (STM32F401RE, Cortex-M4F), real board",
+        core="cortex-m4f",
+        cpu_flags=_M4F_FLAGS,
+        clock_hz=84_000_000,
+        boot_clock_hz=16_000_000,  # HSI after reset; the firmware sets no PLL
+        ram_origin=0x2000_0000,
+        ram_bytes=96 * 1024,
+        flash_origin=0x0800_0000,
+        flash_bytes=512 * 1024,
+        stack_bytes=8 * 1024,
+        uart="stm32-usart",
+        uart_base=0x4000_4400,  # USART2 on PA2/PA3 (AF7) = the ST-LINK virtual COM port
+        pio_env="nucleo_f401re",
+        has_fpu=True,
+        notes="Same USART2 driver as netduinoplus2 (firmware/boards/common/stm32f4_usart.c). "
+        "Flash: openocd (target/stm32f4x.cfg) or st-flash.",
+    ),
+    Board(
+        name="nucleo_l053r8",
+        title="ST Nucleo-L053R8 (STM32L053R8, Cortex-M0+), real board",
+        core="cortex-m0plus",
+        cpu_flags=_M0PLUS_FLAGS,
+        clock_hz=32_000_000,
+        # Resets on the 2.1 MHz MSI; board_init switches to the 16 MHz HSI16
+        # (one flash wait state, no PLL), which also clocks USART2.
+        boot_clock_hz=16_000_000,
+        ram_origin=0x2000_0000,
+        ram_bytes=8 * 1024,
+        flash_origin=0x0800_0000,
+        flash_bytes=64 * 1024,
+        stack_bytes=1536,
+        uart="stm32-usart-v2",
+        uart_base=0x4000_4400,  # USART2 on PA2/PA3 (AF4) = the ST-LINK virtual COM port
+        pio_env="nucleo_l053r8",
+        notes="Cortex-M0+: no divide instruction. USART with ISR/ICR/RDR/TDR. "
+        "Flash: openocd (target/stm32l0.cfg) or st-flash.",
     ),
 )
 

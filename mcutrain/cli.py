@@ -92,11 +92,31 @@ def boards() -> None:
     """List the boards: core, clock, RAM, flash, emulated or real."""
     from .boards import BOARDS
 
-    click.echo(f"{'board':16} {'core':11} {'clock':>8} {'RAM':>8} {'flash':>8}  kind")
+    click.echo(f"{'board':16} {'core':13} {'clock':>8} {'RAM':>8} {'flash':>8}  kind")
     for b in BOARDS.values():
         kind = f"emulated (qemu -M {b.qemu_machine})" if b.emulated else "real"
-        click.echo(f"{b.name:16} {b.core:11} {b.clock_hz // 1_000_000:>5} MHz {b.ram_bytes // 1024:>5} KB "
+        click.echo(f"{b.name:16} {b.core:13} {b.clock_hz // 1_000_000:>5} MHz {b.ram_bytes // 1024:>5} KB "
                    f"{b.flash_bytes // 1024:>5} KB  {kind}")
+
+
+@main.command()
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("BENCHMARKS.md"), show_default=True)
+@click.option("--samples", default=20, show_default=True, help="MNIST samples averaged per case.")
+@click.option("--board", "boards", multiple=True, help="Only these boards (repeatable; default: all).")
+@click.option("--weights", "modes", multiple=True, help="Only these weight modes (binary, sign, float32).")
+@click.option("--model", "models", multiple=True, help="Only these models (mnist-demo, mlp-64-32-10).")
+@click.option("--session/--no-session", default=True, help="Also time a short real session in QEMU.")
+@click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build/bench"), show_default=True)
+def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ...], models: tuple[str, ...],
+          session: bool, build_dir: Path) -> None:
+    """Count the instructions of training and inference per board x weight mode x model; write BENCHMARKS.md."""
+    from .bench.run import run_bench
+
+    try:
+        run_bench(out, build_dir, samples=samples, boards=boards or None, modes=modes or None,
+                  models=models or None, session=session, log=lambda s: click.echo(s, err=True))
+    except McutrainError as exc:
+        _fail(exc)
 
 
 @main.command()

@@ -8,17 +8,21 @@ DEMO = Path(__file__).resolve().parent.parent / "examples" / "mnist_demo.toml"
 
 
 def small_model(tmp: Path, *, weights: str = "binary", qbp: bool = True, units: int = 32,
-                train: int = 600, test: int = 300, name: str = "small", extra: str = "") -> Path:
+                train: int = 600, test: int = 300, name: str = "small", extra: str = "",
+                board: str = "netduinoplus2", pool: int = 1, encoding: str = "bits",
+                latent_bits: int | None = None) -> Path:
     p = tmp / f"{name}.toml"
+    arithmetic = f"\n[arithmetic]\nlatent_bits = {latent_bits}\n" if latent_bits is not None else ""
     p.write_text(f"""
 [model]
 name = "{name}"
-board = "netduinoplus2"
+board = "{board}"
 seed = 3
 
 [data]
 dataset = "mnist"
-encoding = "bits"
+encoding = "{encoding}"
+pool = {pool}
 train_samples = {train}
 test_samples = {test}
 
@@ -37,5 +41,34 @@ weights = "{weights}"
 quantized_backprop = {"true" if qbp else "false"}
 learning_rate = -7
 {extra}
-""")
+{arithmetic}""")
     return p
+
+
+# MNIST variants from large to small: (pool, hidden units, latent bits). 28x28 pooled by 1, 2, 4
+# gives 784, 196, 49 inputs.
+_FIT_CANDIDATES = ((1, 32, 16), (2, 32, 8), (4, 32, 16), (4, 16, 8))
+
+
+def fitting_params(board: str, weights: str = "binary", qbp: bool = True) -> dict[str, int]:
+    """small_model keywords (pool, units, latent_bits) of the largest candidate whose memory
+    plan fits ``board``: 784-32-10 on the big boards, down to 49-32-10 on the 8 KB one."""
+    from mcutrain.arith.plan import make_plan
+    from mcutrain.boards import get_board
+    from mcutrain.codegen.memory import plan_memory
+
+    b = get_board(board)
+    for pool, units, bits in _FIT_CANDIDATES:
+        plan = make_plan([784 // (pool * pool), units, 10], weights=weights, qbp=qbp, latent_bits=bits)
+        if plan_memory(plan, b).fits():
+            return {"pool": pool, "units": units, "latent_bits": bits}
+    raise AssertionError(f"no test model fits board {board}")
+
+
+def board_model(tmp: Path, board_name: str, **kw: object) -> Path:
+    """small_model for ``board_name``, sized by fitting_params; keywords override (``board=`` too:
+    a model sized for one board in a file that names another)."""
+    weights, qbp = str(kw.get("weights", "binary")), bool(kw.get("qbp", True))
+    params: dict[str, object] = {**fitting_params(board_name, weights, qbp), "board": board_name}
+    params.update(kw)
+    return small_model(tmp, **params)  # type: ignore[arg-type]

@@ -73,3 +73,74 @@ def test_board_files_agree_with_registry(name: str) -> None:
     assert int(flash.group(1), 16) == board.flash_origin and int(flash.group(2)) * 1024 == board.flash_bytes
     assert int(ram.group(1), 16) == board.ram_origin and int(ram.group(2)) * 1024 == board.ram_bytes
     assert f"0x{board.uart_base:08x}" in (src / "uart.c").read_text().lower()
+
+
+# --------------------------------------------------------------------------
+# the Cortex-M33 board and the real boards
+# --------------------------------------------------------------------------
+
+REAL = [name for name, board in BOARDS.items() if not board.emulated]
+
+
+def test_every_issue_core_has_a_board() -> None:
+    cores = {board.core for board in BOARDS.values()}
+    assert {"cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4f", "cortex-m33"} <= cores
+    assert {"microbit", "lm3s6965evb", "netduinoplus2", "mps2-an505"} <= {
+        n for n, b in BOARDS.items() if b.emulated}
+    assert {"nucleo_f401re", "nucleo_l053r8"} <= set(REAL)
+
+
+def test_mps2_an505_is_the_secure_view_of_qemus_map() -> None:
+    """What QEMU 7.2's mps2-an505 maps (info mtree): SSRAM1 4 MB at 0 with its Secure alias
+    at 0x10000000 (the Secure VTOR's reset value), SSRAM2 2 MB at 0x28000000 / 0x38000000,
+    UART0 at 0x40200000 / 0x50200000 on the first -serial, its RX interrupt = IRQ 32."""
+    board = get_board("mps2-an505")
+    assert board.core == "cortex-m33" and "-mcpu=cortex-m33" in board.cpu_flags and board.has_fpu
+    assert (board.flash_origin, board.flash_bytes) == (0x1000_0000, 4 * 1024 * 1024)
+    assert (board.ram_origin, board.ram_bytes) == (0x3800_0000, 2 * 1024 * 1024)
+    assert board.uart == "cmsdk" and board.uart_base == 0x5020_0000
+    args = board.qemu_args("fw.elf", "stdio")
+    assert args[:3] == ["qemu-system-arm", "-M", "mps2-an505"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-serial"] == ["stdio"]
+    uart = (BOARD_SRC / "mps2-an505" / "uart.c").read_text()
+    assert re.search(r"#define UART0_RX_IRQN 32u", uart)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_boards_have_no_emulator_and_flash_with_openocd(name: str) -> None:
+    board = BOARDS[name]
+    assert board.qemu_machine is None and not board.emulated
+    with pytest.raises(ValueError, match="no QEMU model"):
+        board.qemu_args("fw.elf")
+    upload = json.loads((PLATFORM_BOARDS / f"{board.pio_env}.json").read_text())["upload"]
+    assert upload["protocol"] == "openocd" and {"openocd", "stlink"} <= set(upload["protocols"])
+    assert upload["openocd_target"] in ("stm32f4x", "stm32l0")
+    assert int(upload["offset_address"], 16) == board.flash_origin
+    # the repository's platformio.ini has a build environment for it
+    assert f"[env:{board.pio_env}]" in (ROOT / "platformio.ini").read_text()
+
+
+def test_stm32f4_boards_share_one_usart_driver() -> None:
+    """The Nucleo-F401RE ships the USART2 driver that the emulated netduinoplus2 tests run."""
+    common = (BOARD_SRC / "common" / "stm32f4_usart.c").read_text()
+    assert "USART_SR_RXNE" in common and "RCC_APB1ENR_USART2EN" in common and "mt_wfi()" in common
+    for name in ("netduinoplus2", "nucleo_f401re"):
+        uart = (BOARD_SRC / name / "uart.c").read_text()
+        assert '#include "../common/stm32f4_usart.c"' in uart
+        assert f'#define MT_BOARD_NAME "{name}"' in uart
+        assert "USART_SR" not in uart and "void board_init" not in uart  # no code of its own
+
+
+def test_boards_command_lists_every_board() -> None:
+    from click.testing import CliRunner
+
+    from mcutrain.cli import main
+
+    res = CliRunner().invoke(main, ["boards"])
+    assert res.exit_code == 0, res.output
+    lines = {line.split()[0]: line for line in res.output.splitlines()[1:] if line.strip()}
+    assert set(lines) == set(BOARDS)
+    for name, board in BOARDS.items():
+        line = lines[name]
+        assert board.core in line and f"{board.ram_bytes // 1024} KB" in line
+        assert (f"emulated (qemu -M {board.qemu_machine})" in line) if board.emulated else line.endswith("real")

@@ -303,6 +303,7 @@ C_SUITES = {
     "test_crc": "test_crc16_check_value",
     "test_link": "test_flipped_bit_is_rejected",
     "test_kernels": "test_training_learns_a_separable_pattern",
+    "test_stack": "test_scan_finds_the_deepest_written_word",
 }
 
 
@@ -482,3 +483,75 @@ def test_upload_boots_qemu_with_the_link_on_tcp(
         if proc.stdout:
             proc.stdout.close()
         _assert_no_qemu(str(proj))
+
+
+# --------------------------------------------------------------------------
+# upload flashes a real board (openocd or st-flash; faked here: no board attached)
+# --------------------------------------------------------------------------
+
+REAL = [name for name, board in BOARDS.items() if not board.emulated]
+
+
+def _write_real_project(root: Path, gen: Path, board_name: str, protocol: str | None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"[env:{board_name}]",
+        f"platform = {ARM_PLATFORM}",
+        f"board = {board_name}",
+        f"custom_generated_dir = {gen}",
+    ]
+    if protocol is not None:
+        lines.append(f"upload_protocol = {protocol}")
+    (root / "platformio.ini").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _fake_tools(folder: Path, log: Path) -> dict[str, str]:
+    """`openocd` and `st-flash` stand-ins that write their argv to ``log``; the environment
+    that puts them first on PATH."""
+    folder.mkdir()
+    for tool in ("openocd", "st-flash"):
+        script = folder / tool
+        script.write_text(f'#!/bin/sh\nprintf "%s\\n" "{tool}" "$@" > "{log}"\n')
+        script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize("protocol", [None, "stlink"])
+@pytest.mark.parametrize("board_name", REAL)
+def test_upload_flashes_a_real_board(
+    tmp_path: Path, fresh_core: dict[str, str], board_name: str, protocol: str | None
+) -> None:
+    """Default (board JSON): Debian's openocd through the ST-LINK; upload_protocol = stlink:
+    st-flash with the raw image at the start of flash. Product firmware: no semihosting."""
+    log = tmp_path / "argv.txt"
+    env = {**fresh_core, **_fake_tools(tmp_path / "bin", log)}
+    proj = _write_real_project(tmp_path / "proj", _write_stub(tmp_path / "gen"), board_name, protocol)
+    res = run_pio(["run", "-e", board_name, "-t", "upload"], proj, env=env, timeout=300)
+    build = proj / ".pio" / "build" / board_name
+    argv = log.read_text().splitlines()
+    board_json = json.loads((ARM_PLATFORM / "boards" / f"{board_name}.json").read_text())
+    if protocol is None:
+        target = board_json["upload"]["openocd_target"]
+        assert argv[:5] == ["openocd", "-f", "interface/stlink.cfg", "-f", f"target/{target}.cfg"], argv
+        assert argv[5] == "-c" and re.fullmatch(r"program \{(.+)\} verify reset exit", argv[6]), argv
+        elf = re.fullmatch(r"program \{(.+)\} verify reset exit", argv[6]).group(1)  # type: ignore[union-attr]
+        assert (proj / elf).resolve() == (build / "firmware.elf").resolve()
+    else:
+        assert argv[:3] == ["st-flash", "--reset", "write"] and len(argv) == 5, argv
+        assert (proj / argv[3]).resolve() == (build / "firmware.bin").resolve()
+        assert int(argv[4], 16) == get_board(board_name).flash_origin
+    nm = subprocess.run(["arm-none-eabi-nm", str(build / "firmware.elf")], capture_output=True, text=True,
+                        check=True).stdout
+    assert "board_init" in nm and "SUCCESS" in res.stdout
+    objdump = subprocess.run(["arm-none-eabi-objdump", "-d", str(build / "firmware.elf")], capture_output=True,
+                             text=True, check=True).stdout
+    assert "bkpt\t0x00ab" not in objdump  # no semihosting call in firmware for a real board
+
+
+@pytest.mark.skipif(shutil.which("openocd") is not None, reason="openocd is installed here")
+def test_upload_names_the_missing_flash_tool(tmp_path: Path, fresh_core: dict[str, str]) -> None:
+    proj = _write_real_project(tmp_path / "proj", _write_stub(tmp_path / "gen"), "nucleo_f401re", None)
+    with pytest.raises(BuildError) as info:
+        run_pio(["run", "-e", "nucleo_f401re", "-t", "upload"], proj, env=fresh_core, timeout=300)
+    assert "openocd not found on PATH" in str(info.value) and "apt-get install openocd" in str(info.value)

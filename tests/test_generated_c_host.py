@@ -81,3 +81,64 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
     other = TwinNetwork(plan)
     other.start(seed ^ 1, spe)
     assert other.state_bytes() != net.state_bytes() or n == 0
+
+
+@pytest.mark.parametrize(
+    "sizes,encoding,seed,lr,wss,opt",
+    [
+        ([100, 10], "bits", 21, (-7, -9), 0, "-O2"),
+        ([33, 17, 10], "bits", 22, (-6, -8), 1, "-O2"),
+        ([64, 10], "u4", 23, (-5, -9), 0, "-O2"),
+        ([31, 10], "u8", 0xDEADBEEF, (-6, -6), 1, "-O2"),
+        ([33, 17, 10], "u4", 24, (-6, -8), 0, "-O0"),
+        ([33, 17, 10], "u8", 25, (-6, -8), 1, "-O3"),
+    ],
+)
+def test_generated_float32_c_matches_float32_twin(tmp_path: Path, data_dir: Path, sizes: list[int], encoding: str,
+                                                  seed: int, lr: tuple[int, int], wss: int, opt: str) -> None:
+    """The float baseline: the same bits on the host's IEEE single (SSE) as in the NumPy float32 twin, whatever
+    the optimisation level; the learning rate decays every 150 samples."""
+    from mcutrain.data import decode, encode
+    from mcutrain.twin import Float32Twin, make_twin
+
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, spe, every = 400, 150, 150, 50
+    d = np.load(data_dir / "mnist.npz")
+    pixels, y = d["x_train"].reshape(-1, 784)[:n], d["y_train"][:n]
+    enc = encode(pixels, encoding, 128)
+    x = decode(enc, encoding, 784, 8)
+    plan = make_plan([784, *sizes], weights="float32", lr_start=lr[0], lr_min=lr[1], weight_scale_shift=wss)
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", encoding, enc.shape[1])), tmp_path)
+    exe = tmp_path / "driver"
+    flags = [f for f in CFLAGS if f != "-O2"] + [opt, "-ffp-contract=off"]
+    subprocess.run(["gcc", *flags, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    stdin = struct.pack("<5I", seed, spe, n, every, n_eval)
+    stdin += b"".join(bytes([int(y[i])]) + enc[i].tobytes() for i in range(n))
+    stdin += b"".join(enc[i].tobytes() for i in range(n_eval))
+    lines = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout.decode().splitlines()
+
+    net = make_twin(plan)
+    assert isinstance(net, Float32Twin)
+    net.start(seed, spe)
+    train, digests = [], []
+    for i in range(n):
+        pred = net.train_step(x[i], int(y[i]))
+        train.append((pred, net.last_hinge))
+        if (i + 1) % every == 0:
+            digests.append((i + 1, net.digest(), net.prng_state))
+
+    c_train = [tuple(int(v) for v in ln.split()[1:]) for ln in lines if ln.startswith("T ")]
+    c_dig = [(int(a), int(b, 16), int(c, 16)) for _, a, b, c in (ln.split() for ln in lines if ln.startswith("D "))]
+    c_eval = [int(ln.split()[1]) for ln in lines if ln.startswith("E ")]
+    c_state = bytes.fromhex(next(ln for ln in lines if ln.startswith("S ")).split()[1])
+    assert c_train == train
+    assert c_dig == digests
+    assert c_eval == [int(p) for p in net.infer(x[:n_eval])]
+    assert c_state == net.state_bytes()
+    assert len(c_state) == 4 * sum(a * b for a, b in zip([784, *sizes][:-1], sizes, strict=True))
+    w = np.frombuffer(c_state, dtype="<f4")
+    assert np.isfinite(w).all() and len(np.unique(w)) > len(w) // 2   # real-valued weights, not a few levels
+    # it learns: the online accuracy of the last 200 samples is far above chance
+    assert np.mean([p == int(t) for (p, _), t in zip(train[-200:], y[-200:], strict=True)]) > 0.2

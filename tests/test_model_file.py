@@ -246,7 +246,8 @@ def test_unknown_key_without_near_match(tmp_path: Path) -> None:
     ("quantized_backprop = true", 'quantized_backprop = "yes"', "training.quantized_backprop", '"yes"',
      "expected true or false (got a TOML string)"),
     ('board = "netduinoplus2"', "board = 2", "model.board", "2", "expected a string"),
-    ('weights = "binary"', "weights = 1", "training.weights", "1", "expected one of binary, sign (a quoted string"),
+    ('weights = "binary"', "weights = 1", "training.weights", "1",
+     "expected one of binary, sign, float32 (a quoted string"),
     ("epochs = 1", "epochs = [1]", "training.epochs", "[1]", "expected an integer from 1 to 100000"),
     ("learning_rate = -6", "learning_rate = true", "training.learning_rate", "true", "(got a TOML boolean)"),
     ('learning_rate = -6', 'learning_rate = "fast"', "training.learning_rate", '"fast"',
@@ -357,7 +358,7 @@ def test_bad_weight_mode(tmp_path: Path) -> None:
     err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "ternary"')))
     assert_names(err, "training.weights", '"ternary"', "expected one of binary, sign")
     err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "binray"')))
-    assert_names(err, "training.weights", '"binray"', "expected one of binary, sign (did you mean binary?)")
+    assert_names(err, "training.weights", '"binray"', "expected one of binary, sign, float32 (did you mean binary?)")
 
 
 def test_last_layer_must_be_linear(tmp_path: Path) -> None:
@@ -600,3 +601,26 @@ def test_any_value_gives_a_spec_or_a_model_file_error(tmp_path: Path, key_index:
     assert isinstance(spec.seed, int) and not math.isnan(spec.seed)
     if spec.n_inputs is not None:  # a value of dataset naming a folder leaves the input size to the data
         assert len(spec.model_hash()) == 16
+
+
+# ----------------------------------------------------------------------------------------------
+# the float32 baseline
+
+
+def test_float32_weights_are_accepted_without_quantized_backprop(tmp_path: Path) -> None:
+    text = edit(BASE, ('weights = "binary"', 'weights = "float32"'), ("quantized_backprop = true", ""))
+    spec = load_text(tmp_path, text)
+    assert spec.training.weights == "float32" and spec.training.quantized_backprop is False
+    explicit = load_text(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "float32"'),
+                                        ("quantized_backprop = true", "quantized_backprop = false")))
+    assert explicit.model_hash() == spec.model_hash()
+    assert spec.model_hash() != load_text(tmp_path, BASE).model_hash()
+
+
+def test_float32_refuses_quantized_backprop_and_stochastic_update(tmp_path: Path) -> None:
+    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "float32"')))
+    assert_names(err, "training.quantized_backprop", "true", "set it to false")
+    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "float32"'),
+                                  ("quantized_backprop = true", ""),
+                                  ("latent_bits = 16", 'latent_bits = 16\nupdate_rounding = "stochastic"')))
+    assert_names(err, "arithmetic.update_rounding", '"stochastic"', 'set it to "nearest"')

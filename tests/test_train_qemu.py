@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import small_model
+from helpers import board_model, small_model
 
+from mcutrain.boards import BOARDS
 from mcutrain.cli import main
 
 
@@ -45,6 +46,28 @@ def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
     assert r["test_accuracy"] == r["twin_test_accuracy"]
     assert r["test_accuracy"] > 0.5  # 1500 samples of a 784-32-10 net: far above chance (0.1)
     assert r["link_bytes"] >= 1500 * 100 + 500 * 99
+
+
+# The other emulated boards (netduinoplus2, the default, is the test above), each with a model that
+# fits it: 784-32-10 on lm3s6965evb (Cortex-M3) and mps2-an505 (Cortex-M33), 196-32-10 with 8-bit
+# latent weights on the micro:bit (Cortex-M0, 16 KB of RAM).
+OTHER_EMULATED = [name for name, b in BOARDS.items() if b.emulated and name != "netduinoplus2"]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("board_name", OTHER_EMULATED)
+def test_train_verify_on_every_emulated_board(tmp_path: Path, no_qemu_left: None, board_name: str) -> None:
+    # sized for board_name, but the file names the default board: --board picks the board
+    model = board_model(tmp_path, board_name, board="netduinoplus2", train=1000, test=300)
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--board", board_name, "--verify", "--digest-every", "250",
+                                    "--quiet", "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    r = json.loads(report.read_text())
+    assert r["board"] == board_name and r["device"] == f"qemu -M {BOARDS[board_name].qemu_machine}"
+    assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
 
 
 def test_malformed_model_file(tmp_path: Path) -> None:

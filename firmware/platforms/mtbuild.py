@@ -37,6 +37,8 @@ INSTALL_HINTS = {
     "libnewlib-arm-none-eabi",
     "qemu-system-arm": "apt-get install qemu-system-arm",
     "gcc": "apt-get install gcc",
+    "openocd": "apt-get install openocd",
+    "st-flash": "apt-get install stlink-tools",
 }
 
 

@@ -7,6 +7,7 @@ cannot disagree about a shift. docs/arithmetic.md explains each one.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 ACC_LIMIT = (1 << 31) - 1
@@ -25,6 +26,7 @@ class DensePlan:
     weight_shift: int        # W0 = 2^-weight_shift (Glorot W0 = h/2 rounded to a power of two)
     update_const: int        # C_l without the learning-rate exponent: -A - E + weight_shift + LW
     in_max: int              # largest input value (Q(A) integer) the layer can see
+    w0_float: float = 0.0    # float32 mode: W0 = Glorot h/2 x 2^weight_scale_shift, rounded to float32
 
     @property
     def draws_per_row(self) -> int:
@@ -38,7 +40,7 @@ class ArithPlan:
     latent_shift: int        # LW: latent weights are integers in [-2^LW, 2^LW], 2^LW is W0
     act_max: int             # hidden activations saturate to [0, act_max]
     err_bits: int            # errors saturate to +-(2^err_bits - 1)
-    weights: str             # "binary" (stochastic) or "sign" (deterministic)
+    weights: str             # "binary" (stochastic), "sign" (deterministic) or "float32" (the float baseline)
     qbp: bool
     ex_min: int              # quantized-x exponent range, in integer units of Q(A)
     ex_max: int
@@ -51,15 +53,27 @@ class ArithPlan:
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
 
     @property
+    def is_float(self) -> bool:
+        """The float32 baseline: conventional SGD with float multiplications (docs/arithmetic.md, section 9)."""
+        return self.weights == "float32"
+
+    @property
     def latent_bytes(self) -> int:
+        """Bytes of one stored weight: int8, int16, or float (float32 mode)."""
+        if self.is_float:
+            return 4
         return 1 if self.latent_bits <= 8 else 2
 
     @property
     def latent_ctype(self) -> str:
+        if self.is_float:
+            return "float"
         return "int8_t" if self.latent_bytes == 1 else "int16_t"
 
     @property
     def latent_dtype(self) -> str:
+        if self.is_float:
+            return "<f4"
         return "<i1" if self.latent_bytes == 1 else "<i2"
 
     @property
@@ -93,10 +107,22 @@ class ArithPlan:
         return self.act_max.bit_length()
 
 
+WEIGHT_MODES = ("binary", "sign", "float32")
+
+
+def glorot_w0(n_in: int, n_out: int) -> float:
+    """The paper's W0 = h/2 with Glorot's h = sqrt(6 / (n_in + n_out)) (float64)."""
+    return math.sqrt(6.0 / (n_in + n_out)) / 2.0
+
+
+def float32_value(x: float) -> float:
+    """x rounded to the nearest IEEE single (round half to even), as a Python float."""
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
 def glorot_weight_shift(n_in: int, n_out: int) -> int:
     """-log2(W0) rounded, with W0 = sqrt(6 / (n_in + n_out)) / 2 as in the paper's code."""
-    w0 = math.sqrt(6.0 / (n_in + n_out)) / 2.0
-    return max(0, round(-math.log2(w0)))
+    return max(0, round(-math.log2(glorot_w0(n_in, n_out))))
 
 
 def make_plan(
@@ -117,8 +143,11 @@ def make_plan(
     weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
 ) -> ArithPlan:
-    if weights not in ("binary", "sign"):
-        raise PlanError(f"weight mode {weights!r} is not implemented on the device; use binary or sign")
+    if weights not in WEIGHT_MODES:
+        raise PlanError(f"weight mode {weights!r} is not implemented on the device; use binary, sign or float32")
+    if weights == "float32":
+        # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
+        qbp, update_rounding = False, "nearest"
     if update_rounding == "stochastic" and not qbp:
         raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
     latent_shift = latent_bits - 2
@@ -130,6 +159,7 @@ def make_plan(
             index=k, n_in=n_in, n_out=n_out, relu=k < len(sizes) - 2, weight_shift=ws,
             in_max=input_max if k == 0 else act_max,
             update_const=-act_frac - err_frac + ws + latent_shift,
+            w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**weight_scale_shift),
         ))
     ex_min = max(0, qbp_range[0] + act_frac)
     ex_max = min(act_max.bit_length(), qbp_range[1] + act_frac)
@@ -140,7 +170,8 @@ def make_plan(
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
         latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
     )
-    check_ranges(plan)
+    if not plan.is_float:
+        check_ranges(plan)  # the float32 baseline has no fixed-point ranges to prove
     return plan
 
 

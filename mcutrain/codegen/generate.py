@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
 from ..boards import get_board
 from ..errors import McutrainError
-from .memory import MemoryPlan, check_fits, plan_flash
+from .memory import MemoryPlan, ModelTooLargeError, check_fits, plan_flash
 from .render import RenderInputs, render_sources, write_sources
+from .stack import StackEstimateError, estimate_firmware_stack
 
 MANIFEST_NAME = "manifest.json"
 
@@ -43,6 +45,34 @@ def inference_functions(plan: ArithPlan) -> list[str]:
     return ["mt_infer", "decode_input"] + [f"l{layer.index}_infer" for layer in plan.layers]
 
 
+def stack_estimate(gen_dir: Path, board: Any) -> dict[str, Any]:
+    """The static stack estimate of the product firmware (mcutrain/codegen/stack.py) for the manifest;
+    without arm-none-eabi-gcc (generation does not need it) the figure is null and the note says why."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        return {"bytes": None, "notes": ["arm-none-eabi-gcc not found: no stack estimate "
+                                         "(apt-get install gcc-arm-none-eabi)"]}
+    try:
+        return estimate_firmware_stack(gen_dir, board.pio_env).to_manifest()
+    except (StackEstimateError, OSError, KeyError) as exc:
+        return {"bytes": None, "notes": [f"no stack estimate: {exc}"]}
+
+
+def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
+    if plan.is_float:  # docs/arithmetic.md, section 9
+        return {
+            "weights": "float32", "input_scale": 2.0**-plan.act_frac, "hinge_frac_bits": plan.act_frac,
+            "lr_exponents": [plan.lr_start, plan.lr_min],
+            "layers": [{"n_in": la.n_in, "n_out": la.n_out, "w0": la.w0_float} for la in plan.layers],
+        }
+    return {
+        "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
+        "latent_shift": plan.latent_shift, "act_max": plan.act_max, "err_max": plan.err_max,
+        "qbp_exponent_range_int": [plan.ex_min, plan.ex_max],
+        "layers": [{"n_in": la.n_in, "n_out": la.n_out, "weight_shift": la.weight_shift,
+                    "update_const": la.update_const} for la in plan.layers],
+    }
+
+
 def arith_plan(spec: Any) -> ArithPlan:
     try:
         return plan_from_spec(spec)
@@ -59,6 +89,11 @@ def generate(spec: Any, out_dir: Path) -> Generated:
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
         encoding=spec.data.encoding, input_bytes=spec.input_bytes))
     write_sources(files, out_dir)
+    stack = stack_estimate(out_dir, board)
+    if stack.get("bytes") is not None and stack["bytes"] > board.stack_bytes:
+        raise ModelTooLargeError(
+            f"the firmware needs an estimated {stack['bytes']} bytes of stack (deepest call chain "
+            f"{' -> '.join(stack['deepest_path'])}) but board {board.name} reserves {board.stack_bytes}")
     manifest = {
         "generator": f"mcutrain {__version__}",
         "model_hash": spec.model_hash(),
@@ -69,17 +104,13 @@ def generate(spec: Any, out_dir: Path) -> Generated:
             "planned_bytes": memory.total(),
             "static_bytes": memory.total_static(),
             "by_kind": memory.by_kind(),
+            "stack_estimate_bytes": stack.get("bytes"),   # static estimate of the deepest call chain
+            "stack_estimate": stack,
             "buffers": [{"name": i.name, "kind": i.kind, "bytes": i.bytes} for i in memory.items],
         },
         "flash": {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan),
                   "note": "code only; weights live in RAM, initialised from the PRNG"},
-        "arithmetic": {
-            "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
-            "latent_shift": plan.latent_shift, "act_max": plan.act_max, "err_max": plan.err_max,
-            "qbp_exponent_range_int": [plan.ex_min, plan.ex_max],
-            "layers": [{"n_in": la.n_in, "n_out": la.n_out, "weight_shift": la.weight_shift,
-                        "update_const": la.update_const} for la in plan.layers],
-        },
+        "arithmetic": _arithmetic_manifest(plan),
         "functions": {"training": training_functions(plan), "inference": inference_functions(plan)},
         "files": sorted(files),
     }

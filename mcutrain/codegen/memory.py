@@ -31,7 +31,8 @@ class ModelTooLargeError(McutrainError):
 
 @dataclass(frozen=True)
 class MemoryItem:
-    kind: str      # latent_weights | sign_bits | row_index | activations | errors | input | runtime
+    kind: str      # latent_weights (float weights in float32 mode) | sign_bits | row_index | activations | errors
+    #               | input | runtime
     name: str
     bytes: int
 
@@ -64,6 +65,14 @@ def _align4(n: int) -> int:
 
 def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
     k = layer.index
+    if plan.is_float:
+        # templates/layers/dense_float.c.j2: float weights (4 bytes each; kind latent_weights, the
+        # stored weights of every mode), float activations and errors; no sign bits, no row index.
+        return [
+            MemoryItem("latent_weights", f"L{k}_W", 4 * layer.n_in * layer.n_out),
+            MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
+            MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
+        ]
     words = (layer.n_out + 31) // 32
     keep_signs = k > 0 and plan.weights == "binary"  # the backward pass reads sampled signs
     return [
@@ -100,6 +109,8 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     raise ModelTooLargeError(
         f"the model needs {mem.total()} bytes of RAM but board {board.name} has {board.ram_bytes} "
         f"({kinds}).{hint} Use fewer hidden units"
-        + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if plan.latent_bytes > 1 else "")
+        + (', a binarized weight mode (weights = "sign" with [arithmetic] latent_bits = 8: a quarter of the '
+           'weight RAM)' if plan.is_float else "")
+        + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if 1 < plan.latent_bytes < 4 else "")
         + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
         + ", or a board with more RAM.")

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
-from ..arith.plan import ArithPlan
+from ..arith.plan import ArithPlan, float32_value
 from ..resources import templates_dir
 
 
@@ -19,6 +19,17 @@ class RenderInputs:
     model_hash: str
     encoding: str
     input_bytes: int
+
+
+def c_float(x: float) -> str:
+    """A C float literal that is exactly the IEEE single nearest to x: hexadecimal, suffix f."""
+    v = float32_value(x)
+    if v == 0.0:
+        return "0.0f"
+    sign, rest = ("-", (-v).hex()) if v < 0 else ("", v.hex())
+    mant, exp = rest.split("p")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{sign}{mant}p{int(exp)}f"
 
 
 def _env() -> jinja2.Environment:
@@ -49,11 +60,14 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "state_bytes": plan.latent_bytes * total,
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
+        "c_float": c_float,
     }
     env = _env()
+    # the weight mode chooses the top-level template (and with it the layer template)
+    top = "mt_model_float.c.j2" if plan.is_float else "mt_model.c.j2"
     return {
         "mt_model.h": env.get_template("mt_model.h.j2").render(ctx),
-        "mt_model.c": env.get_template("mt_model.c.j2").render(ctx),
+        "mt_model.c": env.get_template(top).render(ctx),
     }
 
 

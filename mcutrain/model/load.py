@@ -214,6 +214,10 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
                        builtin.n_classes if builtin else None)
     if training and arithmetic:
         _check_qbp_range(training, arithmetic, problems)
+        if training.weights == "float32" and arithmetic.update_rounding != "nearest":
+            problems.add("arithmetic.update_rounding", arithmetic.update_rounding,
+                         'stochastic rounding of the shifted fixed-point update belongs to the binarized modes; '
+                         'the float32 baseline rounds as IEEE single: remove the key or set it to "nearest"')
     top.finish(TOP_KEYS)
 
     if (problems or name is None or board is None or seed is None or data is None or not layers
@@ -410,7 +414,13 @@ def _qbp_range(t: Table) -> tuple[int, int] | None:
 def _training_table(t: Table) -> TrainingSpec | None:
     d = _TRAINING_DEFAULTS
     weights = t.string("weights", d.weights, choices=WEIGHT_MODES)
-    qbp = t.boolean("quantized_backprop", d.quantized_backprop)
+    # float32 is conventional SGD on the inputs as they are: no quantized back-propagation (default false)
+    qbp = t.boolean("quantized_backprop", False if weights == "float32" else d.quantized_backprop)
+    if weights == "float32" and qbp:
+        t.problem("quantized_backprop", qbp,
+                  'quantized back-propagation (inputs rounded to powers of two) belongs to the binarized modes; '
+                  'the float32 baseline multiplies by the inputs as they are: remove the key or set it to false')
+        qbp = None
     qbp_range = _qbp_range(t)
     lr = _exponent(t, "learning_rate", d.learning_rate)
     decay_every = t.integer("lr_decay_every_epochs", d.lr_decay_every_epochs, lo=0, hi=65535,

@@ -3,8 +3,9 @@
  * Include it from exactly one file per board (its startup.c), which then
  * defines the vector table `mt_vector_table` in section .isr_vector using the
  * handlers declared here. Provides:
- *   Reset_Handler   FPU on (if the build uses one), .data copied from flash,
- *                   .bss zeroed, main() called (never returns in product firmware)
+ *   Reset_Handler   FPU on (if the build uses one), stack painted (mt_stack.h),
+ *                   .data copied from flash, .bss zeroed, main() called (never
+ *                   returns in product firmware)
  *   Default_Handler faults and stray interrupts: board_exit(MT_EXIT_FAULT),
  *                   which ends QEMU in semihosting builds, else parks the core
  *   weak aliases NMI_Handler ... SysTick_Handler for the system exceptions
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "board.h"
+#include "mt_stack.h"
 
 extern uint32_t _sidata; /* load address of .data in flash */
 extern uint32_t _sdata;
@@ -38,6 +40,7 @@ void MemManage_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void BusFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void UsageFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void SecureFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void DebugMon_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
@@ -54,12 +57,19 @@ void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
     mt_vector_t system[15];            \
     mt_vector_t irq[n_irqs]
 
+/* Exception 7 is SecureFault on ARMv8-M Mainline (Cortex-M33), reserved before. */
+#if defined(__ARM_ARCH_8M_MAIN__)
+#define MT_VECTOR_7 SecureFault_Handler
+#else
+#define MT_VECTOR_7 0
+#endif
+
 #define MT_SYSTEM_VECTORS                                                                  \
     &_estack,                                                                              \
     {                                                                                      \
         Reset_Handler, NMI_Handler, HardFault_Handler, MemManage_Handler, BusFault_Handler, \
-            UsageFault_Handler, 0, 0, 0, 0, SVC_Handler, DebugMon_Handler, 0, PendSV_Handler, \
-            SysTick_Handler                                                                \
+            UsageFault_Handler, MT_VECTOR_7, 0, 0, 0, SVC_Handler, DebugMon_Handler, 0,     \
+            PendSV_Handler, SysTick_Handler                                                \
     }
 
 #define MT_REPEAT_2(x) x, x
@@ -80,6 +90,9 @@ void Reset_Handler(void)
     *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20); /* SCB->CPACR */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
+
+    /* Stack painting (mt_stack.h): the peak stack use can be measured later. */
+    mt_stack_paint();
 
     for (dst = &_sdata; dst < &_edata;) {
         *dst++ = *src++;

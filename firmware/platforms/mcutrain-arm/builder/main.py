@@ -2,7 +2,8 @@
 
 Builds firmware.elf / firmware.bin for a Cortex-M board with arm-none-eabi-gcc
 from PATH (nothing is downloaded), prints its size, and defines ``upload``,
-which boots the firmware in qemu-system-arm with the link UART on a TCP port.
+which boots the firmware in qemu-system-arm with the link UART on a TCP port
+(emulated boards) or flashes a real board with openocd or st-flash.
 
 Project options (platformio.ini):
   custom_generated_dir   folder of generated C (default: generated)
@@ -10,7 +11,11 @@ Project options (platformio.ini):
   custom_qemu_port       TCP port of the link UART in QEMU (default: 4321)
   custom_qemu_serial     full QEMU chardev instead (e.g. pty, stdio)
   custom_semihosting     yes: build with -DMT_SEMIHOSTING (tests always do)
-  upload_protocol        qemu (default) or custom (then upload_command is used)
+  upload_protocol        qemu (default for emulated boards), openocd (default for
+                         real boards: ST-LINK + the board's upload.openocd_target),
+                         stlink (st-flash, firmware.bin at upload.offset_address),
+                         or custom (then upload_command is used)
+  custom_openocd_interface  openocd interface script (default interface/stlink.cfg)
 """
 
 import os
@@ -108,13 +113,36 @@ AlwaysBuild(env.Alias("nobuild", target_bin))
 target_buildprog = env.Alias("buildprog", target_bin, target_bin)
 env.AddPostAction(target_elf, env.VerboseAction("$SIZETOOL -B -d $TARGET", "Size of $TARGET"))
 
-# --- upload: boot the firmware in QEMU ---------------------------------------
+# --- upload: boot the firmware in QEMU, or flash a real board ----------------
 machine = board.get("qemu.machine", "")
-protocol = env.subst("$UPLOAD_PROTOCOL") or board.get("upload.protocol", "qemu")
+protocol = env.subst("$UPLOAD_PROTOCOL") or board.get("upload.protocol", "qemu" if machine else "")
+upload_source = target_elf
 if protocol == "custom":
     # main.py replaces UPLOADCMD with upload_command when it is set
     env.Replace(UPLOADCMD="$UPLOAD_COMMAND")
-elif machine:
+elif protocol == "openocd":
+    # Debian's openocd (0.12) with the Nucleo's on-board ST-LINK/V2-1:
+    # program the ELF (its load addresses), verify, reset, exit.
+    target = board.get("upload.openocd_target", "")
+    if not target:
+        mtbuild.fail(env, "board $BOARD names no upload.openocd_target; use upload_protocol = stlink or custom")
+    interface = env.GetProjectOption("custom_openocd_interface", "interface/stlink.cfg")
+    env.Replace(
+        UPLOADER="openocd",
+        UPLOADCMD='$UPLOADER $UPLOADERFLAGS -f {} -f target/{}.cfg -c "program {{$SOURCE}} verify reset exit"'.format(
+            interface, target
+        ),
+    )
+elif protocol == "stlink":
+    # stlink-tools: write the raw image at the start of flash, then reset.
+    upload_source = target_bin
+    env.Replace(
+        UPLOADER="st-flash",
+        UPLOADCMD="$UPLOADER $UPLOADERFLAGS --reset write $SOURCE {}".format(
+            board.get("upload.offset_address", "0x08000000")
+        ),
+    )
+elif protocol == "qemu" and machine:
     serial = env.GetProjectOption("custom_qemu_serial", "") or (
         "tcp:127.0.0.1:{},server,nowait".format(env.GetProjectOption("custom_qemu_port", "4321"))
     )
@@ -130,17 +158,23 @@ elif machine:
     env.Replace(UPLOADER="qemu-system-arm", UPLOADCMD=" ".join(qemu), MT_QEMU_SERIAL=serial)
 else:
     env.Replace(
-        UPLOADCMD='echo "board $BOARD has no QEMU model: set upload_protocol = custom '
-        'and upload_command (e.g. openocd, st-flash)" && false'
+        UPLOADCMD='echo "board $BOARD: no way to upload with upload_protocol = {}: use {}" && false'.format(
+            protocol or "(none)",
+            "qemu" if machine else "openocd, stlink, or custom with upload_command",
+        )
     )
 
 
 def _before_upload(target, source, env):  # pylint: disable=unused-argument
-    if protocol != "custom" and machine:
+    if protocol == "qemu" and machine:
         mtbuild.require_tool(env, "qemu-system-arm")
         print(
             "QEMU {}: link UART on {}; runs until stopped (Ctrl-C)".format(machine, env.subst("$MT_QEMU_SERIAL"))
         )
+    elif protocol in ("openocd", "stlink"):
+        mtbuild.require_tool(env, env.subst("$UPLOADER"))
+        if semihosting:
+            print("Warning: built with MT_SEMIHOSTING: without a debugger attached the board faults at exit")
     sys.stdout.flush()
 
 
@@ -148,6 +182,6 @@ upload_actions = [
     env.VerboseAction(_before_upload, "Starting $BOARD"),
     env.VerboseAction("$UPLOADCMD", "Uploading $SOURCE"),
 ]
-env.AddPlatformTarget("upload", target_elf, upload_actions, "Upload")
+env.AddPlatformTarget("upload", upload_source, upload_actions, "Upload")
 
 Default([target_buildprog, target_size])

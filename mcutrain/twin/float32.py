@@ -1,0 +1,183 @@
+"""The float32 twin: the generated float baseline (templates/mt_model_float.c.j2) in NumPy float32.
+
+Every float operation of the C is one IEEE single operation here too, in the same
+order (docs/arithmetic.md, section 9): sums accumulate sequentially from +0.0 (row order
+in the forward pass, column order in the backward pass), products are rounded before
+they are added, the update is w - (lr x_i) d_j, clipped. NumPy's float32 ufuncs round
+each element correctly and never fuse a multiply with an add, so the twin and the
+device (x86 SSE, the Cortex-M4F's FPU with FPSCR = 0, or libgcc's soft float) agree bit
+for bit. Same interface as :class:`mcutrain.twin.TwinNetwork`.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..arith.plan import ArithPlan, DensePlan
+from ..arith.prng import XorShiftStream
+
+F32 = np.float32
+ZERO = F32(0.0)
+Q_LIMIT = F32(2.0**32)
+
+
+def _check_ieee_subnormals() -> None:
+    """The twin needs gradual underflow; a process whose FPU flushes subnormals (some library
+    built with -ffast-math sets FTZ/DAZ when loaded) would silently disagree with the device."""
+    tiny = np.array([2.0**-126], dtype=F32)
+    if (tiny * F32(0.5))[0] == 0.0:
+        raise RuntimeError("this process flushes float32 subnormals to zero (FTZ/DAZ set by a loaded "
+                           "library): the float32 twin cannot be bit-exact here")
+
+
+def _seq_sum_rows(p: np.ndarray) -> np.ndarray:
+    """sum_i p[i, :] accumulated sequentially in row order from +0.0, in float32."""
+    acc = np.zeros(p.shape[1], dtype=F32)
+    if p.shape[0] == 0:
+        return acc
+    return np.add.accumulate(np.vstack([acc[None, :], p]), axis=0)[-1]
+
+
+def _seq_sum_cols(p: np.ndarray) -> np.ndarray:
+    """sum_j p[:, j] accumulated sequentially in column order from +0.0, in float32."""
+    acc = np.zeros((p.shape[0], 1), dtype=F32)
+    if p.shape[1] == 0:
+        return acc[:, 0]
+    return np.add.accumulate(np.hstack([acc, p]), axis=1)[:, -1]
+
+
+class DenseFloat32Twin:
+    def __init__(self, plan: ArithPlan, layer: DensePlan) -> None:
+        self.plan, self.layer = plan, layer
+        self.w0 = F32(layer.w0_float)
+        self.W = np.zeros((layer.n_in, layer.n_out), dtype=F32)
+
+    def init(self, rng: XorShiftStream) -> None:
+        d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
+        k = ((d & 0xFFFFFF) << 1) - (1 << 24)                   # exact in float32: |k| <= 2^24
+        self.W = (k.astype(F32) * F32(float(self.w0) * 2.0**-24)).reshape(self.layer.n_in, self.layer.n_out)
+
+    def _relu(self, z: np.ndarray) -> np.ndarray:
+        return np.where(z > ZERO, z, ZERO).astype(F32) if self.layer.relu else z
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """One sample: y_j = sum over rows with x_i != 0 (increasing i) of x_i * W_ij, then ReLU."""
+        rows = np.flatnonzero(x)
+        return self._relu(_seq_sum_rows(x[rows, None] * self.W[rows]))
+
+    def backward(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """g_i = sum_j W_ij d_j (increasing j) where x_i != 0, else +0.0."""
+        out = np.zeros(self.layer.n_in, dtype=F32)
+        rows = np.flatnonzero(x)
+        out[rows] = _seq_sum_cols(self.W[rows] * d[None, :])
+        return out
+
+    def update(self, x: np.ndarray, d: np.ndarray, lr: np.float32) -> None:
+        rows = np.flatnonzero(x)
+        s = lr * x[rows]                                        # lr * x_i, rounded
+        v = self.W[rows] - s[:, None] * d[None, :]              # (lr x_i) d_j rounded, then subtracted
+        w0 = self.w0
+        self.W[rows] = np.where(v < -w0, -w0, np.where(v > w0, w0, v))
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """A batch (N, n_in): the same sums, one row i at a time for the samples with x_i != 0
+        (adding x_i W_i = +-0 to a sum that started at +0.0 changes nothing, so this equals the skip)."""
+        acc = np.zeros((x.shape[0], self.layer.n_out), dtype=F32)
+        for i in range(self.layer.n_in):
+            nz = np.flatnonzero(x[:, i])
+            if len(nz):
+                acc[nz] = acc[nz] + x[nz, i, None] * self.W[i]
+        return self._relu(acc)
+
+
+class Float32Twin:
+    """Bit-exact model of the generated float32 baseline: same seed and sample order, same bits."""
+
+    def __init__(self, plan: ArithPlan) -> None:
+        assert plan.is_float, "Float32Twin is for weights = float32; use TwinNetwork"
+        self.plan = plan
+        self.layers = [DenseFloat32Twin(plan, lp) for lp in plan.layers]
+        self.inv_one = F32(2.0**-plan.act_frac)
+        self.one = F32(2.0**plan.act_frac)
+        self.rng: XorShiftStream | None = None
+        self.samples = 0
+        self.lr_exp = plan.lr_start
+        self.lr = F32(2.0**plan.lr_start)
+        self.decay_period = 0
+        self.decay_countdown = 0
+        self.last_hinge = 0
+
+    def start(self, seed: int, samples_per_epoch: int) -> None:
+        """mt_session_start: seed the generator, initialise the weights, reset the schedule."""
+        _check_ieee_subnormals()
+        self.rng = XorShiftStream(seed or 1, capacity=1 << 14)
+        for layer in self.layers:
+            layer.init(self.rng)
+        self.samples = 0
+        self.lr_exp = self.plan.lr_start
+        self.lr = F32(2.0**self.plan.lr_start)
+        self.decay_period = samples_per_epoch * self.plan.lr_decay_every_epochs
+        self.decay_countdown = self.decay_period
+
+    def decode(self, x: np.ndarray) -> np.ndarray:
+        """The decoded integer input (Q(A), docs/arithmetic.md section 7) as floats: value / 2^A, exact."""
+        return np.asarray(x).astype(F32) * self.inv_one
+
+    def _output_error(self, y: np.ndarray, label: int) -> np.ndarray:
+        d = np.zeros_like(y)
+        hinge = ZERO
+        for j in range(len(y)):
+            ty = y[j] if j == label else -y[j]
+            margin = F32(1.0) - ty
+            if margin > ZERO:
+                hinge = hinge + margin
+                d[j] = -margin if j == label else margin
+        q = hinge * self.one
+        self.last_hinge = int(q) if q < Q_LIMIT else 0xFFFFFFFF
+        return d
+
+    def train_step(self, x: np.ndarray, label: int) -> int:
+        """mt_train_step on one decoded sample (int, Q(A)); returns the prediction made before the update."""
+        assert self.rng is not None, "start() first"
+        hs = [self.decode(x)]
+        for layer in self.layers:
+            hs.append(layer.forward(hs[-1]))
+        pred = int(np.argmax(hs[-1]))
+        d = self._output_error(hs[-1], label)
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[k]
+            d_in = layer.backward(hs[k], d) if k > 0 else None   # before this layer's update
+            layer.update(hs[k], d, self.lr)
+            if d_in is not None:
+                d = d_in
+        self._advance_schedule()
+        return pred
+
+    def _advance_schedule(self) -> None:
+        self.samples += 1
+        if self.decay_period > 0:
+            self.decay_countdown -= 1
+            if self.decay_countdown == 0:
+                self.decay_countdown = self.decay_period
+                self.lr_exp = max(self.plan.lr_min, self.lr_exp - self.plan.lr_decay_shift)
+                self.lr = F32(2.0**self.lr_exp)   # the C halves (exactly) and clamps: the same value
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """mt_infer on a batch (N, n_inputs) of decoded integer inputs: argmax (first maximum)."""
+        h = self.decode(np.atleast_2d(x))
+        for layer in self.layers:
+            h = layer.infer(h)
+        return np.argmax(h, axis=-1)
+
+    def state_bytes(self) -> bytes:
+        return b"".join(layer.W.astype("<f4").tobytes() for layer in self.layers)
+
+    def digest(self) -> int:
+        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
+
+    @property
+    def prng_state(self) -> int:
+        assert self.rng is not None
+        return self.rng.state

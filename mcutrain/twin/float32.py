@@ -17,6 +17,7 @@ import numpy as np
 
 from ..arith.plan import ArithPlan, DensePlan
 from ..arith.prng import XorShiftStream
+from .schedule import StepSchedule
 
 F32 = np.float32
 ZERO = F32(0.0)
@@ -102,11 +103,8 @@ class Float32Twin:
         self.inv_one = F32(2.0**-plan.act_frac)
         self.one = F32(2.0**plan.act_frac)
         self.rng: XorShiftStream | None = None
-        self.samples = 0
-        self.lr_exp = plan.lr_start
+        self.schedule = StepSchedule(plan)
         self.lr = F32(2.0**plan.lr_start)
-        self.decay_period = 0
-        self.decay_countdown = 0
         self.last_hinge = 0
 
     def start(self, seed: int, samples_per_epoch: int) -> None:
@@ -115,11 +113,8 @@ class Float32Twin:
         self.rng = XorShiftStream(seed or 1, capacity=1 << 14)
         for layer in self.layers:
             layer.init(self.rng)
-        self.samples = 0
-        self.lr_exp = self.plan.lr_start
+        self.schedule.reset(samples_per_epoch)
         self.lr = F32(2.0**self.plan.lr_start)
-        self.decay_period = samples_per_epoch * self.plan.lr_decay_every_epochs
-        self.decay_countdown = self.decay_period
 
     def decode(self, x: np.ndarray) -> np.ndarray:
         """The decoded integer input (Q(A), docs/arithmetic.md section 7) as floats: value / 2^A, exact."""
@@ -152,17 +147,9 @@ class Float32Twin:
             layer.update(hs[k], d, self.lr)
             if d_in is not None:
                 d = d_in
-        self._advance_schedule()
+        if self.schedule.advance():
+            self.lr = F32(2.0**self.schedule.lr_exp)   # the C halves (exactly) and clamps: the same value
         return pred
-
-    def _advance_schedule(self) -> None:
-        self.samples += 1
-        if self.decay_period > 0:
-            self.decay_countdown -= 1
-            if self.decay_countdown == 0:
-                self.decay_countdown = self.decay_period
-                self.lr_exp = max(self.plan.lr_min, self.lr_exp - self.plan.lr_decay_shift)
-                self.lr = F32(2.0**self.lr_exp)   # the C halves (exactly) and clamps: the same value
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """mt_infer on a batch (N, n_inputs) of decoded integer inputs: argmax (first maximum)."""

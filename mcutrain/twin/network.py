@@ -10,6 +10,7 @@ from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
 from .dense import DenseTwin
 from .loss import squared_hinge_error
+from .schedule import StepSchedule
 
 
 class TwinNetwork:
@@ -19,10 +20,7 @@ class TwinNetwork:
         self.plan = plan
         self.layers = [DenseTwin(plan, lp) for lp in plan.layers]
         self.rng: XorShiftStream | None = None
-        self.samples = 0
-        self.lr_exp = plan.lr_start
-        self.decay_period = 0
-        self.decay_countdown = 0
+        self.schedule = StepSchedule(plan)
         self.last_hinge = 0
 
     def start(self, seed: int, samples_per_epoch: int) -> None:
@@ -31,10 +29,7 @@ class TwinNetwork:
         self.rng = XorShiftStream(seed, capacity=min(capacity, 1 << 17))
         for layer in self.layers:
             layer.init(self.rng)
-        self.samples = 0
-        self.lr_exp = self.plan.lr_start
-        self.decay_period = samples_per_epoch * self.plan.lr_decay_every_epochs
-        self.decay_countdown = self.decay_period
+        self.schedule.reset(samples_per_epoch)
 
     def train_step(self, x: np.ndarray, label: int) -> int:
         """mt_train_step on one decoded sample (int, Q(A)); returns the prediction made before the update."""
@@ -50,19 +45,11 @@ class TwinNetwork:
                 delta_in = layer.backward(delta)
             else:
                 layer._delta = delta  # the input layer needs no error of its input
-            layer.update(self.rng, self.lr_exp)
+            layer.update(self.rng, self.schedule.lr_exp)
             if k > 0:
                 delta = delta_in
-        self._advance_schedule()
+        self.schedule.advance()
         return pred
-
-    def _advance_schedule(self) -> None:
-        self.samples += 1
-        if self.decay_period > 0:
-            self.decay_countdown -= 1
-            if self.decay_countdown == 0:
-                self.decay_countdown = self.decay_period
-                self.lr_exp = max(self.plan.lr_min, self.lr_exp - self.plan.lr_decay_shift)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """mt_infer on a batch (N, n_inputs): deterministic signs, argmax (first maximum)."""

@@ -29,6 +29,34 @@ def mnist_bits(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.packbits(x >= 128, axis=1, bitorder="little"), (x >= 128).astype(np.int64) * 256, d["y_train"][:n]
 
 
+def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarray, *, seed: int, spe: int, n: int,
+                    every: int, n_eval: int) -> tuple[bytes, list[tuple[int, int]]]:
+    """Run the compiled driver and the twin on the same samples; assert every output equal.
+
+    Returns the final state bytes and the (prediction, hinge) of each training step."""
+    stdin = struct.pack("<5I", seed, spe, n, every, n_eval)
+    stdin += b"".join(bytes([int(y[i])]) + enc[i].tobytes() for i in range(n))
+    stdin += b"".join(enc[i].tobytes() for i in range(n_eval))
+    lines = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout.decode().splitlines()
+    net.start(seed, spe)
+    train, digests = [], []
+    for i in range(n):
+        pred = net.train_step(x[i], int(y[i]))
+        train.append((pred, net.last_hinge))
+        if (i + 1) % every == 0:
+            digests.append((i + 1, net.digest(), net.prng_state))
+
+    c_train = [tuple(int(v) for v in ln.split()[1:]) for ln in lines if ln.startswith("T ")]
+    c_dig = [(int(a), int(b, 16), int(c, 16)) for _, a, b, c in (ln.split() for ln in lines if ln.startswith("D "))]
+    c_eval = [int(ln.split()[1]) for ln in lines if ln.startswith("E ")]
+    c_state = bytes.fromhex(next(ln for ln in lines if ln.startswith("S ")).split()[1])
+    assert c_train == train
+    assert c_dig == digests
+    assert c_eval == [int(p) for p in net.infer(x[:n_eval])]
+    assert c_state == net.state_bytes()
+    return c_state, train
+
+
 @pytest.mark.parametrize(
     "weights,qbp,sizes,seed,latent_bits,rounding",
     [
@@ -55,28 +83,8 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
     exe = tmp_path / "driver"
     subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
                     "-o", str(exe)], check=True)
-    stdin = struct.pack("<5I", seed, spe, n, every, n_eval)
-    stdin += b"".join(bytes([int(y[i])]) + enc[i].tobytes() for i in range(n))
-    stdin += b"".join(enc[i].tobytes() for i in range(n_eval))
-    lines = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout.decode().splitlines()
-
     net = TwinNetwork(plan)
-    net.start(seed, spe)
-    train, digests = [], []
-    for i in range(n):
-        pred = net.train_step(x[i], int(y[i]))
-        train.append((pred, net.last_hinge))
-        if (i + 1) % every == 0:
-            digests.append((i + 1, net.digest(), net.prng_state))
-
-    c_train = [tuple(int(v) for v in ln.split()[1:]) for ln in lines if ln.startswith("T ")]
-    c_dig = [(int(a), int(b, 16), int(c, 16)) for _, a, b, c in (ln.split() for ln in lines if ln.startswith("D "))]
-    c_eval = [int(ln.split()[1]) for ln in lines if ln.startswith("E ")]
-    c_state = bytes.fromhex(next(ln for ln in lines if ln.startswith("S ")).split()[1])
-    assert c_train == train
-    assert c_dig == digests
-    assert c_eval == [int(p) for p in net.infer(x[:n_eval])]
-    assert c_state == net.state_bytes()
+    c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
     # the check can fail: the twin is not trivially equal to a different seed's run
     other = TwinNetwork(plan)
     other.start(seed ^ 1, spe)
@@ -114,29 +122,9 @@ def test_generated_float32_c_matches_float32_twin(tmp_path: Path, data_dir: Path
     flags = [f for f in CFLAGS if f != "-O2"] + [opt, "-ffp-contract=off"]
     subprocess.run(["gcc", *flags, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
                     "-o", str(exe)], check=True)
-    stdin = struct.pack("<5I", seed, spe, n, every, n_eval)
-    stdin += b"".join(bytes([int(y[i])]) + enc[i].tobytes() for i in range(n))
-    stdin += b"".join(enc[i].tobytes() for i in range(n_eval))
-    lines = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout.decode().splitlines()
-
     net = make_twin(plan)
     assert isinstance(net, Float32Twin)
-    net.start(seed, spe)
-    train, digests = [], []
-    for i in range(n):
-        pred = net.train_step(x[i], int(y[i]))
-        train.append((pred, net.last_hinge))
-        if (i + 1) % every == 0:
-            digests.append((i + 1, net.digest(), net.prng_state))
-
-    c_train = [tuple(int(v) for v in ln.split()[1:]) for ln in lines if ln.startswith("T ")]
-    c_dig = [(int(a), int(b, 16), int(c, 16)) for _, a, b, c in (ln.split() for ln in lines if ln.startswith("D "))]
-    c_eval = [int(ln.split()[1]) for ln in lines if ln.startswith("E ")]
-    c_state = bytes.fromhex(next(ln for ln in lines if ln.startswith("S ")).split()[1])
-    assert c_train == train
-    assert c_dig == digests
-    assert c_eval == [int(p) for p in net.infer(x[:n_eval])]
-    assert c_state == net.state_bytes()
+    c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
     assert len(c_state) == 4 * sum(a * b for a, b in zip([784, *sizes][:-1], sizes, strict=True))
     w = np.frombuffer(c_state, dtype="<f4")
     assert np.isfinite(w).all() and len(np.unique(w)) > len(w) // 2   # real-valued weights, not a few levels

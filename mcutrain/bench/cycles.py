@@ -36,6 +36,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..armasm import register_list_count
+
 CONDS = frozenset("eq ne cs hs cc lo mi pl vs vc hi ls ge lt gt le al".split())
 
 _KNOWN = frozenset("""
@@ -88,16 +90,9 @@ def histogram_key(mnemonic: str) -> str:
 
 
 def register_count(op_str: str) -> int:
-    """Registers in a register list '{r4, r5, lr}' (ranges like 'r4-r7' or 's16-s31' expanded)."""
-    m = re.search(r"\{([^}]*)\}", op_str)
-    if not m:
-        return 1
-    n = 0
-    for item in m.group(1).split(","):
-        item = item.strip()
-        r = re.match(r"^([a-z]+)(\d+)\s*-\s*[a-z]+(\d+)$", item)
-        n += int(r.group(3)) - int(r.group(2)) + 1 if r else (1 if item else 0)
-    return n
+    """Registers in a register list '{r4, r5, lr}'; 1 for an instruction without a list."""
+    n = register_list_count(op_str)
+    return 1 if n is None else n
 
 
 def _immediate_offset(op_str: str) -> bool:

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..armasm import register_list_count
 from ..resources import firmware_dir
 
 #: entry points of the generated model whose stack use is reported on their own
@@ -154,16 +155,8 @@ _CALL = re.compile(r"<([A-Za-z_][\w.]*)(?:\+0x[0-9a-f]+)?>")
 
 
 def _regs(text: str) -> int:
-    """Registers in an ARM register list such as {r4, r5, lr} or {r4-r7, lr} or {d8-d9}."""
-    m = re.search(r"\{([^}]*)\}", text)
-    if not m:
-        return 0
-    n = 0
-    for part in m.group(1).split(","):
-        part = part.strip()
-        rng = re.match(r"([a-z]+)(\d+)-[a-z]+(\d+)$", part)
-        n += int(rng.group(3)) - int(rng.group(2)) + 1 if rng else 1
-    return n
+    """Registers in an ARM register list such as {r4, r5, lr} or {r4-r7, lr} or {d8-d9}; 0 without a list."""
+    return register_list_count(text) or 0
 
 
 def _frame_of(lines: list[tuple[str, str]]) -> tuple[int, set[str]]:

@@ -69,6 +69,13 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
         ("sign", True, [33, 17, 10], 12, 8, "stochastic"),
         ("sign", True, [64, 10], 13, 8, "nearest"),
         ("binary", True, [31, 10], 14, 12, "stochastic"),
+        ("ternary", True, [100, 10], 15, 16, "nearest"),
+        ("ternary", False, [33, 17, 10], 16, 16, "nearest"),
+        ("ternary", True, [33, 17, 10], 17, 8, "stochastic"),
+        ("ternary_det", True, [100, 10], 18, 16, "nearest"),
+        ("ternary_det", False, [33, 17, 10], 19, 16, "nearest"),
+        ("ternary_det", True, [33, 17, 10], 20, 8, "stochastic"),
+        ("ternary", True, [31, 10], 21, 12, "stochastic"),
     ],
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,

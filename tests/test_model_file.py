@@ -247,7 +247,7 @@ def test_unknown_key_without_near_match(tmp_path: Path) -> None:
      "expected true or false (got a TOML string)"),
     ('board = "netduinoplus2"', "board = 2", "model.board", "2", "expected a string"),
     ('weights = "binary"', "weights = 1", "training.weights", "1",
-     "expected one of binary, sign, float32 (a quoted string"),
+     "expected one of binary, sign, ternary, ternary_det, float32 (a quoted string"),
     ("epochs = 1", "epochs = [1]", "training.epochs", "[1]", "expected an integer from 1 to 100000"),
     ("learning_rate = -6", "learning_rate = true", "training.learning_rate", "true", "(got a TOML boolean)"),
     ('learning_rate = -6', 'learning_rate = "fast"', "training.learning_rate", '"fast"',
@@ -355,10 +355,19 @@ def test_bad_encoding(tmp_path: Path) -> None:
 
 
 def test_bad_weight_mode(tmp_path: Path) -> None:
-    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "ternary"')))
-    assert_names(err, "training.weights", '"ternary"', "expected one of binary, sign")
+    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "quaternary"')))
+    assert_names(err, "training.weights", '"quaternary"', "expected one of binary, sign, ternary")
     err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "binray"')))
-    assert_names(err, "training.weights", '"binray"', "expected one of binary, sign, float32 (did you mean binary?)")
+    assert_names(err, "training.weights", '"binray"',
+                 "expected one of binary, sign, ternary, ternary_det, float32 (did you mean binary?)")
+
+
+@pytest.mark.parametrize("mode", ["ternary", "ternary_det"])
+def test_ternary_weight_modes_are_accepted(tmp_path: Path, mode: str) -> None:
+    spec = load_text(tmp_path, edit(BASE, ('weights = "binary"', f'weights = "{mode}"')))
+    assert spec.training.weights == mode and spec.training.quantized_backprop is True
+    binary = load_text(tmp_path, BASE)
+    assert spec.model_hash() != binary.model_hash()  # the weight mode is compiled in: it is hashed
 
 
 def test_last_layer_must_be_linear(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def _project(tmp_path: Path, **kw: object):
 
 # The multiply check covers every binarized weight mode. float32 is the baseline that multiplies by
 # design: it is not checked for the absence of multiplies, but for their presence (below).
-NO_MULTIPLY_CASES = [("binary", True), ("sign", True), ("binary", False), ("sign", False)]
+NO_MULTIPLY_CASES = [(w, q) for q in (True, False) for w in ("binary", "sign", "ternary", "ternary_det")]
 
 
 def test_every_binarized_mode_is_checked() -> None:

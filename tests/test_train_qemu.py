@@ -48,6 +48,22 @@ def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
     assert r["link_bytes"] >= 1500 * 100 + 500 * 99
 
 
+@pytest.mark.qemu
+@pytest.mark.parametrize("weights,qbp", [("ternary", True), ("ternary_det", True), ("ternary", False)])
+def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weights: str, qbp: bool) -> None:
+    """Ternary connect (stochastic and deterministic) trains on the emulated board bit for bit like the twin;
+    the device evaluates with the deterministic ternarization of the latent weights."""
+    model = small_model(tmp_path, weights=weights, qbp=qbp, train=1000, test=300)
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
+
+
 # The other emulated boards (netduinoplus2, the default, is the test above), each with a model that
 # fits it: 784-32-10 on lm3s6965evb (Cortex-M3) and mps2-an505 (Cortex-M33), 196-32-10 with 8-bit
 # latent weights on the micro:bit (Cortex-M0, 16 KB of RAM).

@@ -40,7 +40,8 @@ class ArithPlan:
     latent_shift: int        # LW: latent weights are integers in [-2^LW, 2^LW], 2^LW is W0
     act_max: int             # hidden activations saturate to [0, act_max]
     err_bits: int            # errors saturate to +-(2^err_bits - 1)
-    weights: str             # "binary" (stochastic), "sign" (deterministic) or "float32" (the float baseline)
+    weights: str             # "binary" / "sign" (stochastic / deterministic binary connect), "ternary" /
+    #                          "ternary_det" (stochastic / deterministic ternary connect), "float32" (float baseline)
     qbp: bool
     ex_min: int              # quantized-x exponent range, in integer units of Q(A)
     ex_max: int
@@ -56,6 +57,17 @@ class ArithPlan:
     def is_float(self) -> bool:
         """The float32 baseline: conventional SGD with float multiplications (docs/arithmetic.md, section 9)."""
         return self.weights == "float32"
+
+    @property
+    def is_ternary(self) -> bool:
+        """Ternary connect: sampled weights in {-W0, 0, +W0} (docs/arithmetic.md, section 4)."""
+        return self.weights in TERNARY_MODES
+
+    @property
+    def samples_weights(self) -> bool:
+        """Stochastic weight sampling (binary, ternary): the forward pass draws, and layers after the
+        first keep the sampled weights for their backward pass."""
+        return self.weights in ("binary", "ternary")
 
     @property
     def latent_bytes(self) -> int:
@@ -107,7 +119,8 @@ class ArithPlan:
         return self.act_max.bit_length()
 
 
-WEIGHT_MODES = ("binary", "sign", "float32")
+WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det", "float32")
+TERNARY_MODES = ("ternary", "ternary_det")
 
 
 def glorot_w0(n_in: int, n_out: int) -> float:
@@ -144,7 +157,8 @@ def make_plan(
     update_rounding: str = "nearest",
 ) -> ArithPlan:
     if weights not in WEIGHT_MODES:
-        raise PlanError(f"weight mode {weights!r} is not implemented on the device; use binary, sign or float32")
+        raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
+                        f"use one of {', '.join(WEIGHT_MODES)}")
     if weights == "float32":
         # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
         qbp, update_rounding = False, "nearest"

@@ -74,10 +74,12 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
             MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
         ]
     words = (layer.n_out + 31) // 32
-    keep_signs = k > 0 and plan.weights == "binary"  # the backward pass reads sampled signs
+    keep_signs = k > 0 and plan.samples_weights  # the backward pass reads the sampled weights
+    keep_nonzero = keep_signs and plan.is_ternary  # ternary: a second bit a weight, non-zero or not
     return [
         MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * layer.n_in * layer.n_out),
         MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words if keep_signs else 0),
+        MemoryItem("sign_bits", f"l{k}_nonzero", 4 * layer.n_in * words if keep_nonzero else 0),
         MemoryItem("row_index", f"l{k}_active", _align4(2 * layer.n_in)),
         MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),

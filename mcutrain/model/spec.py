@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from .reader import Table
 
 ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
-WEIGHT_MODES: tuple[str, ...] = ("binary", "sign", "float32")
+WEIGHT_MODES: tuple[str, ...] = ("binary", "sign", "ternary", "ternary_det", "float32")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 
@@ -148,7 +148,9 @@ class DenseLayerSpec(LayerSpec):
 class TrainingSpec:
     """The ``[training]`` table. Learning rates are exponents: lr = 2^learning_rate."""
 
-    weights: str = "binary"                       # binary (stochastic) | sign (deterministic) | float32 (baseline)
+    weights: str = "binary"                       # binary (stochastic) | sign (deterministic) binary connect,
+    #                                               ternary (stochastic) | ternary_det (deterministic) ternary
+    #                                               connect, float32 (baseline)
     quantized_backprop: bool = True               # binary/sign only; float32: false (its default), true is refused
     qbp_exponent_range: tuple[int, int] = (-8, 7)
     learning_rate: int = -6

@@ -1,4 +1,4 @@
-"""Dense layer of the twin: binarized weights, ReLU or linear, quantized update.
+"""Dense layer of the twin: binarized or ternarized weights, ReLU or linear, quantized update.
 
 One module per layer kind: a layer holds its latent weights and implements
 init / forward_train / backward / update / infer over one sample (training) or
@@ -12,7 +12,12 @@ import numpy as np
 from ..arith.fixed import round_shift_right, shift
 from ..arith.plan import ArithPlan, DensePlan
 from ..arith.prng import XorShiftStream
-from ..arith.quant import binarize_stochastic, pow2_exponent_stochastic
+from ..arith.quant import (
+    binarize_stochastic,
+    pow2_exponent_stochastic,
+    ternarize_deterministic,
+    ternarize_stochastic,
+)
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -29,7 +34,7 @@ class DenseTwin:
         # per-step state, kept between forward, backward and update
         self._x = np.zeros(layer.n_in, dtype=np.int64)
         self._active = np.zeros(0, dtype=np.int64)
-        self._signs = np.zeros((0, layer.n_out), dtype=bool)
+        self._wb = np.zeros((0, layer.n_out), dtype=np.float64)  # sampled weights of the active rows, -1/0/+1
         self._delta = np.zeros(layer.n_out, dtype=np.int64)
 
     # -- state -------------------------------------------------------------
@@ -42,24 +47,38 @@ class DenseTwin:
         return self.W.astype(self.plan.latent_dtype).tobytes()
 
     # -- training ------------------------------------------------------------
+    def _row_draws(self, n_rows: int, rng: XorShiftStream, mask: int) -> np.ndarray:
+        """One draw per two weights of each row: weight j uses the low 16 bits (j even) or the high
+        16 bits (j odd), masked (docs/arithmetic.md, section 4)."""
+        d = rng.draws(n_rows * self.layer.draws_per_row).reshape(n_rows, self.layer.draws_per_row)
+        r = np.empty((n_rows, 2 * d.shape[1]), dtype=np.int64)
+        r[:, 0::2] = d & np.uint32(mask)
+        r[:, 1::2] = (d >> np.uint32(16)) & np.uint32(mask)
+        return r[:, : self.layer.n_out]
+
     def _sample(self, rows: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        """The sampled weights (in units of W0: -1, 0 or +1, as float64 for the exact matmul)."""
         w = self.W[rows]
-        if self.plan.weights == "sign":
-            return w >= 0
-        n_out = self.layer.n_out
-        d = rng.draws(len(rows) * self.layer.draws_per_row).reshape(len(rows), self.layer.draws_per_row)
-        r = np.empty((len(rows), 2 * d.shape[1]), dtype=np.int64)
-        mask = np.uint32(2 * self.plan.w0 - 1)
-        r[:, 0::2] = d & mask
-        r[:, 1::2] = (d >> np.uint32(16)) & mask
-        return binarize_stochastic(w, r[:, :n_out], self.plan.w0)
+        mode, w0 = self.plan.weights, self.plan.w0
+        if mode == "sign":
+            return np.where(w >= 0, 1.0, -1.0)
+        if mode == "ternary_det":
+            return ternarize_deterministic(w, w0).astype(np.float64)
+        if mode == "ternary":
+            return ternarize_stochastic(w, self._row_draws(len(rows), rng, w0 - 1), w0).astype(np.float64)
+        return np.where(binarize_stochastic(w, self._row_draws(len(rows), rng, 2 * w0 - 1), w0), 1.0, -1.0)
+
+    def deterministic_weights(self) -> np.ndarray:
+        """The weights inference uses: sign(W) (binary modes) or the deterministic ternarization."""
+        if self.plan.is_ternary:
+            return ternarize_deterministic(self.W, self.plan.w0).astype(np.float64)
+        return np.where(self.W >= 0, 1.0, -1.0)
 
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
         self._x = x
         self._active = np.flatnonzero(x)
-        self._signs = self._sample(self._active, rng)
-        pm = np.where(self._signs, 1.0, -1.0)
-        acc = exact_matmul(x[self._active], pm)
+        self._wb = self._sample(self._active, rng)
+        acc = exact_matmul(x[self._active], self._wb)
         return self._activate(acc)
 
     def _activate(self, acc: np.ndarray) -> np.ndarray:
@@ -73,8 +92,7 @@ class DenseTwin:
         self._delta = delta
         out = np.zeros(self.layer.n_in, dtype=np.int64)
         if len(self._active):
-            pm = np.where(self._signs, 1.0, -1.0)
-            g = exact_matmul(pm, delta)
+            g = exact_matmul(self._wb, delta)
             e = self.plan.err_max
             out[self._active] = np.clip(round_shift_right(g, self.layer.weight_shift), -e, e)
         return out
@@ -116,7 +134,6 @@ class DenseTwin:
         rr = (r16 >> np.maximum(16 - s, 0)) << np.maximum(s - 16, 0)
         return np.where(k >= 0, d << np.maximum(k, 0), (d + rr) >> s)
 
-    # -- inference (deterministic signs), a batch at a time -------------------
+    # -- inference (deterministic weights), a batch at a time -----------------
     def infer(self, x: np.ndarray) -> np.ndarray:
-        pm = np.where(self.W >= 0, 1.0, -1.0)
-        return self._activate(exact_matmul(x, pm))
+        return self._activate(exact_matmul(x, self.deterministic_weights()))

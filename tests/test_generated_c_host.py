@@ -99,6 +99,40 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
 
 
 @pytest.mark.parametrize(
+    "weights,qbp,sizes,biases,latent_bits,rounding",
+    [
+        ("binary", True, [33, 17, 10], (True, True, True), 16, "nearest"),
+        ("sign", False, [33, 17, 10], (False, True, True), 16, "nearest"),
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic"),
+        ("ternary_det", True, [33, 17, 10], (True, False, True), 12, "stochastic"),
+        # 8-bit latents, 784 x 33 + 33 x 10 = 26202 bytes of weights: 2 bytes of padding before the biases
+        ("sign", True, [33, 10], (True, True), 8, "stochastic"),
+    ],
+)
+def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                              sizes: list[int], biases: tuple[bool, ...], latent_bits: int,
+                                              rounding: str) -> None:
+    """Biases (int32, in the state after the weights) are updated and saved bit for bit like the twin's."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, spe, every = 400, 150, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases)
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, _ = run_and_compare(exe, net, enc, x, y, seed=31, spe=spe, n=n, every=every, n_eval=n_eval)
+    assert len(c_state) == plan.state_bytes
+    # the biases moved (the test would pass vacuously if they stayed at zero)
+    tail = np.frombuffer(c_state[plan.state_bytes - 4 * sum(la.n_out for la in plan.layers if la.bias):], "<i4")
+    assert np.count_nonzero(tail) > len(tail) // 2
+    assert c_state[plan.latent_bytes * plan.n_weights:][:plan.state_pad] == bytes(plan.state_pad)
+
+
+@pytest.mark.parametrize(
     "sizes,encoding,seed,lr,wss,opt",
     [
         ([100, 10], "bits", 21, (-7, -9), 0, "-O2"),

@@ -69,7 +69,7 @@ error_frac_bits = 12
 latent_bits = 16
 """
 
-BASE_HASH = "a70b1b78957b3f32"
+BASE_HASH = "b4696c959b80cd28"
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -176,8 +176,8 @@ def test_lr_min_default_follows_a_lower_learning_rate(tmp_path: Path) -> None:
 def test_to_dict_is_json(tmp_path: Path) -> None:
     spec = load_text(tmp_path, BASE)
     d = json.loads(json.dumps(spec.to_dict()))
-    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu"},
-                           {"kind": "dense", "units": 10, "activation": "linear"}]
+    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu", "bias": False},
+                           {"kind": "dense", "units": 10, "activation": "linear", "bias": False}]
     assert d["training"]["qbp_exponent_range"] == [-8, 7]
     assert d["model"] == {"name": "t", "board": "netduinoplus2", "seed": 1}
     assert d["n_inputs"] == 784 and d["n_classes"] == 10
@@ -362,6 +362,18 @@ def test_bad_weight_mode(tmp_path: Path) -> None:
                  "expected one of binary, sign, ternary, ternary_det, float32 (did you mean binary?)")
 
 
+def test_dense_bias(tmp_path: Path) -> None:
+    text = edit(BASE, ('units = 100\nactivation = "relu"', 'units = 100\nactivation = "relu"\nbias = true'))
+    spec = load_text(tmp_path, text)
+    assert spec.layer_biases() == (True, False)
+    assert spec.model_hash() != load_text(tmp_path, BASE).model_hash()  # compiled in: hashed
+    err = error_of(tmp_path, edit(text, ("bias = true", "bias = 1")))
+    assert_names(err, "layers[0].bias", "1", "expected true or false")
+    err = error_of(tmp_path, edit(text, ('weights = "binary"', 'weights = "float32"'),
+                                  ("quantized_backprop = true", "")))
+    assert_names(err, "layers[0].bias", "true", "integer weight modes only")
+
+
 @pytest.mark.parametrize("mode", ["ternary", "ternary_det"])
 def test_ternary_weight_modes_are_accepted(tmp_path: Path, mode: str) -> None:
     spec = load_text(tmp_path, edit(BASE, ('weights = "binary"', f'weights = "{mode}"')))
@@ -506,8 +518,8 @@ def test_hash_is_pinned(tmp_path: Path) -> None:
     assert spec.canonical_json() == (
         '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16,'
         '"update_rounding":"nearest","weight_scale_shift":0},"board":"netduinoplus2",'
-        '"encoding":"bits","format":2,"layers":[{"activation":"relu","kind":"dense","units":100},'
-        '{"activation":"linear","kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
+        '"encoding":"bits","format":3,"layers":[{"activation":"relu","bias":false,"kind":"dense","units":100},'
+        '{"activation":"linear","bias":false,"kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
         '"learning_rate":-6,"loss":"squared_hinge","lr_decay_every_epochs":1,"lr_decay_shift":1,"lr_min":-12,'
         '"qbp_exponent_range":[-8,7],"quantized_backprop":true,"weights":"binary"}}')
 

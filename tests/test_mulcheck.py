@@ -51,6 +51,20 @@ def test_shipped_firmware_has_no_multiply(tmp_path: Path, weights: str, qbp: boo
     assert bad == [], f"multiply/divide found in the training path: {bad}"
 
 
+def test_biases_add_no_multiply(tmp_path: Path) -> None:
+    spec_path = small_model(tmp_path, weights="ternary")
+    text = spec_path.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
+    spec_path.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
+    spec = load_model(spec_path)
+    ds = load_dataset(spec.data)
+    proj = write_project(check_against_data(spec, ds.x_train.shape[1], ds.n_classes), tmp_path / "proj")
+    assert "L1_B" in (proj.generated.out_dir / "mt_model.c").read_text()
+    fns = proj.generated.manifest["functions"]
+    reports = check_elf(str(build(proj)), sorted(set(fns["training"]) | set(fns["inference"])))
+    assert all(r.instructions > 0 for r in reports)
+    assert [f.text for r in reports for f in r.findings] == []
+
+
 def _sections(elf: Path) -> dict[str, int]:
     out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True,
                          check=True).stdout

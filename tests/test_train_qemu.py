@@ -64,6 +64,25 @@ def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weig
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
 
 
+@pytest.mark.qemu
+def test_biases_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
+    """Biases in both layers of a ternary model, trained on the emulated board bit for bit like the twin
+    (the state read back at the end holds the weights and then the int32 biases)."""
+    model = small_model(tmp_path, weights="ternary", train=1000, test=300)
+    text = model.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
+    model.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    assert manifest["ram"]["by_kind"]["biases"] == 4 * (32 + 10)  # 784 x 32 + 32 x 10 int16 weights: no padding
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
+
+
 # The other emulated boards (netduinoplus2, the default, is the test above), each with a model that
 # fits it: 784-32-10 on lm3s6965evb (Cortex-M3) and mps2-an505 (Cortex-M33), 196-32-10 with 8-bit
 # latent weights on the micro:bit (Cortex-M0, 16 KB of RAM).

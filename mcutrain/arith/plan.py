@@ -27,6 +27,9 @@ class DensePlan:
     update_const: int        # C_l without the learning-rate exponent: -A - E + weight_shift + LW
     in_max: int              # largest input value (Q(A) integer) the layer can see
     w0_float: float = 0.0    # float32 mode: W0 = Glorot h/2 x 2^weight_scale_shift, rounded to float32
+    bias: bool = False       # an int32 bias per unit, in accumulator units (Q(A) x 2^weight_shift)
+    bias_const: int = 0      # bias update shift without the learning-rate exponent: A + weight_shift - E
+    bias_max: int = 0        # biases saturate to [-bias_max, bias_max] = ACT_MAX in accumulator units
 
     @property
     def draws_per_row(self) -> int:
@@ -115,6 +118,25 @@ class ArithPlan:
         return lo, hi
 
     @property
+    def has_biases(self) -> bool:
+        return any(layer.bias for layer in self.layers)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(layer.n_in * layer.n_out for layer in self.layers)
+
+    @property
+    def state_pad(self) -> int:
+        """Zero bytes between the weights and the (int32) biases in the state, to align the biases."""
+        return -(self.latent_bytes * self.n_weights) % 4 if self.has_biases else 0
+
+    @property
+    def state_bytes(self) -> int:
+        """The state (docs/arithmetic.md, section 7): weights, padding, then every layer's biases (int32)."""
+        n_bias = sum(layer.n_out for layer in self.layers if layer.bias)
+        return self.latent_bytes * self.n_weights + self.state_pad + 4 * n_bias
+
+    @property
     def act_bits(self) -> int:
         return self.act_max.bit_length()
 
@@ -155,6 +177,7 @@ def make_plan(
     input_max: int = 256,
     weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
+    biases: tuple[bool, ...] | None = None,
 ) -> ArithPlan:
     if weights not in WEIGHT_MODES:
         raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
@@ -162,6 +185,12 @@ def make_plan(
     if weights == "float32":
         # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
         qbp, update_rounding = False, "nearest"
+    n_layers = len(sizes) - 1
+    biases = tuple(biases) if biases is not None else (False,) * n_layers
+    if len(biases) != n_layers:
+        raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
+    if weights == "float32" and any(biases):
+        raise PlanError("biases are implemented for the integer weight modes only, not float32")
     if update_rounding == "stochastic" and not qbp:
         raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
     latent_shift = latent_bits - 2
@@ -174,6 +203,7 @@ def make_plan(
             in_max=input_max if k == 0 else act_max,
             update_const=-act_frac - err_frac + ws + latent_shift,
             w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**weight_scale_shift),
+            bias=biases[k], bias_const=act_frac + ws - err_frac, bias_max=(act_max << ws) if biases[k] else 0,
         ))
     ex_min = max(0, qbp_range[0] + act_frac)
     ex_max = min(act_max.bit_length(), qbp_range[1] + act_frac)
@@ -203,6 +233,20 @@ def check_ranges(plan: ArithPlan) -> None:
             raise PlanError(
                 f"layers[{layer.index}]: {layer.n_out} units x {plan.err_max} (max error) overflows the "
                 f"int32 backward accumulator; use at most {ACC_LIMIT // plan.err_max} units")
+        if layer.bias:
+            if layer.n_in * in_max + layer.bias_max > ACC_LIMIT:
+                raise PlanError(
+                    f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} plus the bias ({layer.bias_max} at most) "
+                    f"overflows the int32 forward accumulator; use fewer inputs or no bias")
+            blo, bhi = plan.lr_min + layer.bias_const, plan.lr_start + layer.bias_const
+            if -blo > 30:
+                raise PlanError(
+                    f"layers[{layer.index}]: the bias update shifts an error right by up to {-blo} bits (more than "
+                    f"30); raise lr_min")
+            if bhi > 0 and plan.err_max << bhi > ACC_LIMIT:
+                raise PlanError(
+                    f"layers[{layer.index}]: the bias update shifts an error left by up to {bhi} bits, which "
+                    f"overflows int32; lower learning_rate")
         lo, hi = plan.update_shift_range(layer)
         if -lo > 30:
             raise PlanError(
@@ -237,4 +281,5 @@ def plan_from_spec(spec: object) -> ArithPlan:
         lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
         input_max=input_max(spec.data.encoding, a.activation_frac_bits),  # type: ignore[attr-defined]
         weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
+        biases=spec.layer_biases(),  # type: ignore[attr-defined]
     )

@@ -32,7 +32,7 @@ class ModelTooLargeError(McutrainError):
 @dataclass(frozen=True)
 class MemoryItem:
     kind: str      # latent_weights (float weights in float32 mode) | sign_bits | row_index | activations | errors
-    #               | input | runtime
+    #               | biases | input | runtime
     name: str
     bytes: int
 
@@ -84,6 +84,7 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
         MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
         MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
+        MemoryItem("biases", f"L{k}_B", 4 * layer.n_out if layer.bias else 0),
     ]
 
 
@@ -91,6 +92,8 @@ def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
     for layer in plan.layers:
         items += dense_items(layer, plan)
+    if plan.state_pad:
+        items.append(MemoryItem("biases", "state padding", plan.state_pad))
     items.append(MemoryItem("runtime", "firmware/core buffers", RUNTIME_RAM_BYTES))
     return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
 

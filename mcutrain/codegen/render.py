@@ -49,6 +49,10 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
     for layer in plan.layers:
         offsets.append(total)
         total += layer.n_in * layer.n_out
+    bias_offsets, n_biases = [], 0
+    for layer in plan.layers:
+        bias_offsets.append(n_biases)
+        n_biases += layer.n_out if layer.bias else 0
     ctx = {
         "version": __version__,
         "plan": plan,
@@ -57,7 +61,9 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "encoding": inp.encoding,
         "input_bytes": inp.input_bytes,
         "n_weights": total,
-        "state_bytes": plan.latent_bytes * total,
+        "state_bytes": plan.state_bytes if not plan.is_float else plan.latent_bytes * total,
+        "bias_offsets": bias_offsets,
+        "n_biases": n_biases,
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
         "c_float": c_float,

@@ -127,7 +127,8 @@ def check_plan(spec: ModelSpec) -> None:
     try:
         make_plan(
             sizes, weights=t.weights, qbp=t.quantized_backprop, qbp_range=t.qbp_exponent_range,
-            act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits, latent_bits=a.latent_bits,
+            biases=spec.layer_biases(), act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits,
+            latent_bits=a.latent_bits,
             lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
             lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
         )
@@ -214,6 +215,12 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
                        builtin.n_classes if builtin else None)
     if training and arithmetic:
         _check_qbp_range(training, arithmetic, problems)
+        if training.weights == "float32":
+            for k, layer in enumerate(layers):
+                if getattr(layer, "bias", False):
+                    problems.add(f"layers[{k}].bias", True,
+                                 "biases are implemented for the integer weight modes only; the float32 "
+                                 "baseline has none: remove the key or set it to false")
         if training.weights == "float32" and arithmetic.update_rounding != "nearest":
             problems.add("arithmetic.update_rounding", arithmetic.update_rounding,
                          'stochastic rounding of the shifted fixed-point update belongs to the binarized modes; '

@@ -26,7 +26,7 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
-HASH_FORMAT = 2  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding
+HASH_FORMAT = 3  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: dense layers' bias
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 
@@ -122,23 +122,25 @@ def register_layer(cls: L) -> L:
 @register_layer
 @dataclass(frozen=True)
 class DenseLayerSpec(LayerSpec):
-    """A fully connected layer with binarized weights."""
+    """A fully connected layer with binarized or ternarized weights, and optionally a bias."""
 
     kind: ClassVar[str] = "dense"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias")
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
+    bias: bool = False         # an integer bias per unit, updated by the shifted error (docs/arithmetic.md)
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
         last = index == n_layers - 1
         units = table.integer("units", lo=1, hi=65535)
         activation = table.string("activation", "linear" if last else "relu", choices=ACTIVATIONS)
+        bias = table.boolean("bias", False)
         table.finish(cls.keys)
-        if units is None or activation is None:
+        if units is None or activation is None or bias is None:
             return None
-        return cls(units=units, activation=activation)
+        return cls(units=units, activation=activation, bias=bias)
 
     def out_features(self, in_features: int) -> int:
         return self.units
@@ -212,6 +214,10 @@ class ModelSpec:
         for layer in self.layers:
             sizes.append(layer.out_features(sizes[-1]))
         return sizes
+
+    def layer_biases(self) -> tuple[bool, ...]:
+        """Whether each layer has a bias."""
+        return tuple(bool(getattr(layer, "bias", False)) for layer in self.layers)
 
     def _known_inputs(self) -> int:
         if self.n_inputs is None:

@@ -31,6 +31,7 @@ class DenseTwin:
         self.plan = plan
         self.layer = layer
         self.W = np.zeros((layer.n_in, layer.n_out), dtype=np.int64)
+        self.b = np.zeros(layer.n_out, dtype=np.int64)  # biases (accumulator units), zero and unused without one
         # per-step state, kept between forward, backward and update
         self._x = np.zeros(layer.n_in, dtype=np.int64)
         self._active = np.zeros(0, dtype=np.int64)
@@ -42,9 +43,13 @@ class DenseTwin:
         d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
         w0 = self.plan.w0
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
+        self.b = np.zeros(self.layer.n_out, dtype=np.int64)  # biases start at zero: no draws
 
     def state_bytes(self) -> bytes:
         return self.W.astype(self.plan.latent_dtype).tobytes()
+
+    def bias_bytes(self) -> bytes:
+        return self.b.astype("<i4").tobytes() if self.layer.bias else b""
 
     # -- training ------------------------------------------------------------
     def _row_draws(self, n_rows: int, rng: XorShiftStream, mask: int) -> np.ndarray:
@@ -82,7 +87,7 @@ class DenseTwin:
         return self._activate(acc)
 
     def _activate(self, acc: np.ndarray) -> np.ndarray:
-        z = round_shift_right(acc, self.layer.weight_shift)
+        z = round_shift_right(acc + self.b if self.layer.bias else acc, self.layer.weight_shift)
         if self.layer.relu:
             return np.clip(z, 0, self.plan.act_max)
         return z
@@ -98,6 +103,9 @@ class DenseTwin:
         return out
 
     def update(self, rng: XorShiftStream, lr_exp: int) -> None:
+        if self.layer.bias:  # input 1: the error shifted, rounded to nearest, no draw
+            bm = self.layer.bias_max
+            self.b = np.clip(self.b - shift(self._delta, lr_exp + self.layer.bias_const), -bm, bm)
         rows = self._active
         if len(rows) == 0:
             return

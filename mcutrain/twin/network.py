@@ -59,7 +59,9 @@ class TwinNetwork:
         return np.argmax(h, axis=-1)
 
     def state_bytes(self) -> bytes:
-        return b"".join(layer.state_bytes() for layer in self.layers)
+        """Weights of every layer, zero padding to 4 bytes, biases of every layer that has one."""
+        return (b"".join(layer.state_bytes() for layer in self.layers) + bytes(self.plan.state_pad)
+                + b"".join(layer.bias_bytes() for layer in self.layers))
 
     def digest(self) -> int:
         return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF

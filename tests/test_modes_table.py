@@ -1,0 +1,38 @@
+"""`mcutrain modes-table`: every integer weight mode x quantized back-propagation, written into its own
+section of a results file, the rest of the file kept."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from helpers import small_model
+
+from mcutrain.cli import main
+from mcutrain.modes_table import BEGIN, END, MODES, replace_section
+
+
+def test_replace_section_keeps_the_rest() -> None:
+    text = "# Results\n\n## A\nkept\n"
+    once = replace_section(text, f"{BEGIN}\none\n{END}\n")
+    assert once.startswith(text.rstrip("\n")) and "one" in once
+    twice = replace_section(once + "\n## B\nalso kept\n", f"{BEGIN}\ntwo\n{END}\n")
+    assert "one" not in twice and "two" in twice and "also kept" in twice and "## A\nkept" in twice
+    assert twice.count(BEGIN) == 1 and twice.count(END) == 1
+
+
+def test_modes_table_command(tmp_path: Path) -> None:
+    model = small_model(tmp_path, weights="sign", units=32, train=1000, test=300, pool=2, encoding="u4", latent_bits=8)
+    out = tmp_path / "results.md"
+    out.write_text("# Results\n\n## Other section\nuntouched\n")
+    res = CliRunner().invoke(main, ["modes-table", str(model), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "## Other section\nuntouched" in text
+    rows = re.findall(r"^\| .*\(`(\w+)`\) \| (on|off) \| (\w+) \| ([\d.]+)% \| ([\d.]+)% \|$", text, re.M)
+    assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")]
+    accs = [float(a) for *_, a, _ in rows]
+    assert all(a > 25 for a in accs)  # 1000 samples: all far above chance (10%)
+    assert len(set(accs)) > 1  # the modes differ
+    assert all(r == "nearest" for _, q, r, *_ in rows if q == "off")

@@ -133,6 +133,41 @@ def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, we
 
 
 @pytest.mark.parametrize(
+    "weights,qbp,sizes,biases,latent_bits,rounding,batch,spe",
+    [
+        ("binary", True, [33, 17, 10], (True, True, True), 16, "nearest", 8, 150),
+        ("sign", True, [100, 10], (False, False), 8, "stochastic", 4, 150),  # int16 accumulators
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic", 16, 150),
+        ("ternary_det", False, [33, 17, 10], (False, True, False), 16, "nearest", 32, 150),
+        ("sign", False, [64, 10], (True, True), 16, "nearest", 2, 0),         # no epoch boundary
+        ("ternary", True, [33, 17, 10], (False, False, False), 12, "stochastic", 256, 150),  # int32, epoch flush
+    ],
+)
+def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                                    sizes: list[int], biases: tuple[bool, ...], latent_bits: int,
+                                                    rounding: str, batch: int, spe: int) -> None:
+    """Mini-batches: summed clamped updates applied with a shift every batch_size samples and at the end of
+    every epoch (150 samples: a short last batch), bit for bit like the twin."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, every = 400, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases, batch_size=batch)
+    assert plan.batch_acc_ctype == ("int16_t" if batch * 2 * plan.w0 < 2**15 else "int32_t")
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, train = run_and_compare(exe, net, enc, x, y, seed=41, spe=spe, n=n, every=every, n_eval=n_eval)
+    # the weights moved away from their initial values (the batches were applied)
+    start = TwinNetwork(plan)
+    start.start(41, spe)
+    assert c_state != start.state_bytes()
+
+
+@pytest.mark.parametrize(
     "sizes,encoding,seed,lr,wss,opt",
     [
         ([100, 10], "bits", 21, (-7, -9), 0, "-O2"),

@@ -412,10 +412,16 @@ def test_no_layers(tmp_path: Path) -> None:
     assert "layers is missing: add [[layers]] tables" in str(err)
 
 
-def test_batch_size_must_be_one(tmp_path: Path) -> None:
-    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 32")))
-    assert_names(err, "training.batch_size", "32", "batch_size must be 1 in this version")
-    assert "set batch_size = 1" in str(err)
+def test_batch_size_is_a_power_of_two(tmp_path: Path) -> None:
+    assert load_text(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 32"))).training.batch_size == 32
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 200")))
+    assert_names(err, "training.batch_size", "200", "must be a power of two")
+    assert "128 or 256" in str(err)
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 0")))
+    assert_names(err, "training.batch_size", "0", "1")
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 4"),
+                                  ('weights = "binary"', 'weights = "float32"'), ("quantized_backprop = true", "")))
+    assert_names(err, "training.batch_size", "4", "set batch_size = 1")
 
 
 def test_bad_loss(tmp_path: Path) -> None:
@@ -452,7 +458,7 @@ def test_dataset_not_npz(tmp_path: Path) -> None:
 
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
     err = error_of(tmp_path, edit(BASE, ("seed = 1", "seed = 0"), ("units = 100", "units = 0"),
-                                  ("batch_size = 1", "batch_size = 4"), ("epochs = 1", "epocs = 1")))
+                                  ("batch_size = 1", "batch_size = 6"), ("epochs = 1", "epocs = 1")))
     keys = [k for k, _, _ in err.problems]
     assert keys == ["model.seed", "layers[0].units", "training.batch_size", "training.epocs"]
     assert str(err).startswith(f"{tmp_path / 'model.toml'}: 4 problems:\n  - model.seed = 0:")

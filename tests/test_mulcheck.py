@@ -51,14 +51,17 @@ def test_shipped_firmware_has_no_multiply(tmp_path: Path, weights: str, qbp: boo
     assert bad == [], f"multiply/divide found in the training path: {bad}"
 
 
-def test_biases_add_no_multiply(tmp_path: Path) -> None:
-    spec_path = small_model(tmp_path, weights="ternary")
+@pytest.mark.parametrize("weights,qbp,extra", [("ternary", True, ""), ("sign", True, "batch_size = 16"),
+                                              ("ternary_det", False, "batch_size = 4")])
+def test_biases_and_mini_batches_add_no_multiply(tmp_path: Path, weights: str, qbp: bool, extra: str) -> None:
+    spec_path = small_model(tmp_path, weights=weights, qbp=qbp, units=16, extra=extra)
     text = spec_path.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
     spec_path.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
     spec = load_model(spec_path)
     ds = load_dataset(spec.data)
     proj = write_project(check_against_data(spec, ds.x_train.shape[1], ds.n_classes), tmp_path / "proj")
     assert "L1_B" in (proj.generated.out_dir / "mt_model.c").read_text()
+    assert ("l1_apply_batch" in proj.generated.manifest["functions"]["training"]) == bool(extra)
     fns = proj.generated.manifest["functions"]
     reports = check_elf(str(build(proj)), sorted(set(fns["training"]) | set(fns["inference"])))
     assert all(r.instructions > 0 for r in reports)

@@ -55,6 +55,26 @@ class ArithPlan:
     layers: tuple[DensePlan, ...]
     latent_bits: int = 16
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
+    batch_shift: int = 0     # mini-batches of 2^batch_shift samples (0: every sample updates the weights)
+
+    @property
+    def batch_size(self) -> int:
+        return 1 << self.batch_shift
+
+    @property
+    def update_max(self) -> int:
+        """Mini-batches: each sample's weight update is clamped to +-2 W0 before it is accumulated (a larger
+        one saturates any latent weight, so at batch size 1 the clamp changes nothing)."""
+        return 2 * self.w0
+
+    @property
+    def batch_acc_ctype(self) -> str:
+        """Type of the per-weight batch accumulator: int16 when batch_size x 2 W0 fits, else int32."""
+        return "int16_t" if self.batch_size * self.update_max <= (1 << 15) - 1 else "int32_t"
+
+    @property
+    def batch_acc_bytes(self) -> int:
+        return 2 if self.batch_acc_ctype == "int16_t" else 4
 
     @property
     def is_float(self) -> bool:
@@ -178,6 +198,7 @@ def make_plan(
     weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
     biases: tuple[bool, ...] | None = None,
+    batch_size: int = 1,
 ) -> ArithPlan:
     if weights not in WEIGHT_MODES:
         raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
@@ -189,6 +210,10 @@ def make_plan(
     biases = tuple(biases) if biases is not None else (False,) * n_layers
     if len(biases) != n_layers:
         raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
+    if batch_size < 1 or batch_size & (batch_size - 1):
+        raise PlanError(f"batch_size {batch_size} is not a power of two; the batch mean is a shift")
+    if weights == "float32" and batch_size != 1:
+        raise PlanError("mini-batches are implemented for the integer weight modes only; float32 needs batch_size = 1")
     if weights == "float32" and any(biases):
         raise PlanError("biases are implemented for the integer weight modes only, not float32")
     if update_rounding == "stochastic" and not qbp:
@@ -213,6 +238,7 @@ def make_plan(
         lr_start=lr_start, lr_decay_shift=lr_decay_shift,
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
         latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
+        batch_shift=batch_size.bit_length() - 1,
     )
     if not plan.is_float:
         check_ranges(plan)  # the float32 baseline has no fixed-point ranges to prove
@@ -223,8 +249,16 @@ def check_ranges(plan: ArithPlan) -> None:
     """Prove the int32 accumulators cannot overflow; raise PlanError naming the layer otherwise."""
     if plan.ex_min > plan.ex_max:
         raise PlanError("qbp_exponent_range lies outside the activation range; widen it")
+    if plan.batch_size * plan.update_max > ACC_LIMIT:
+        raise PlanError(
+            f"batch_size {plan.batch_size}: the sum of {plan.batch_size} weight updates of up to "
+            f"{plan.update_max} overflows the int32 batch accumulator; use a smaller batch_size")
     for layer in plan.layers:
         in_max = layer.in_max
+        if layer.bias and plan.batch_size * 2 * layer.bias_max > ACC_LIMIT:
+            raise PlanError(
+                f"layers[{layer.index}]: the sum of {plan.batch_size} bias updates of up to {2 * layer.bias_max} "
+                f"overflows the int32 batch accumulator; use a smaller batch_size or no bias")
         if layer.n_in * in_max > ACC_LIMIT:
             raise PlanError(
                 f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} (max activation) overflows the "
@@ -282,4 +316,5 @@ def plan_from_spec(spec: object) -> ArithPlan:
         input_max=input_max(spec.data.encoding, a.activation_frac_bits),  # type: ignore[attr-defined]
         weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
         biases=spec.layer_biases(),  # type: ignore[attr-defined]
+        batch_size=t.batch_size,
     )

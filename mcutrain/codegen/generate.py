@@ -38,6 +38,8 @@ def training_functions(plan: ArithPlan) -> list[str]:
         if layer.index > 0:
             names.append(f"l{layer.index}_backward")
         names.append(f"l{layer.index}_update")
+        if plan.batch_shift:
+            names.append(f"l{layer.index}_apply_batch")
     return names
 
 

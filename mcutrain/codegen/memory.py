@@ -85,6 +85,10 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
         MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
         MemoryItem("biases", f"L{k}_B", 4 * layer.n_out if layer.bias else 0),
+        # mini-batches: the summed updates of every weight (int16 or int32, as the proof allows) and bias
+        MemoryItem("batch_accumulators", f"l{k}_G",
+                   _align4(plan.batch_acc_bytes * layer.n_in * layer.n_out) if plan.batch_shift else 0),
+        MemoryItem("batch_accumulators", f"l{k}_GB", 4 * layer.n_out if plan.batch_shift and layer.bias else 0),
     ]
 
 
@@ -106,7 +110,7 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     if len(sizes) >= 3:
         for h in range(sizes[1] - 1, 0, -1):
             trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp,
-                              latent_bits=plan.latent_bits)
+                              latent_bits=plan.latent_bits, batch_size=plan.batch_size)
             if plan_memory(trial, board).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break
@@ -116,6 +120,9 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
         f"({kinds}).{hint} Use fewer hidden units"
         + (', a binarized weight mode (weights = "sign" with [arithmetic] latent_bits = 8: a quarter of the '
            'weight RAM)' if plan.is_float else "")
+        + (f", a smaller batch_size (the batch accumulators of batch_size = {plan.batch_size} take "
+           f"{mem.by_kind().get('batch_accumulators', 0)} bytes; batch_size = 1 needs none)"
+           if plan.batch_shift else "")
         + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if 1 < plan.latent_bytes < 4 else "")
         + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
         + ", or a board with more RAM.")

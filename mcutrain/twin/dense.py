@@ -32,6 +32,9 @@ class DenseTwin:
         self.layer = layer
         self.W = np.zeros((layer.n_in, layer.n_out), dtype=np.int64)
         self.b = np.zeros(layer.n_out, dtype=np.int64)  # biases (accumulator units), zero and unused without one
+        # mini-batches: the clamped per-sample updates of the weights and biases, summed over the batch
+        self.G = np.zeros((layer.n_in, layer.n_out), dtype=np.int64) if plan.batch_shift else None
+        self.Gb = np.zeros(layer.n_out, dtype=np.int64)
         # per-step state, kept between forward, backward and update
         self._x = np.zeros(layer.n_in, dtype=np.int64)
         self._active = np.zeros(0, dtype=np.int64)
@@ -44,6 +47,9 @@ class DenseTwin:
         w0 = self.plan.w0
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
         self.b = np.zeros(self.layer.n_out, dtype=np.int64)  # biases start at zero: no draws
+        if self.G is not None:
+            self.G[:] = 0
+            self.Gb[:] = 0
 
     def state_bytes(self) -> bytes:
         return self.W.astype(self.plan.latent_dtype).tobytes()
@@ -105,7 +111,11 @@ class DenseTwin:
     def update(self, rng: XorShiftStream, lr_exp: int) -> None:
         if self.layer.bias:  # input 1: the error shifted, rounded to nearest, no draw
             bm = self.layer.bias_max
-            self.b = np.clip(self.b - shift(self._delta, lr_exp + self.layer.bias_const), -bm, bm)
+            ub = shift(self._delta, lr_exp + self.layer.bias_const)
+            if self.G is not None:
+                self.Gb += np.clip(ub, -2 * bm, 2 * bm)
+            else:
+                self.b = np.clip(self.b - ub, -bm, bm)
         rows = self._active
         if len(rows) == 0:
             return
@@ -130,7 +140,22 @@ class DenseTwin:
                 if bit.any():
                     u += np.where(bit[:, None], shift(d, b + c), 0)
         w0 = self.plan.w0
-        self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+        if self.G is not None:  # mini-batch: accumulate, applied by apply_batch
+            um = self.plan.update_max
+            self.G[rows] += np.clip(u, -um, um)
+        else:
+            self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+
+    def apply_batch(self) -> None:
+        """End of a mini-batch: W <- clip(W - round(G / batch_size)), the same for the biases; G <- 0."""
+        assert self.G is not None
+        w0, s = self.plan.w0, self.plan.batch_shift
+        self.W = np.clip(self.W - round_shift_right(self.G, s), -w0, w0)
+        self.G[:] = 0
+        if self.layer.bias:
+            bm = self.layer.bias_max
+            self.b = np.clip(self.b - round_shift_right(self.Gb, s), -bm, bm)
+            self.Gb[:] = 0
 
     def _shift_stochastic(self, d: np.ndarray, k: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """d * 2^k, rounded down after adding a uniform draw below 2^-k when k < 0 (unbiased)."""

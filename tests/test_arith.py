@@ -174,3 +174,20 @@ def test_twin_sampling_follows_the_draw_order(weights: str) -> None:
                 else:
                     want = (1 if w > 0 else -1) if (half & (w0 - 1)) < abs(w) else 0
                 assert got[a, j + h] == want, (i, j + h)
+
+
+def test_batch_norm_scale_is_the_nearest_power_of_two() -> None:
+    """2^t with t = A + R - round2(dev): round2 is log2 rounded at 1.5 x 2^k, so 2^(A + R - t) / dev lies in
+    (2/3, 4/3] for every deviation the running average can hold (dev >= 2^R, exhaustively up to 2^22)."""
+    from mcutrain.twin.batchnorm import BatchNormTwin
+
+    plan = make_plan([4, 2], batch_norm=(True,))
+    bn = BatchNormTwin(plan, plan.layers[0])
+    dev = np.arange(plan.bn_dev_min, 1 << 22, dtype=np.int64)
+    bn.dev = dev
+    t = bn.scale_exponents()
+    ratio = np.exp2((plan.act_frac + plan.bn_frac - t).astype(np.float64)) / dev
+    assert (ratio > 2 / 3).all() and (ratio <= 4 / 3).all()
+    assert t.max() == plan.act_frac  # dev >= 2^R: the scale never exceeds 2^A
+    bn.reset()
+    assert (bn.scale_exponents() == 0).all()  # deviation 1.0 at the start: no scaling

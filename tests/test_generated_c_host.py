@@ -7,6 +7,7 @@ three layers: train predictions, hinge statistics, weight digests after every
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import struct
 import subprocess
@@ -165,6 +166,43 @@ def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Pa
     start = TwinNetwork(plan)
     start.start(41, spe)
     assert c_state != start.state_bytes()
+
+
+@pytest.mark.parametrize(
+    "weights,qbp,sizes,bn,biases,latent_bits,rounding",
+    [
+        ("ternary", True, [33, 17, 10], (True, True, True), None, 8, "stochastic"),
+        ("binary", True, [64, 10], (True, False), (False, True), 16, "nearest"),
+        ("sign", False, [33, 10], (False, True), (True, False), 8, "nearest"),  # 8-bit latents: padding
+        ("ternary_det", True, [31, 10], (True, True), None, 12, "stochastic"),
+    ],
+)
+def test_generated_c_with_batch_norm_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                                  sizes: list[int], bn: tuple[bool, ...],
+                                                  biases: tuple[bool, ...] | None, latent_bits: int,
+                                                  rounding: str) -> None:
+    """Batch norm without multiplications: the running statistics, beta and every prediction bit for bit."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, spe, every = 400, 150, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases, batch_norm=bn)
+    plan = dataclasses.replace(plan, bn_momentum_shift=4)  # statistics that move fast: more of them is tested
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, _ = run_and_compare(exe, net, enc, x, y, seed=51, spe=spe, n=n, every=every, n_eval=n_eval)
+    assert len(c_state) == plan.state_bytes
+    bn_words = np.frombuffer(c_state[plan.state_bytes - 4 * plan.n_bn_words:], "<i4")
+    layer = next(la for la in net.layers if la.bn is not None)
+    k = layer.layer.n_out
+    mu, dev, beta = bn_words[:k], bn_words[k:2 * k], bn_words[2 * k:3 * k]
+    assert np.count_nonzero(mu) > k // 2 and np.count_nonzero(beta) > k // 2   # statistics and beta moved
+    assert (dev >= plan.bn_dev_min).all() and len(np.unique(dev)) > 1
+    assert (layer.bn.scale_exponents() != 0).any()  # the power-of-two scaling is exercised, not only centring
 
 
 @pytest.mark.parametrize(

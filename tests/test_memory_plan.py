@@ -68,3 +68,15 @@ def test_batch_overflow_is_refused() -> None:
         make_plan([64, 10], latent_bits=16, batch_size=1 << 16)
     with pytest.raises(PlanError, match="not a power of two"):
         make_plan([64, 10], batch_size=200)
+
+
+def test_batch_norm_ranges_and_combinations_are_checked() -> None:
+    from mcutrain.arith.plan import PlanError, make_plan
+
+    make_plan([64, 512, 10], batch_norm=(True, True))  # the running statistics of 512 x ACT_MAX fit
+    with pytest.raises(PlanError, match=r"layers\[1\]: the batch-norm running statistics .* overflow int32"):
+        make_plan([64, 2047, 10], batch_norm=(False, True))
+    with pytest.raises(PlanError, match="use batch_size = 1"):
+        make_plan([64, 10], batch_norm=(True,), batch_size=4)
+    with pytest.raises(PlanError, match=r"layers\[0\]: batch_norm has its own learned shift"):
+        make_plan([64, 10], batch_norm=(True,), biases=(True,))

@@ -69,7 +69,7 @@ error_frac_bits = 12
 latent_bits = 16
 """
 
-BASE_HASH = "b4696c959b80cd28"
+BASE_HASH = "15e430d1334f4451"
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -176,8 +176,8 @@ def test_lr_min_default_follows_a_lower_learning_rate(tmp_path: Path) -> None:
 def test_to_dict_is_json(tmp_path: Path) -> None:
     spec = load_text(tmp_path, BASE)
     d = json.loads(json.dumps(spec.to_dict()))
-    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu", "bias": False},
-                           {"kind": "dense", "units": 10, "activation": "linear", "bias": False}]
+    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu", "bias": False, "batch_norm": False},
+                           {"kind": "dense", "units": 10, "activation": "linear", "bias": False, "batch_norm": False}]
     assert d["training"]["qbp_exponent_range"] == [-8, 7]
     assert d["model"] == {"name": "t", "board": "netduinoplus2", "seed": 1}
     assert d["n_inputs"] == 784 and d["n_classes"] == 10
@@ -374,6 +374,17 @@ def test_dense_bias(tmp_path: Path) -> None:
     assert_names(err, "layers[0].bias", "true", "integer weight modes only")
 
 
+def test_dense_batch_norm(tmp_path: Path) -> None:
+    text = edit(BASE, ('units = 100\nactivation = "relu"', 'units = 100\nactivation = "relu"\nbatch_norm = true'))
+    spec = load_text(tmp_path, text)
+    assert spec.layer_batch_norm() == (True, False) and spec.layer_biases() == (False, False)
+    assert spec.model_hash() != load_text(tmp_path, BASE).model_hash()
+    err = error_of(tmp_path, edit(text, ("batch_norm = true", "batch_norm = true\nbias = true")))
+    assert "layers[0]" in str(err) and "beta" in str(err) and "remove bias = true" in str(err)
+    err = error_of(tmp_path, edit(text, ("batch_size = 1", "batch_size = 4")))
+    assert "use batch_size = 1" in str(err)
+
+
 @pytest.mark.parametrize("mode", ["ternary", "ternary_det"])
 def test_ternary_weight_modes_are_accepted(tmp_path: Path, mode: str) -> None:
     spec = load_text(tmp_path, edit(BASE, ('weights = "binary"', f'weights = "{mode}"')))
@@ -524,8 +535,8 @@ def test_hash_is_pinned(tmp_path: Path) -> None:
     assert spec.canonical_json() == (
         '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16,'
         '"update_rounding":"nearest","weight_scale_shift":0},"board":"netduinoplus2",'
-        '"encoding":"bits","format":3,"layers":[{"activation":"relu","bias":false,"kind":"dense","units":100},'
-        '{"activation":"linear","bias":false,"kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
+        '"encoding":"bits","format":3,"layers":[{"activation":"relu","batch_norm":false,"bias":false,"kind":"dense",'
+        '"units":100},{"activation":"linear","batch_norm":false,"bias":false,"kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
         '"learning_rate":-6,"loss":"squared_hinge","lr_decay_every_epochs":1,"lr_decay_shift":1,"lr_min":-12,'
         '"qbp_exponent_range":[-8,7],"quantized_backprop":true,"weights":"binary"}}')
 

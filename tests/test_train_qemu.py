@@ -65,6 +65,25 @@ def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weig
 
 
 @pytest.mark.qemu
+def test_batch_norm_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
+    """Batch norm without multiplications in the hidden layer (running statistics, beta) on the emulated
+    board, bit for bit like the twin (the statistics are part of the state bytes read back)."""
+    model = small_model(tmp_path, weights="ternary", train=1000, test=300)
+    model.write_text(model.read_text().replace('activation = "relu"', 'activation = "relu"\nbatch_norm = true'))
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    assert manifest["ram"]["by_kind"]["batch_norm"] == 16 * 32
+    assert "l0_bn_infer" in manifest["functions"]["inference"]
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
+
+
+@pytest.mark.qemu
 def test_biases_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
     """Biases in both layers of a ternary model, trained on the emulated board bit for bit like the twin
     (the state read back at the end holds the weights and then the int32 biases)."""

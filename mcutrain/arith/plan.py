@@ -30,6 +30,7 @@ class DensePlan:
     bias: bool = False       # an int32 bias per unit, in accumulator units (Q(A) x 2^weight_shift)
     bias_const: int = 0      # bias update shift without the learning-rate exponent: A + weight_shift - E
     bias_max: int = 0        # biases saturate to [-bias_max, bias_max] = ACT_MAX in accumulator units
+    bn: bool = False         # batch normalization without multiplications (docs/arithmetic.md, section 5.8)
 
     @property
     def draws_per_row(self) -> int:
@@ -56,6 +57,29 @@ class ArithPlan:
     latent_bits: int = 16
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
     batch_shift: int = 0     # mini-batches of 2^batch_shift samples (0: every sample updates the weights)
+
+    # batch normalization (docs/arithmetic.md, section 5.8): statistics in Q(A + BN_FRAC)
+    bn_frac: int = 8         # R: fraction bits of the running statistics and beta beyond Q(A)
+    bn_momentum_shift: int = 10  # M: running averages move by 2^-M of the difference each sample
+
+    @property
+    def bn_dev_init(self) -> int:
+        """Initial running deviation: 1.0 (so the first samples pass unscaled)."""
+        return 1 << (self.act_frac + self.bn_frac)
+
+    @property
+    def bn_dev_min(self) -> int:
+        """The running deviation never drops below one Q(A) unit: the scale exponent t is at most A."""
+        return 1 << self.bn_frac
+
+    @property
+    def bn_c_max(self) -> int:
+        """The centred value is saturated to +-bn_c_max, so that shifting it left by t <= A stays below 2^30."""
+        return (1 << (30 - self.act_frac)) - 1
+
+    @property
+    def has_bn(self) -> bool:
+        return any(layer.bn for layer in self.layers)
 
     @property
     def batch_size(self) -> int:
@@ -147,14 +171,20 @@ class ArithPlan:
 
     @property
     def state_pad(self) -> int:
-        """Zero bytes between the weights and the (int32) biases in the state, to align the biases."""
-        return -(self.latent_bytes * self.n_weights) % 4 if self.has_biases else 0
+        """Zero bytes between the weights and the int32 state (biases, batch norm), to align it."""
+        return -(self.latent_bytes * self.n_weights) % 4 if self.has_biases or self.has_bn else 0
+
+    @property
+    def n_bn_words(self) -> int:
+        """int32 words of batch-norm state: mean, deviation and beta of every unit of every BN layer."""
+        return sum(3 * layer.n_out for layer in self.layers if layer.bn)
 
     @property
     def state_bytes(self) -> int:
-        """The state (docs/arithmetic.md, section 7): weights, padding, then every layer's biases (int32)."""
+        """The state (docs/arithmetic.md, section 7): weights, padding, every layer's biases (int32), then
+        every batch-norm layer's mean, deviation and beta (int32)."""
         n_bias = sum(layer.n_out for layer in self.layers if layer.bias)
-        return self.latent_bytes * self.n_weights + self.state_pad + 4 * n_bias
+        return self.latent_bytes * self.n_weights + self.state_pad + 4 * n_bias + 4 * self.n_bn_words
 
     @property
     def act_bits(self) -> int:
@@ -199,6 +229,7 @@ def make_plan(
     update_rounding: str = "nearest",
     biases: tuple[bool, ...] | None = None,
     batch_size: int = 1,
+    batch_norm: tuple[bool, ...] | None = None,
 ) -> ArithPlan:
     if weights not in WEIGHT_MODES:
         raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
@@ -210,6 +241,18 @@ def make_plan(
     biases = tuple(biases) if biases is not None else (False,) * n_layers
     if len(biases) != n_layers:
         raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
+    batch_norm = tuple(batch_norm) if batch_norm is not None else (False,) * n_layers
+    if len(batch_norm) != n_layers:
+        raise PlanError(f"{len(batch_norm)} batch_norm flags for {n_layers} layers")
+    if any(batch_norm):
+        if weights == "float32":
+            raise PlanError("batch normalization is implemented for the integer weight modes only, not float32")
+        if batch_size != 1:
+            raise PlanError("batch normalization with mini-batches is not implemented: use batch_size = 1 "
+                            "(the statistics are running averages over the stream)")
+        both = [k for k in range(n_layers) if batch_norm[k] and biases[k]]
+        if both:
+            raise PlanError(f"layers[{both[0]}]: batch_norm has its own learned shift (beta); remove bias = true")
     if batch_size < 1 or batch_size & (batch_size - 1):
         raise PlanError(f"batch_size {batch_size} is not a power of two; the batch mean is a shift")
     if weights == "float32" and batch_size != 1:
@@ -229,6 +272,7 @@ def make_plan(
             update_const=-act_frac - err_frac + ws + latent_shift,
             w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**weight_scale_shift),
             bias=biases[k], bias_const=act_frac + ws - err_frac, bias_max=(act_max << ws) if biases[k] else 0,
+            bn=batch_norm[k],
         ))
     ex_min = max(0, qbp_range[0] + act_frac)
     ex_max = min(act_max.bit_length(), qbp_range[1] + act_frac)
@@ -281,6 +325,8 @@ def check_ranges(plan: ArithPlan) -> None:
                 raise PlanError(
                     f"layers[{layer.index}]: the bias update shifts an error left by up to {bhi} bits, which "
                     f"overflows int32; lower learning_rate")
+        if layer.bn:
+            check_bn_ranges(plan, layer)
         lo, hi = plan.update_shift_range(layer)
         if -lo > 30:
             raise PlanError(
@@ -292,6 +338,27 @@ def check_ranges(plan: ArithPlan) -> None:
                 f"overflows int32; lower learning_rate or error_frac_bits")
     if plan.layers[-1].n_out * 2 * plan.one > ACC_LIMIT:
         raise PlanError("too many classes for the hinge-loss statistic")
+
+
+def check_bn_ranges(plan: ArithPlan, layer: DensePlan) -> None:
+    """Batch norm (docs/arithmetic.md, section 8): the running mean and deviation stay within twice the
+    largest |z| in Q(A + R); beta's update shift and the backward shift keep errors inside int32."""
+    r, a, m = plan.bn_frac, plan.act_frac, plan.bn_momentum_shift
+    z_max = (layer.n_in * layer.in_max >> layer.weight_shift) + 1
+    where = f"layers[{layer.index}]"
+    if a < r - m or 4 * z_max << r > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm running statistics of |z| up to {z_max} overflow int32; "
+                        "use fewer inputs or a larger weight scale (weight_scale_shift = 0)")
+    k_beta = plan.lr_start + a + r - plan.err_frac
+    if k_beta > 0 and plan.err_max << k_beta > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm beta update shifts an error left by {k_beta} bits, which "
+                        "overflows int32; lower learning_rate")
+    if -(plan.lr_min + a + r - plan.err_frac) > 30:
+        raise PlanError(f"{where}: the batch-norm beta update shifts an error right by more than 30 bits; "
+                        "raise lr_min")
+    if plan.err_max << a > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm backward shift (up to {a} bits) overflows int32; "
+                        "lower activation_frac_bits or error_frac_bits")
 
 
 def input_max(encoding: str, act_frac: int) -> int:
@@ -317,4 +384,5 @@ def plan_from_spec(spec: object) -> ArithPlan:
         weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
         biases=spec.layer_biases(),  # type: ignore[attr-defined]
         batch_size=t.batch_size,
+        batch_norm=spec.layer_batch_norm(),  # type: ignore[attr-defined]
     )

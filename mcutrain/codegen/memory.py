@@ -85,6 +85,8 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
         MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
         MemoryItem("biases", f"L{k}_B", 4 * layer.n_out if layer.bias else 0),
+        # batch norm: mean, deviation, beta (state) and the scale exponents of the last forward pass
+        MemoryItem("batch_norm", f"L{k}_MU/DEV/BETA, l{k}_bn_t", 16 * layer.n_out if layer.bn else 0),
         # mini-batches: the summed updates of every weight (int16 or int32, as the proof allows) and bias
         MemoryItem("batch_accumulators", f"l{k}_G",
                    _align4(plan.batch_acc_bytes * layer.n_in * layer.n_out) if plan.batch_shift else 0),

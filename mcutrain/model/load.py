@@ -132,6 +132,7 @@ def check_plan(spec: ModelSpec) -> None:
             latent_bits=a.latent_bits,
             lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
             lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min, batch_size=t.batch_size,
+            batch_norm=spec.layer_batch_norm(),
         )
     except PlanError as e:
         text = str(e)
@@ -218,10 +219,11 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
         _check_qbp_range(training, arithmetic, problems)
         if training.weights == "float32":
             for k, layer in enumerate(layers):
-                if getattr(layer, "bias", False):
-                    problems.add(f"layers[{k}].bias", True,
-                                 "biases are implemented for the integer weight modes only; the float32 "
-                                 "baseline has none: remove the key or set it to false")
+                for key in ("bias", "batch_norm"):
+                    if getattr(layer, key, False):
+                        problems.add(f"layers[{k}].{key}", True,
+                                     f"{key} is implemented for the integer weight modes only; the float32 "
+                                     "baseline has none: remove the key or set it to false")
         if training.weights == "float32" and arithmetic.update_rounding != "nearest":
             problems.add("arithmetic.update_rounding", arithmetic.update_rounding,
                          'stochastic rounding of the shifted fixed-point update belongs to the binarized modes; '

@@ -27,6 +27,7 @@ MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
 HASH_FORMAT = 3  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: dense layers' bias
+#                  and batch_norm
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 
@@ -125,11 +126,12 @@ class DenseLayerSpec(LayerSpec):
     """A fully connected layer with binarized or ternarized weights, and optionally a bias."""
 
     kind: ClassVar[str] = "dense"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm")
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
     bias: bool = False         # an integer bias per unit, updated by the shifted error (docs/arithmetic.md)
+    batch_norm: bool = False   # shift-based batch normalization before the activation (docs/arithmetic.md)
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
@@ -137,10 +139,11 @@ class DenseLayerSpec(LayerSpec):
         units = table.integer("units", lo=1, hi=65535)
         activation = table.string("activation", "linear" if last else "relu", choices=ACTIVATIONS)
         bias = table.boolean("bias", False)
+        batch_norm = table.boolean("batch_norm", False)
         table.finish(cls.keys)
-        if units is None or activation is None or bias is None:
+        if units is None or activation is None or bias is None or batch_norm is None:
             return None
-        return cls(units=units, activation=activation, bias=bias)
+        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm)
 
     def out_features(self, in_features: int) -> int:
         return self.units
@@ -218,6 +221,10 @@ class ModelSpec:
     def layer_biases(self) -> tuple[bool, ...]:
         """Whether each layer has a bias."""
         return tuple(bool(getattr(layer, "bias", False)) for layer in self.layers)
+
+    def layer_batch_norm(self) -> tuple[bool, ...]:
+        """Whether each layer has batch normalization."""
+        return tuple(bool(getattr(layer, "batch_norm", False)) for layer in self.layers)
 
     def _known_inputs(self) -> int:
         if self.n_inputs is None:

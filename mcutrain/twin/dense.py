@@ -18,6 +18,7 @@ from ..arith.quant import (
     ternarize_deterministic,
     ternarize_stochastic,
 )
+from .batchnorm import BatchNormTwin
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -35,6 +36,7 @@ class DenseTwin:
         # mini-batches: the clamped per-sample updates of the weights and biases, summed over the batch
         self.G = np.zeros((layer.n_in, layer.n_out), dtype=np.int64) if plan.batch_shift else None
         self.Gb = np.zeros(layer.n_out, dtype=np.int64)
+        self.bn = BatchNormTwin(plan, layer) if layer.bn else None
         # per-step state, kept between forward, backward and update
         self._x = np.zeros(layer.n_in, dtype=np.int64)
         self._active = np.zeros(0, dtype=np.int64)
@@ -50,6 +52,8 @@ class DenseTwin:
         if self.G is not None:
             self.G[:] = 0
             self.Gb[:] = 0
+        if self.bn is not None:
+            self.bn.reset()
 
     def state_bytes(self) -> bytes:
         return self.W.astype(self.plan.latent_dtype).tobytes()
@@ -90,10 +94,12 @@ class DenseTwin:
         self._active = np.flatnonzero(x)
         self._wb = self._sample(self._active, rng)
         acc = exact_matmul(x[self._active], self._wb)
-        return self._activate(acc)
+        return self._activate(acc, train=True)
 
-    def _activate(self, acc: np.ndarray) -> np.ndarray:
+    def _activate(self, acc: np.ndarray, train: bool = False) -> np.ndarray:
         z = round_shift_right(acc + self.b if self.layer.bias else acc, self.layer.weight_shift)
+        if self.bn is not None:  # batch norm before the activation; its output is saturated to +-ACT_MAX
+            z = self.bn.forward_train(z) if train else self.bn.infer(z)
         if self.layer.relu:
             return np.clip(z, 0, self.plan.act_max)
         return z

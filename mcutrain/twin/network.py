@@ -44,6 +44,8 @@ class TwinNetwork:
         delta, self.last_hinge = squared_hinge_error(h, label, self.plan)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
+            if layer.bn is not None:  # error at the output -> error at z (and beta's update)
+                delta = layer.bn.backward(delta, self.schedule.lr_exp)
             if k > 0:
                 delta_in = layer.backward(delta)
             else:
@@ -79,7 +81,8 @@ class TwinNetwork:
     def state_bytes(self) -> bytes:
         """Weights of every layer, zero padding to 4 bytes, biases of every layer that has one."""
         return (b"".join(layer.state_bytes() for layer in self.layers) + bytes(self.plan.state_pad)
-                + b"".join(layer.bias_bytes() for layer in self.layers))
+                + b"".join(layer.bias_bytes() for layer in self.layers)
+                + b"".join(layer.bn.state_bytes() for layer in self.layers if layer.bn is not None))
 
     def digest(self) -> int:
         return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF

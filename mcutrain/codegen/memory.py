@@ -112,7 +112,9 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     if len(sizes) >= 3:
         for h in range(sizes[1] - 1, 0, -1):
             trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp,
-                              latent_bits=plan.latent_bits, batch_size=plan.batch_size)
+                              latent_bits=plan.latent_bits, batch_size=plan.batch_size,
+                              biases=tuple(la.bias for la in plan.layers),
+                              batch_norm=tuple(la.bn for la in plan.layers))
             if plan_memory(trial, board).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break

@@ -123,13 +123,15 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
 @click.argument("model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True,
               help="Markdown file whose modes-table section is (re)written; the rest is kept.")
-def modes_table(model: Path, out: Path) -> None:
+@click.option("--device", is_flag=True, help="Also train each row on the emulated board with --verify (minutes a row).")
+def modes_table(model: Path, out: Path, device: bool) -> None:
     """Test accuracy of every integer weight mode with and without quantized back-propagation for MODEL's
     architecture (bit-exact twin, i.e. the emulated board's result); write the table into OUT."""
     from .modes_table import write_table
 
     try:
-        write_table(model, out, f"mcutrain modes-table {model} -o {out}", log=lambda s: click.echo(s, err=True))
+        write_table(model, out, f"mcutrain modes-table {model} -o {out}{' --device' if device else ''}",
+                    log=lambda s: click.echo(s, err=True), device=device)
     except McutrainError as exc:
         _fail(exc)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class ModeRow:
     test_accuracy: float
     train_online_accuracy: float  # predictions made before each update, over the whole run
     seconds: float
+    device_accuracy: float | None = None  # --device: `mcutrain train --verify` on the emulated board
+    device_bit_exact: bool | None = None
 
 
 def variant(spec: Any, weights: str, qbp: bool) -> Any:
@@ -73,14 +76,55 @@ def twin_session(spec: Any, ds: Any) -> tuple[float, float]:
     return float(np.mean(preds == ds.y_test)), hits / len(order)
 
 
-def measure(spec: Any, ds: Any, modes: tuple[str, ...] = MODES, log: Any = None) -> list[ModeRow]:
+def variant_toml(text: str, weights: str, qbp: bool, rounding: str) -> str:
+    """The model file's text with [training] weights / quantized_backprop and [arithmetic] update_rounding set
+    (the keys' old lines dropped, the new ones written under the table headers, added if missing)."""
+    keys = {"training": {"weights": f'"{weights}"', "quantized_backprop": "true" if qbp else "false"},
+            "arithmetic": {"update_rounding": f'"{rounding}"'}}
+    drop = re.compile(r"^\s*(weights|quantized_backprop|update_rounding)\s*=.*$", re.M)
+    text = drop.sub("", text)
+    for table, kv in keys.items():
+        lines = "\n".join(f"{k} = {v}" for k, v in kv.items())
+        header = re.compile(rf"^\[{table}\]\s*$", re.M)
+        text = header.sub(f"[{table}]\n{lines}", text, count=1) if header.search(text) else \
+            text.rstrip("\n") + f"\n\n[{table}]\n{lines}\n"
+    return text
+
+
+def device_session(model: Path, spec: Any, build_root: Path) -> dict[str, Any]:
+    """`mcutrain train --verify` of the variant on the emulated board; its JSON report."""
+    from .cli import _train
+    from .model import load_model
+
+    build_root.mkdir(parents=True, exist_ok=True)
+    path = build_root / f"{spec.training.weights}-qbp-{'on' if spec.training.quantized_backprop else 'off'}.toml"
+    path.write_text(variant_toml(model.read_text(), spec.training.weights, spec.training.quantized_backprop,
+                                 spec.arithmetic.update_rounding))
+    loaded = load_model(path)
+    loaded = dataclasses.replace(loaded, n_inputs=spec.n_inputs)
+    if loaded.model_hash() != spec.model_hash():
+        raise AssertionError(f"{path}: the edited model file is not the variant measured by the twin")
+    return _train(path, None, None, True, 1000, build_root / path.stem, True)
+
+
+def measure(spec: Any, ds: Any, modes: tuple[str, ...] = MODES, log: Any = None,
+            device: Path | None = None) -> list[ModeRow]:
+    """Every mode x QBP on the twin; with `device` (the model file), also as a verified session on the
+    emulated board (build directories under build/modes-table)."""
     rows = []
     for weights in modes:
         for qbp in (True, False):
             v = variant(spec, weights, qbp)
             t0 = time.monotonic()
             acc, online = twin_session(v, ds)
-            rows.append(ModeRow(weights, qbp, v.arithmetic.update_rounding, acc, online, time.monotonic() - t0))
+            row = ModeRow(weights, qbp, v.arithmetic.update_rounding, acc, online, time.monotonic() - t0)
+            if device is not None:
+                rep = device_session(device, v, Path("build") / "modes-table")
+                row = dataclasses.replace(row, device_accuracy=rep["test_accuracy"], device_bit_exact=rep["bit_exact"])
+                if log is not None:
+                    log(f"  device: {100 * rep['test_accuracy']:.2f}%, bit-exact {rep['bit_exact']}, "
+                        f"{rep['wall_seconds']:.0f} s")
+            rows.append(row)
             if log is not None:
                 log(f"{weights:12s} qbp={'on ' if qbp else 'off'} test {100 * acc:.2f}%  "
                     f"(online train {100 * online:.2f}%, {rows[-1].seconds:.0f} s)")
@@ -104,17 +148,27 @@ def render(spec: Any, rows: list[ModeRow], command: str, seconds: float) -> str:
         f"{t.epochs} epoch(s) of {len_or(d.train_samples)} training samples, tested on "
         f"{len_or(d.test_samples, 10000)} test images with the deterministic weights the device uses "
         "(sign(W) for the binary modes, the +-W0/2 ternarization for the ternary ones).",
-        "Accuracies are the bit-exact twin's, which equal the device's: each mode passes "
-        "`mcutrain train --verify` on the emulated board (tests/test_train_qemu.py).",
+        ("Each row was also trained on the emulated board with `mcutrain train --verify` (`--device`): the "
+         "device column is the board's own test accuracy, the last column whether the session was bit-exact "
+         "(weight digests every 1,000 samples, all test predictions, final weights)."
+         if any(r.device_accuracy is not None for r in rows) else
+         "Accuracies are the bit-exact twin's, which equal the device's: each mode passes "
+         "`mcutrain train --verify` on the emulated board (tests/test_train_qemu.py)."),
         "Without quantized back-propagation the update rounds to nearest (stochastic update rounding needs "
         "quantized back-propagation), so those rows also differ in that rounding.",
         "",
-        "| weight mode | quantized back-propagation | update rounding | test accuracy | online training accuracy |",
-        "|---|---|---|---|---|",
     ]
+    dev = any(r.device_accuracy is not None for r in rows)
+    lines += ["| weight mode | quantized back-propagation | update rounding | test accuracy (twin) | "
+              "online training accuracy |" + (" test accuracy (device) | bit-exact |" if dev else ""),
+              "|---|---|---|---|---|" + ("---|---|" if dev else "")]
     for r in rows:
-        lines.append(f"| {MODE_NAMES[r.weights]} | {'on' if r.qbp else 'off'} | {r.update_rounding} | "
-                     f"{100 * r.test_accuracy:.2f}% | {100 * r.train_online_accuracy:.2f}% |")
+        cells = (f"| {MODE_NAMES[r.weights]} | {'on' if r.qbp else 'off'} | {r.update_rounding} | "
+                 f"{100 * r.test_accuracy:.2f}% | {100 * r.train_online_accuracy:.2f}% |")
+        if dev:
+            cells += (f" {100 * r.device_accuracy:.2f}% | {'yes' if r.device_bit_exact else 'NO'} |"
+                      if r.device_accuracy is not None else " - | - |")
+        lines.append(cells)
     lines += ["", "Online training accuracy: the prediction made before each update, over all training steps.",
               END]
     return "\n".join(lines) + "\n"
@@ -133,7 +187,7 @@ def replace_section(text: str, section: str) -> str:
     return text.rstrip("\n") + "\n\n" + section
 
 
-def write_table(model: Path, out: Path, command: str, log: Any = None) -> list[ModeRow]:
+def write_table(model: Path, out: Path, command: str, log: Any = None, device: bool = False) -> list[ModeRow]:
     from .data import load_dataset
     from .model import check_against_data, load_model
 
@@ -141,7 +195,7 @@ def write_table(model: Path, out: Path, command: str, log: Any = None) -> list[M
     ds = load_dataset(spec.data)
     spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
     t0 = time.monotonic()
-    rows = measure(spec, ds, log=log)
+    rows = measure(spec, ds, log=log, device=model if device else None)
     section = render(spec, rows, command, time.monotonic() - t0)
     out.write_text(replace_section(out.read_text() if out.exists() else "# Results\n", section))
     return rows

@@ -36,3 +36,21 @@ def test_modes_table_command(tmp_path: Path) -> None:
     assert all(a > 25 for a in accs)  # 1000 samples: all far above chance (10%)
     assert len(set(accs)) > 1  # the modes differ
     assert all(r == "nearest" for _, q, r, *_ in rows if q == "off")
+
+
+def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:
+    """The model files --device trains are exactly the variants the twin measures (same model hash)."""
+    from helpers import DEMO
+
+    from mcutrain.model import load_model
+    from mcutrain.modes_table import variant, variant_toml
+
+    spec = load_model(DEMO)
+    for weights in MODES:
+        for qbp in (True, False):
+            v = variant(spec, weights, qbp)
+            p = tmp_path / f"{weights}-{qbp}.toml"
+            p.write_text(variant_toml(DEMO.read_text(), weights, qbp, v.arithmetic.update_rounding))
+            loaded = load_model(p)
+            assert loaded.model_hash() == v.model_hash()
+            assert (loaded.training.weights, loaded.training.quantized_backprop) == (weights, qbp)

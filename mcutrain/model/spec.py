@@ -26,7 +26,7 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
-HASH_FORMAT = 2  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding
+HASH_FORMAT = 3  # 2: [data] pool, weight_scale_shift, update_rounding; 3: latents saturate to [-W0, W0 - 1]
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 

@@ -104,7 +104,7 @@ class DenseTwin:
                 if bit.any():
                     u += np.where(bit[:, None], shift(d, b + c), 0)
         w0 = self.plan.w0
-        self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+        self.W[rows] = np.clip(self.W[rows] - u, -w0, w0 - 1)   # [-2^LW, 2^LW - 1]: one SSAT on the device
 
     def _shift_stochastic(self, d: np.ndarray, k: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """d * 2^k, rounded down after adding a uniform draw below 2^-k when k < 0 (unbiased)."""

@@ -44,7 +44,7 @@ def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
         assert key in r
     assert r["bit_exact"] is True and r["digests_checked"] == 6 and r["samples_trained"] == 1500
     assert r["test_accuracy"] == r["twin_test_accuracy"]
-    assert r["test_accuracy"] > 0.4  # 1500 samples of a 784-32-10 net: far above chance (0.1); 0.492 since hash format 3
+    assert r["test_accuracy"] > 0.4  # 1500 samples of 784-32-10: far above chance (0.1); 0.492 since hash format 3
     assert r["link_bytes"] >= 1500 * 100 + 500 * 99
 
 

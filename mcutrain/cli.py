@@ -214,3 +214,10 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
         "link_bytes": res.link_bytes,
         "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
     }
+
+
+# Commands kept in their own modules (mcutrain/cli_*.py).
+from .cli_device import monitor, ports  # noqa: E402
+
+main.add_command(ports)
+main.add_command(monitor)

@@ -164,22 +164,28 @@ def test_two_devices_side_by_side_and_throughput(tmp_path):
         for png in ("curves.png", "confusion.png"):
             assert (tmp_path / f"report-{name}" / png).read_bytes()[:8] == PNG_MAGIC
 
-    from mcutrain.bench.linkrate import format_ratio, link_alone_on_emulator, throughput_ratio
-    from mcutrain.boards import get_board
-    from mcutrain.data import encode, load_dataset
-    from mcutrain.model import check_against_data, load_model
-    from mcutrain.project import build, write_project
+    from mcutrain.bench.linkrate import format_ratio, link_alone_for_model, throughput_ratio
 
-    spec = load_model(model)
-    ds = load_dataset(spec.data)
-    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
-    elf = build(write_project(spec, tmp_path / "build-a"))
-    x = encode(ds.x_train, spec.data.encoding, spec.data.threshold)
-    board = get_board(spec.board)
-    rate = link_alone_on_emulator(elf, board.qemu_machine, x, ds.y_train, 1500, cpu=board.qemu_cpu,
-                                  serial_index=board.qemu_serial_index)
+    rate = link_alone_for_model(model, tmp_path / "build-a", 1500)  # the firmware session a ran
     fig = throughput_ratio(a["train_samples_per_second"], rate)
-    print("\n" + format_ratio(fig))
-    assert fig["sample_bytes"] == x.shape[1] == 98
+    print("\n" + format_ratio(fig) + " (session measured while a second one ran)")
+    assert rate.samples == 1500 and fig["sample_bytes"] == 98  # 784 pixels, 1 bit each
     assert fig["link_alone_samples_per_second"] > 0 and fig["ratio"] > 0
     assert fig["ratio"] == round(a["train_samples_per_second"] / rate.samples_per_second, 3)
+
+
+@pytest.mark.qemu
+def test_session_vs_link_alone(tmp_path):
+    """One session alone, then the link alone on the same firmware and encoding: both rates and the
+    ratio (goal >= 90%) are printed; `pytest -s -m qemu tests/test_train_tool.py` shows them."""
+    from mcutrain.bench.linkrate import format_ratio, link_alone_for_model, throughput_ratio
+
+    model = small_model(tmp_path, train=3000, test=100)
+    r = CliRunner().invoke(main, ["train", str(model), "--json", "--build-dir", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    session = json.loads(r.stdout)
+    rate = link_alone_for_model(model, tmp_path / "b", 3000)
+    fig = throughput_ratio(session["train_samples_per_second"], rate)
+    print("\n" + format_ratio(fig))
+    assert fig["sample_bytes"] == 98 and session["samples_trained"] == rate.samples == 3000
+    assert fig["ratio"] == round(session["train_samples_per_second"] / rate.samples_per_second, 3) > 0

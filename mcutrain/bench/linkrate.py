@@ -67,3 +67,22 @@ def format_ratio(fig: dict[str, float | int]) -> str:
     return (f"{fig['sample_bytes']}-byte samples: link alone {fig['link_alone_samples_per_second']} samples/s, "
             f"session {fig['session_samples_per_second']} samples/s, ratio {100 * float(fig['ratio']):.1f}% "
             f"(goal >= 90%)")
+
+
+def link_alone_for_model(model: Path, build_dir: Path, n: int | None = None) -> LinkRate:
+    """The link-alone rate for a model file: its firmware (built in ``build_dir``, as `mcutrain train
+    --build-dir` does; reused when up to date) on its emulated board, fed ``n`` (default: the
+    model's training set size) of its own encoded training samples."""
+    from ..boards import get_board
+    from ..data import encode, load_dataset
+    from ..model import check_against_data, load_model
+    from ..project import build, write_project
+
+    spec = load_model(model)
+    ds = load_dataset(spec.data)
+    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    elf = build(write_project(spec, build_dir))
+    x = encode(ds.x_train, spec.data.encoding, spec.data.threshold)
+    board = get_board(spec.board)
+    return link_alone_on_emulator(elf, board.qemu_machine, x, ds.y_train, n or len(x), cpu=board.qemu_cpu,
+                                  serial_index=board.qemu_serial_index)

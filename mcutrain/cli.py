@@ -139,7 +139,7 @@ def train(model: Path, port: str | None, board: str | None, verify: bool, digest
 
     Progress bars (samples/s, ETA) go to stderr when it is a terminal. One process trains one device:
     for several devices run one `mcutrain train` per port, each with its own --build-dir and --report-dir.
-    Exit codes: see `mcutrain --help` (README, "Exit codes")."""
+    Exit codes: `mcutrain --help`."""
     from .progress import CurveRecorder
 
     recorder = CurveRecorder(quiet=quiet)
@@ -283,3 +283,7 @@ main.add_command(monitor)
 from .cli_report import report  # noqa: E402
 
 main.add_command(report)
+
+from .exit_codes import epilog  # noqa: E402
+
+main.epilog = epilog()

@@ -114,14 +114,23 @@ def test_png_reports_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_exit_codes_documented():
-    """Every exit code of mcutrain/errors.py is in the README's table."""
-    from mcutrain import errors
+    """Every exit code of mcutrain/errors.py is in the table of mcutrain/exit_codes.py, which is in the
+    README's table and in `mcutrain --help`, word for word."""
+    from mcutrain.host.session import VerificationError
 
+    from mcutrain import errors
+    from mcutrain.exit_codes import EXIT_CODES
+    from mcutrain.report_png import PlotMissingError
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.McutrainError)]
+    codes = {c.exit_code for c in classes + [VerificationError, PlotMissingError]}
+    assert codes | {0} == {c for c, _ in EXIT_CODES}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
-    codes = {c.exit_code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.McutrainError)}
-    for code in codes | {0, 10}:
-        assert f"| {code} |" in table, f"exit code {code} missing from README's Exit codes"
+    for code, text in EXIT_CODES:
+        assert f"| {code} | {text} |" in table, f"exit code {code} differs in README's Exit codes"
+    help_text = " ".join(CliRunner().invoke(main, ["--help"]).output.split())
+    assert "Exit codes: 0 success; 1 other error" in help_text and "10 the device and the twin disagree" in help_text
 
 
 def test_help_everywhere():

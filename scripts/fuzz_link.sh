@@ -9,7 +9,8 @@
 # passed to libFuzzer; without any it runs 10 million inputs (docs/fuzzing.md):
 #   bash scripts/fuzz_link.sh -runs=200000          # the short run the test suite does
 #   bash scripts/fuzz_link.sh -max_total_time=600   # ten minutes
-# Exit status: libFuzzer's (0 = no crash, no sanitizer report). A crash input is saved
+# Exit status: libFuzzer's (0 = no crash, no sanitizer report); its output is also kept in
+# build/fuzz/fuzz.log (python fuzz/summarize.py makes the table of docs/fuzzing.md from it). A crash input is saved
 # as build/fuzz/crash-<sha1>; replay it with build/fuzz/link_fuzz build/fuzz/crash-<sha1>.
 # FUZZ_DIR overrides build/fuzz; LINK_C fuzzes another copy of link.c (the test suite plants
 # a bug in one to check that the harness finds it).
@@ -25,4 +26,5 @@ py=.venv/bin/python; [ -x "$py" ] || py=python3
 [ $# -gt 0 ] || set -- -runs=10000000
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-exec "$out/link_fuzz" -max_len=1024 -print_final_stats=1 -artifact_prefix="$out/" "$@" "$out/corpus" "$out/seeds"
+"$out/link_fuzz" -max_len=1024 -print_final_stats=1 -artifact_prefix="$out/" "$@" "$out/corpus" "$out/seeds" 2>&1 \
+  | tee "$out/fuzz.log"

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "fuzz_link.sh"
 sys.path.insert(0, str(ROOT / "fuzz"))
 from make_corpus import seeds  # noqa: E402
+from summarize import row  # noqa: E402
 
 if shutil.which("clang") is None:
     if os.environ.get("CI"):
@@ -62,6 +63,8 @@ def test_short_fuzz_run(tmp_path):
     assert execs == 200000
     cov = int(re.findall(r"cov: (\d+)", log)[-1])
     assert cov >= 80, f"coverage {cov} edges: the harness no longer reaches the parser"
+    assert r.stdout.endswith((tmp_path / "fuzz.log").read_text())  # kept for fuzz/summarize.py
+    assert row("short", log).startswith("| short | 200,000 |") and row("short", log).endswith("| 0 | 0 |")
 
 
 def test_planted_bug_is_found(tmp_path):

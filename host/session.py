@@ -130,6 +130,7 @@ def run_session(
     digest_every: int,
     twin_factory: Callable[[], tuple[Any, np.ndarray, np.ndarray]] | None = None,
     quiet: bool = False,
+    progress: Callable[[int, str, bool], Any] = Progress,  # hook: mcutrain.progress.ProgressBar/CurveRecorder
 ) -> SessionResult:
     """Train for `epochs` passes, evaluate on the test set, and (with a twin) verify bit-exactness.
 
@@ -147,7 +148,7 @@ def run_session(
         twin.start()
 
     link.start(seed, n, digest_every)
-    prog = Progress(len(order), "train", quiet)
+    prog = progress(len(order), "train", quiet)
 
     def on_progress(p: m.Progress) -> None:
         res.samples_trained += p.samples_trained  # a `P` counts the samples since the previous one
@@ -165,7 +166,7 @@ def run_session(
     prog.close()
     res.samples_trained = len(order)
 
-    prog = Progress(len(test_enc), "evaluate", quiet)
+    prog = progress(len(test_enc), "evaluate", quiet)
     t0 = time.monotonic()
     ev = Streamer(link, on_predictions=lambda p: prog.update(p.first_eval_index + len(p.classes))).evaluate(
         test_enc[i].tobytes() for i in range(len(test_enc)))

@@ -128,17 +128,43 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=None,
               help="Where to generate and build (default: build/<model name>).")
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Write report.json, curves.png and confusion.png here (PNGs need mcutrain[plot]).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors: no progress bars, no summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON result on stdout (the report) and nothing else.")
 def train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-          report_path: Path | None, build_dir: Path | None, quiet: bool) -> None:
-    """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify."""
+          report_path: Path | None, build_dir: Path | None, report_dir: Path | None, quiet: bool,
+          as_json: bool) -> None:
+    """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify.
+
+    Progress bars (samples/s, ETA) go to stderr when it is a terminal. One process trains one device:
+    for several devices run one `mcutrain train` per port, each with its own --build-dir and --report-dir.
+    Exit codes: `mcutrain --help`."""
+    from .progress import CurveRecorder
+
+    recorder = CurveRecorder(quiet=quiet)
     try:
-        report = _train(model, port, board, verify, digest_every, build_dir, quiet)
+        report = _train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder)
+        if report_dir is not None:
+            from .report_png import write_reports
+
+            write_reports(report, report_dir)
     except McutrainError as exc:
         _fail(exc)
         return
     if report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(report))
+        if report["bit_exact"] is False:
+            sys.exit(10)
+        return
+    if quiet:
+        if report["bit_exact"] is False:
+            for line in report["mismatches"][:10]:
+                click.echo(f"error: not bit-exact: {line}", err=True)
+            sys.exit(10)
+        return
     click.echo(f"on-device test accuracy: {report['test_accuracy'] * 100:.2f}% "
                f"({report['test_samples']} test images, {report['samples_trained']} samples trained)")
     if report["bit_exact"] is None:
@@ -153,7 +179,7 @@ def train(model: Path, port: str | None, board: str | None, verify: bool, digest
 
 
 def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-           build_dir: Path | None, quiet: bool) -> dict[str, Any]:
+           build_dir: Path | None, quiet: bool, recorder: Any = None) -> dict[str, Any]:
     from .arith.plan import plan_from_spec
     from .data import decode, encode
     from .host.emulator import Emulator
@@ -180,6 +206,9 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
     kwargs = dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
                   test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
                   digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
+    if recorder is not None:
+        recorder.hinge_scale = 1 << a
+        kwargs["progress"] = recorder
     if port is not None:
         with DeviceLink.open(port) as link:
             res = run_session(link, **kwargs)
@@ -213,4 +242,48 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
         "wall_seconds": round(time.monotonic() - t_start, 2),
         "link_bytes": res.link_bytes,
         "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
+        **_report_extras(res, ds, spec.training.epochs, recorder),
     }
+
+
+def _report_extras(res: Any, ds: Any, epochs: int, recorder: Any) -> dict[str, Any]:
+    """The curve (from the device's progress messages) and the test-set confusion matrix, for the PNG reports."""
+    from .report_png import confusion_matrix
+
+    out: dict[str, Any] = {}
+    if res.device_predictions is not None and len(res.device_predictions):
+        preds = np.asarray(res.device_predictions)
+        out["confusion_matrix"] = confusion_matrix(ds.y_test[: len(preds)], preds, ds.n_classes).tolist()
+    if recorder is not None:
+        per_epoch = max(res.samples_trained // max(epochs, 1), 1)
+        out["curve"] = recorder.binned(max(per_epoch // 50, 64))
+        out["epoch_figures"] = _epoch_figures(recorder, per_epoch, epochs)
+    return out
+
+
+def _epoch_figures(recorder: Any, per_epoch: int, epochs: int) -> list[dict[str, float]]:
+    """Mean loss and training accuracy of each epoch, from the device's progress messages."""
+    figs = []
+    for e in range(epochs):
+        pts = [p for p in recorder.points if e * per_epoch < p.samples <= (e + 1) * per_epoch]
+        n = sum(p.n for p in pts)
+        if n:
+            figs.append({"epoch": e + 1, "samples": n,
+                         "loss": sum(p.hinge_sum for p in pts) / n / recorder.hinge_scale,
+                         "train_accuracy": 1 - sum(p.errors for p in pts) / n})
+    return figs
+
+
+# Commands kept in their own modules (mcutrain/cli_*.py).
+from .cli_device import monitor, ports  # noqa: E402
+
+main.add_command(ports)
+main.add_command(monitor)
+
+from .cli_report import report  # noqa: E402
+
+main.add_command(report)
+
+from .exit_codes import epilog  # noqa: E402
+
+main.epilog = epilog()

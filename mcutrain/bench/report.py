@@ -454,6 +454,12 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
           f"{1000 / max(rd, 1e-9):.2f} ms a sample, {1000 * (1 / max(rd, 1e-9) - 1 / max(rs, 1e-9)):.2f} ms "
           f"({100 * share:.0f}%) is the extra compute; the rest the link and the protocol would take anyway. "
           f"The emulated session is limited by **{limit}**.")
+        if "link_alone" in session:
+            la = session["link_alone"]
+            w(f"The link alone (the demo's firmware fed {la['sample_bytes']}-byte samples by the streamer with "
+              f"nothing else on the host, `mcutrain/bench/linkrate.py`) carries "
+              f"{la['link_alone_samples_per_second']:,.1f} samples/s; the session gets "
+              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least 90%).")
         demo_r = next((r for r in prim if r.case.model == "mnist-demo" and r.case.board == d["board"]
                        and r.case.mode == "sign"), None)
         if demo_r is not None:

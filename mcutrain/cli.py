@@ -119,6 +119,71 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
         _fail(exc)
 
 
+@main.command("mults-table")
+@click.option("--model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"), show_default=True,
+              help="Model file of the on-chip network.")
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+def mults_table(model: Path, results_md: Path) -> None:
+    """Multiplications per training sample, per layer and phase, float32 vs binary/ternary (+ QBP)."""
+    from .reference.mults_table import write_table
+
+    try:
+        write_table(results_md, model, "mcutrain " + " ".join(sys.argv[1:]))
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote the multiplications section of {results_md}")
+
+
+@main.command("paper-table")
+@click.option("--minutes", type=float, default=None, help="Time budget per row (the epochs that fit are planned).")
+@click.option("--epochs", type=int, default=None, help="Epochs per row (instead of --minutes).")
+@click.option("--row", "rows", multiple=True, help="Only these rows: full, binary-qbp, ternary-qbp (repeatable).")
+@click.option("--sizes", default="784-1024-1024-1024-10", show_default=True, help="Layer sizes of the MLP.")
+@click.option("--batch", default=200, show_default=True)
+@click.option("--lr-start", default=0.3, show_default=True)
+@click.option("--lr-end", default=0.01, show_default=True)
+@click.option("--batch-norm", type=click.Choice(["standard", "shift", "none"]), default="standard", show_default=True)
+@click.option("--qbp-range", default=None,
+              help="Exponent range LO..HI of quantized back-propagation (default: unbounded).")
+@click.option("--train-samples", default=0, help="Train on the first N of the 50k only (0 = all; for quick checks).")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("docs/paper_mnist.json"),
+              show_default=True)
+def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...], sizes: str, batch: int,
+                lr_start: float, lr_end: float, batch_norm: str, qbp_range: str | None, train_samples: int,
+                seed: int, results_md: Path, json_path: Path) -> None:
+    """The paper's MNIST table (full precision, binary + QBP, ternary + QBP) with the float reference."""
+    from .reference.paper_table import run_table
+
+    if (minutes is None) == (epochs is None):
+        _fail(McutrainError("paper-table: give --minutes (time budget per row) or --epochs, one of them"))
+        return
+    try:
+        size_t = tuple(int(v) for v in sizes.split("-"))
+        rng_t = tuple(int(v) for v in qbp_range.split("..")) if qbp_range else None
+        if rng_t is not None and (len(rng_t) != 2 or rng_t[0] > rng_t[1]):
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --sizes {sizes!r} / --qbp-range {qbp_range!r}: write e.g. "
+                            "784-1024-10 and -8..7"))
+        return
+    argv = " ".join(sys.argv[1:])
+    summary = run_table(rows=rows or None, epochs=epochs, minutes=minutes, sizes=size_t, batch=batch,
+                        lr_start=lr_start, lr_end=lr_end, seed=seed, batch_norm=batch_norm,
+                        qbp_range=rng_t, train_samples=train_samples,  # type: ignore[arg-type]
+                        results_md=results_md, json_path=json_path, command=f"mcutrain {argv}",
+                        log=lambda s: click.echo(s, err=True))
+    for r in summary["rows"]:
+        click.echo(f"{r['row']['title']}: test error {r['real']['test_error_pct']:.2f}% real W, "
+                   f"{r['det']['test_error_pct']:.2f}% deterministic (published {r['row']['published']:.2f}%), "
+                   f"{r['epochs_run']} epochs, {r['train_samples_per_second']:.0f} samples/s")
+    click.echo(f"wrote {json_path} and the section of {results_md}")
+
+
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--port", default=None, help="Serial port or pyserial URL of a flashed device (default: boot QEMU).")

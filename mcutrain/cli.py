@@ -153,12 +153,20 @@ def mults_table(model: Path, results_md: Path) -> None:
               show_default=True, help="Markdown file whose generated section is replaced.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("docs/paper_mnist.json"),
               show_default=True)
+@click.option("--render-only", is_flag=True, help="Train nothing: rewrite the section from the --json of a run.")
 def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...], sizes: str, batch: int,
                 lr_start: float, lr_end: float, batch_norm: str, qbp_range: str | None, train_samples: int,
-                seed: int, results_md: Path, json_path: Path) -> None:
+                seed: int, results_md: Path, json_path: Path, render_only: bool) -> None:
     """The paper's MNIST table (full precision, binary + QBP, ternary + QBP) with the float reference."""
-    from .reference.paper_table import run_table
+    from .reference.paper_table import run_table, write_outputs
 
+    if render_only:
+        if not json_path.is_file():
+            _fail(McutrainError(f"paper-table --render-only: {json_path} does not exist; run the table first"))
+            return
+        write_outputs(json.loads(json_path.read_text()), results_md, json_path)
+        click.echo(f"rewrote the section of {results_md} from {json_path}")
+        return
     if (minutes is None) == (epochs is None):
         _fail(McutrainError("paper-table: give --minutes (time budget per row) or --epochs, one of them"))
         return

@@ -24,6 +24,7 @@ from mcutrain.reference.quantizers import (
     ternary_stochastic,
 )
 
+BEGIN = "<!-- BEGIN generated:paper-mnist-table -->"
 N = 200_000  # draws per value: the standard error of a frequency is at most 0.0011
 W0 = 0.25
 LEVELS = np.array([-0.4, -0.25, -0.2, -0.05, 0.0, 0.05, 0.125, 0.2, 0.25, 0.3], np.float32)  # in units of W0 below
@@ -195,12 +196,13 @@ def test_training_step_is_the_gradient(bn: str) -> None:
         assert np.allclose(grad, num, atol=1e-3, rtol=1e-3), (k, grad, num)
 
 
-@pytest.mark.parametrize("mode", ["binary", "ternary", "binary-det", "ternary-det"])
-def test_quantized_modes_clip_and_learn_a_separable_task(mode: str) -> None:
+@pytest.mark.parametrize(("mode", "bn"), [("binary", "standard"), ("ternary", "standard"), ("binary-det", "standard"),
+                                          ("ternary-det", "standard"), ("ternary", "shift"), ("binary", "none")])
+def test_quantized_modes_clip_and_learn_a_separable_task(mode: str, bn: str) -> None:
     rng = np.random.default_rng(9)
     x = rng.normal(0, 1, (2000, 20)).astype(np.float32)
     y = (x[:, :3].argmax(axis=1)).astype(np.int64)
-    net = PaperMLP(MLPConfig(sizes=(20, 64, 3), weights=mode, qbp=True, qbp_range=(-8, 7), seed=1))
+    net = PaperMLP(MLPConfig(sizes=(20, 64, 3), weights=mode, qbp=True, qbp_range=(-8, 7), batch_norm=bn, seed=1))
     err0 = net.error(x, y, real_weights=False)
     for e in range(5):
         net.train_epoch(x, y, ExpDecay(0.3, 0.01, 5)(e), 50)
@@ -223,7 +225,7 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
         assert res.exit_code == 0, res.output
     text = md.read_text()
     assert "## Other section\n\nkept as it is\n" in text
-    assert text.count("<!-- BEGIN generated:paper-mnist-table -->") == 1
+    assert text.count(BEGIN) == 1
     assert text.count("<!-- END generated:paper-mnist-table -->") == 1
     s = json.loads(js.read_text())
     assert [r["row"]["key"] for r in s["rows"]] == ["full", "binary-qbp", "ternary-qbp"]
@@ -231,5 +233,10 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
         assert r["epochs_run"] == 1 and r["train_samples_per_second"] > 0
         assert 0 <= r["real"]["test_error_pct"] < 60  # 16 hidden units, 1000 images: well above chance
         assert f"{r['real']['test_error_pct']:.2f}% (1)" in text
+    before = md.read_text()
+    md.write_text(before.replace(BEGIN, BEGIN + "\nhand edit\n"))
+    res = CliRunner().invoke(main, ["paper-table", "--render-only", "--results", str(md), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    assert md.read_text() == before
     res = CliRunner().invoke(main, ["paper-table", "--sizes", "784-16-10"])
     assert res.exit_code != 0 and "--minutes" in res.output

@@ -92,7 +92,10 @@ def test_pow2_stochastic_zeros_powers_and_range() -> None:
     assert q.dtype == np.float32
     assert q.tolist() == x.tolist()  # exact powers of two stay, zeros stay zero
     q = pow2_stochastic(x, rng, -8, 7)
-    assert q.tolist() == [0.0, 0.0, 0.5, -2.0, 4.0, 128.0, 2.0**-8]
+    assert q[:6].tolist() == [0.0, 0.0, 0.5, -2.0, 4.0, 128.0]  # saturates at 2^7
+    small = pow2_stochastic(np.full(N, 0.3 * 2.0**-8), rng, -8, 7)  # below the range: 2^-8 or 0, unbiased
+    assert set(np.unique(small)) == {0.0, 2.0**-8}
+    assert abs((small > 0).mean() - 0.3) < 0.006
     r = pow2_stochastic(rng.normal(0, 100, 10_000), rng, -3, 2)
     e = np.log2(np.abs(r[r != 0]))
     assert np.all(e == np.round(e)) and e.min() >= -3 and e.max() <= 2
@@ -240,3 +243,26 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
     assert md.read_text() == before
     res = CliRunner().invoke(main, ["paper-table", "--sizes", "784-16-10"])
     assert res.exit_code != 0 and "--minutes" in res.output
+
+
+def test_float_and_integer_quantizers_agree_in_expectation() -> None:
+    """The float samplers and the integer twin's (mcutrain/arith/quant.py) give the same distributions:
+    binary connect P(+1) and power-of-two rounding inside and below the exponent range."""
+    from mcutrain.arith.quant import binarize_stochastic as int_binarize
+    from mcutrain.arith.quant import pow2_exponent_stochastic, pow2_value
+
+    rng = np.random.default_rng(10)
+    w0 = 64
+    for w in (-80, -64, -33, -1, 0, 1, 17, 63, 64, 90):
+        p_int = int_binarize(np.full(N, w), rng.integers(0, 2 * w0, N), w0).mean()
+        p_flt = (binary_stochastic(np.full(N, w / w0, np.float32), 1.0, rng) > 0).mean()
+        assert abs(p_int - p_flt) < 0.009, (w, p_int, p_flt)
+    frac = 8  # the integer x stands for x / 2^8
+    for x in (1, 3, 5, 77, 200, 1000, 4095):
+        ex, keep = pow2_exponent_stochastic(np.full(N, x), rng.integers(0, 2**31, N), 2, 11)
+        qi = pow2_value(ex, keep) / 2.0**frac
+        qf = pow2_stochastic(np.full(N, x / 2.0**frac), rng, 2 - frac, 11 - frac)
+        assert set(np.unique(qi)) == set(np.unique(qf)), x
+        for v in np.unique(qi):
+            assert abs((qi == v).mean() - (qf == v).mean()) < 0.009, (x, v)
+        assert abs(qi.mean() - qf.mean()) < 0.02 * x / 2.0**frac + 1e-9

@@ -8,7 +8,8 @@ Weights are sampled relative to the layer's magnitude W0: w = W / W0.
 - ternary, deterministic: W0 round(clip(w, -1, 1)) (the most likely value of the stochastic one:
   0 for |w| < 1/2)
 - quantized back-propagation: sign(x) 2^(k + Bernoulli(|x| / 2^k - 1)), k = floor(log2|x|),
-  optionally clipped to an exponent range; zeros stay zero; unbiased where no clipping occurs.
+  optionally within an exponent range as the device bounds it; zeros stay zero; unbiased except
+  where the exponent saturates at the top of the range.
 - AP2(x) = sign(x) 2^round(log2|x|), the shift-based batch norm's rounding (BNN, 2016).
 
 All take and return float32 arrays (float64 in, float64 out for the power-of-two rounding).
@@ -72,16 +73,27 @@ def eval_weights(w: np.ndarray, w0: float, mode: str) -> np.ndarray:
 
 def pow2_stochastic(x: np.ndarray, rng: np.random.Generator, lo: int | None = None,
                     hi: int | None = None) -> np.ndarray:
-    """sign(x) 2^(k + Bernoulli(|x|/2^k - 1)), k = floor(log2|x|); the exponent clipped to [lo, hi]
-    when given (None = unbounded, as the paper's code for dense layers); zeros stay zero."""
+    """sign(x) 2^(k + Bernoulli(|x|/2^k - 1)), k = floor(log2|x|); zeros stay zero.
+
+    With an exponent range [lo, hi] (None = unbounded, as the paper's code for dense layers), as the
+    device does it (mcutrain/arith/quant.py, docs/arithmetic.md): below 2^lo, |x| rounds to 2^lo with
+    probability |x| / 2^lo, else to zero (still unbiased); above, the exponent saturates at hi."""
     a = np.abs(x)
     nz = a > 0
     k = np.floor(np.log2(np.where(nz, a, 1)))
-    p = a / np.exp2(k) - 1
-    k = k + (rng.random(x.shape, dtype=np.float32) < p)
-    if lo is not None or hi is not None:
-        k = np.clip(k, lo, hi)
-    return np.where(nz, np.sign(x) * np.exp2(k), 0).astype(x.dtype, copy=False)
+    u = rng.random(x.shape, dtype=np.float32)
+    if lo is not None:
+        small = k < lo
+        k = np.where(small, lo, k)
+        up = np.where(small, u < a / np.exp2(lo), u < a / np.exp2(k) - 1)
+        keep = nz & ~(small & ~up)
+        k = np.where(small, lo, k + up)
+    else:
+        k = k + (u < a / np.exp2(k) - 1)
+        keep = nz
+    if hi is not None:
+        k = np.minimum(k, hi)
+    return np.where(keep, np.sign(x) * np.exp2(k), 0).astype(x.dtype, copy=False)
 
 
 def ap2(x: np.ndarray) -> np.ndarray:

@@ -236,6 +236,8 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
         assert r["epochs_run"] == 1 and r["train_samples_per_second"] > 0
         assert 0 <= r["real"]["test_error_pct"] < 60  # 16 hidden units, 1000 images: well above chance
         assert f"{r['real']['test_error_pct']:.2f}% (1)" in text
+        if r["row"]["weights"] != "float32":
+            assert f"{r['det']['test_error_pct']:.2f}% (1) | {r['recal']['test_error_pct']:.2f}% (1)" in text
     before = md.read_text()
     md.write_text(before.replace(BEGIN, BEGIN + "\nhand edit\n"))
     res = CliRunner().invoke(main, ["paper-table", "--render-only", "--results", str(md), "--json", str(js)])
@@ -266,3 +268,16 @@ def test_float_and_integer_quantizers_agree_in_expectation() -> None:
         for v in np.unique(qi):
             assert abs((qi == v).mean() - (qf == v).mean()) < 0.009, (x, v)
         assert abs(qi.mean() - qf.mean()) < 0.02 * x / 2.0**frac + 1e-9
+
+
+def test_bn_recalibration_uses_exact_statistics_of_the_evaluated_weights() -> None:
+    rng = np.random.default_rng(11)
+    net = PaperMLP(MLPConfig(sizes=(8, 16, 4), weights="binary", qbp=True, seed=2))
+    x = rng.normal(0, 1, (300, 8)).astype(np.float32)
+    rc = net.bn_recalibrated(x)
+    z = x @ eval_weights(net.W[0], net.w0[0], "binary") + net.b[0]
+    assert np.allclose(rc.bn[0].run_mean, z.mean(axis=0), atol=1e-5)
+    assert np.allclose(rc.bn[0].run_var, z.var(axis=0), rtol=1e-4)
+    assert np.array_equal(net.bn[0].run_mean, np.zeros(16, np.float32))  # the original is left alone
+    y = rc.bn[0].forward_eval(z)
+    assert np.allclose(y.mean(axis=0), 0, atol=1e-4) and np.allclose(y.std(axis=0), 1, rtol=1e-3)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batchnorm import BatchNorm
-from .quantizers import WEIGHT_MODES, eval_weights, pow2_stochastic, sample_weights
+from .quantizers import WEIGHT_MODES, ap2, eval_weights, pow2_stochastic, sample_weights
 
 BN_MODES = ("standard", "shift", "none")
 
@@ -89,6 +89,26 @@ class PaperMLP:
         out = [self._forward(x[i:i + batch].astype(np.float32, copy=False), Ws, False)[1][-1]
                for i in range(0, len(x), batch)]
         return np.concatenate(out)
+
+    def bn_recalibrated(self, x: np.ndarray, *, real_weights: bool = False) -> PaperMLP:
+        """A copy whose batch-norm running statistics are the exact means and variances over x, layer by
+        layer, with the weights evaluation uses (the deterministic ones by default): the statistics
+        collected in training belong to the sampled weights."""
+        import copy
+        net = copy.deepcopy(self)
+        if net.bn is None:
+            return net
+        Ws = net.W if real_weights else [eval_weights(w, w0, net.cfg.weights) for w, w0 in zip(net.W, net.w0,
+                                                                                               strict=True)]
+        h = x.astype(np.float32, copy=False)
+        for k, w in enumerate(Ws):
+            z = h @ w + (net.b[k] if net.cfg.bias else 0)
+            bn = net.bn[k]
+            bn.run_mean = z.mean(axis=0).astype(np.float32)
+            c = z - bn.run_mean
+            bn.run_var = ((ap2(c) * c) if bn.shift else (c * c)).mean(axis=0).astype(np.float32)
+            h = np.maximum(bn.forward_eval(z), 0)
+        return net
 
     def error(self, x: np.ndarray, y: np.ndarray, *, real_weights: bool = True) -> float:
         return float((self.outputs(x, real_weights=real_weights).argmax(axis=1) != y).mean())

@@ -172,12 +172,22 @@ def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...]
         return
     try:
         size_t = tuple(int(v) for v in sizes.split("-"))
+        if len(size_t) < 2 or min(size_t) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --sizes {sizes!r}: write the layer sizes as 784-1024-10"))
+        return
+    try:
         rng_t = tuple(int(v) for v in qbp_range.split("..")) if qbp_range else None
         if rng_t is not None and (len(rng_t) != 2 or rng_t[0] > rng_t[1]):
             raise ValueError
     except ValueError:
-        _fail(McutrainError(f"paper-table: --sizes {sizes!r} / --qbp-range {qbp_range!r}: write e.g. "
-                            "784-1024-10 and -8..7"))
+        _fail(McutrainError(f"paper-table: --qbp-range {qbp_range!r}: write LO..HI with LO <= HI, e.g. -8..7"))
+        return
+    from .reference.paper_table import ROWS
+    unknown = sorted(set(rows) - {r.key for r in ROWS})
+    if unknown:
+        _fail(McutrainError(f"paper-table: unknown --row {', '.join(unknown)}; use {', '.join(r.key for r in ROWS)}"))
         return
     argv = " ".join(sys.argv[1:])
     summary = run_table(rows=rows or None, epochs=epochs, minutes=minutes, sizes=size_t, batch=batch,

@@ -21,6 +21,24 @@ def _fail(exc: McutrainError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _invocation() -> str:
+    """The running subcommand as typed: `mcutrain NAME` and the options not left at their defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    parts = ["mcutrain", ctx.info_name or ""]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or ctx.get_parameter_source(p.name or "") != ParameterSource.COMMANDLINE:
+            continue
+        v = ctx.params[p.name or ""]
+        flag = max(p.opts, key=len)
+        if p.is_flag:
+            parts.append(flag)
+        else:
+            parts += [f"{flag} {x}" for x in (v if p.multiple else (v,))]
+    return " ".join(parts)
+
+
 def _load(model: Path, board: str | None) -> Any:
     from .model import load_model
 
@@ -129,7 +147,7 @@ def mults_table(model: Path, results_md: Path) -> None:
     from .reference.mults_table import write_table
 
     try:
-        write_table(results_md, model, "mcutrain " + " ".join(sys.argv[1:]))
+        write_table(results_md, model, _invocation())
     except McutrainError as exc:
         _fail(exc)
         return
@@ -189,11 +207,10 @@ def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...]
     if unknown:
         _fail(McutrainError(f"paper-table: unknown --row {', '.join(unknown)}; use {', '.join(r.key for r in ROWS)}"))
         return
-    argv = " ".join(sys.argv[1:])
     summary = run_table(rows=rows or None, epochs=epochs, minutes=minutes, sizes=size_t, batch=batch,
                         lr_start=lr_start, lr_end=lr_end, seed=seed, batch_norm=batch_norm,
                         qbp_range=rng_t, train_samples=train_samples,  # type: ignore[arg-type]
-                        results_md=results_md, json_path=json_path, command=f"mcutrain {argv}",
+                        results_md=results_md, json_path=json_path, command=_invocation(),
                         log=lambda s: click.echo(s, err=True))
     for r in summary["rows"]:
         click.echo(f"{r['row']['title']}: test error {r['real']['test_error_pct']:.2f}% real W, "

@@ -238,6 +238,15 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
         assert f"{r['real']['test_error_pct']:.2f}% (1)" in text
         if r["row"]["weights"] != "float32":
             assert f"{r['det']['test_error_pct']:.2f}% (1) | {r['recal']['test_error_pct']:.2f}% (1)" in text
+    full_rows = {r["row"]["key"]: r for r in s["rows"]}
+    res = CliRunner().invoke(main, args + ["--row", "ternary-qbp", "--seed", "2"])  # one row again: merged
+    assert res.exit_code == 0, res.output
+    s2 = json.loads(js.read_text())
+    assert [r["row"]["key"] for r in s2["rows"]] == ["full", "binary-qbp", "ternary-qbp"]
+    assert s2["rows"][0]["real"] == full_rows["full"]["real"] and "--row" not in s2["rows"][0]["command"]
+    assert "--seed 2" in s2["rows"][2]["command"]
+    text = md.read_text()
+    assert text.count(BEGIN) == 1 and "(rows full, binary-qbp)" in text and "(rows ternary-qbp)" in text
     before = md.read_text()
     md.write_text(before.replace(BEGIN, BEGIN + "\nhand edit\n"))
     res = CliRunner().invoke(main, ["paper-table", "--render-only", "--results", str(md), "--json", str(js)])

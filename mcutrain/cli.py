@@ -21,6 +21,24 @@ def _fail(exc: McutrainError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _invocation() -> str:
+    """The running subcommand as typed: `mcutrain NAME` and the options not left at their defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    parts = ["mcutrain", ctx.info_name or ""]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or ctx.get_parameter_source(p.name or "") != ParameterSource.COMMANDLINE:
+            continue
+        v = ctx.params[p.name or ""]
+        flag = max(p.opts, key=len)
+        if p.is_flag:
+            parts.append(flag)
+        else:
+            parts += [f"{flag} {x}" for x in (v if p.multiple else (v,))]
+    return " ".join(parts)
+
+
 def _load(model: Path, board: str | None) -> Any:
     from .model import load_model
 
@@ -117,6 +135,88 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
                   models=models or None, session=session, log=lambda s: click.echo(s, err=True))
     except McutrainError as exc:
         _fail(exc)
+
+
+@main.command("mults-table")
+@click.option("--model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"), show_default=True,
+              help="Model file of the on-chip network.")
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+def mults_table(model: Path, results_md: Path) -> None:
+    """Multiplications per training sample, per layer and phase, float32 vs binary/ternary (+ QBP)."""
+    from .reference.mults_table import write_table
+
+    try:
+        write_table(results_md, model, _invocation())
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote the multiplications section of {results_md}")
+
+
+@main.command("paper-table")
+@click.option("--minutes", type=float, default=None, help="Time budget per row (the epochs that fit are planned).")
+@click.option("--epochs", type=int, default=None, help="Epochs per row (instead of --minutes).")
+@click.option("--row", "rows", multiple=True, help="Only these rows: full, binary-qbp, ternary-qbp (repeatable).")
+@click.option("--sizes", default="784-1024-1024-1024-10", show_default=True, help="Layer sizes of the MLP.")
+@click.option("--batch", default=200, show_default=True)
+@click.option("--lr-start", default=0.3, show_default=True)
+@click.option("--lr-end", default=0.01, show_default=True)
+@click.option("--batch-norm", type=click.Choice(["standard", "shift", "none"]), default="standard", show_default=True)
+@click.option("--qbp-range", default=None,
+              help="Exponent range LO..HI of quantized back-propagation (default: unbounded).")
+@click.option("--train-samples", default=0, help="Train on the first N of the 50k only (0 = all; for quick checks).")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("docs/paper_mnist.json"),
+              show_default=True)
+@click.option("--render-only", is_flag=True, help="Train nothing: rewrite the section from the --json of a run.")
+def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...], sizes: str, batch: int,
+                lr_start: float, lr_end: float, batch_norm: str, qbp_range: str | None, train_samples: int,
+                seed: int, results_md: Path, json_path: Path, render_only: bool) -> None:
+    """The paper's MNIST table (full precision, binary + QBP, ternary + QBP) with the float reference."""
+    from .reference.paper_table import run_table, write_outputs
+
+    if render_only:
+        if not json_path.is_file():
+            _fail(McutrainError(f"paper-table --render-only: {json_path} does not exist; run the table first"))
+            return
+        write_outputs(json.loads(json_path.read_text()), results_md, json_path)
+        click.echo(f"rewrote the section of {results_md} from {json_path}")
+        return
+    if (minutes is None) == (epochs is None):
+        _fail(McutrainError("paper-table: give --minutes (time budget per row) or --epochs, one of them"))
+        return
+    try:
+        size_t = tuple(int(v) for v in sizes.split("-"))
+        if len(size_t) < 2 or min(size_t) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --sizes {sizes!r}: write the layer sizes as 784-1024-10"))
+        return
+    try:
+        rng_t = tuple(int(v) for v in qbp_range.split("..")) if qbp_range else None
+        if rng_t is not None and (len(rng_t) != 2 or rng_t[0] > rng_t[1]):
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --qbp-range {qbp_range!r}: write LO..HI with LO <= HI, e.g. -8..7"))
+        return
+    from .reference.paper_table import ROWS
+    unknown = sorted(set(rows) - {r.key for r in ROWS})
+    if unknown:
+        _fail(McutrainError(f"paper-table: unknown --row {', '.join(unknown)}; use {', '.join(r.key for r in ROWS)}"))
+        return
+    summary = run_table(rows=rows or None, epochs=epochs, minutes=minutes, sizes=size_t, batch=batch,
+                        lr_start=lr_start, lr_end=lr_end, seed=seed, batch_norm=batch_norm,
+                        qbp_range=rng_t, train_samples=train_samples,  # type: ignore[arg-type]
+                        results_md=results_md, json_path=json_path, command=_invocation(),
+                        log=lambda s: click.echo(s, err=True))
+    for r in summary["rows"]:
+        click.echo(f"{r['row']['title']}: test error {r['real']['test_error_pct']:.2f}% real W, "
+                   f"{r['det']['test_error_pct']:.2f}% deterministic (published {r['row']['published']:.2f}%), "
+                   f"{r['epochs_run']} epochs, {r['train_samples_per_second']:.0f} samples/s")
+    click.echo(f"wrote {json_path} and the section of {results_md}")
 
 
 @main.command()

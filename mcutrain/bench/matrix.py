@@ -281,19 +281,21 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
     """Weight multiplications per training sample and per inference, by formula, for a dense network
     whose inputs are all non-zero (an upper bound: the generated code skips the rows of zero inputs).
 
-    float32 SGD, batch 1, per dense layer with n_in x n_out weights: forward n_in*n_out; backward
-    (the error of the layer's input, from the second layer on) n_in*n_out; update
-    w -= (lr*x_i)*d_j: n_in*n_out + n_in. Binary/sign modes: no weight multiplication at all (a
-    product with a +-1 weight is an add or a subtract; the update's x_i is rounded to a power of
-    two, so lr * x_q * d is a shift)."""
-    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
-    if mode in BINARY_MODES:
+    The device's convention of mcutrain/multiplications.py (batch 1, no batch norm): float32 SGD per
+    dense layer with n_in x n_out weights: forward n_in*n_out; backward (the error of the layer's
+    input, from the second layer on) n_in*n_out; update w -= (lr*x_i)*d_j: n_in*n_out + n_in.
+    Binary/sign modes (with quantized back-propagation): no weight multiplication at all (a product
+    with a +-1 weight is an add or a subtract; lr * x_q * d is a shift)."""
+    from ..multiplications import DEVICE, count_layers, inference_total
+
+    quantized = mode in BINARY_MODES
+    layers = count_layers(sizes, quantized_weights=quantized, qbp=quantized, batch_norm=False, conv=DEVICE)
+    if quantized:
         return 0, 0, "0 (products with +-1 weights are additions/subtractions; the update is a shift)"
-    fwd = sum(a * b for a, b in pairs)
-    bwd = sum(a * b for a, b in pairs[1:])
-    upd = sum(a * b + a for a, b in pairs)
-    return fwd + bwd + upd, fwd, (f"{sizes}: forward {fwd:,} + backward {bwd:,} + update {upd:,} = "
-                                  f"{fwd + bwd + upd:,} a training sample, {fwd:,} an inference (forward "
+    fwd, bwd, upd = (sum(getattr(c, f) for c in layers) for f in ("forward", "backward", "update"))
+    inf = inference_total(sizes, quantized_weights=False)
+    return fwd + bwd + upd, inf, (f"{sizes}: forward {fwd:,} + backward {bwd:,} + update {upd:,} = "
+                                  f"{fwd + bwd + upd:,} a training sample, {inf:,} an inference (forward "
                                   "sum n_in*n_out; backward from the second layer; update n_in*n_out + n_in "
                                   "for lr*x_i); all inputs non-zero, an upper bound: zero rows are skipped")
 

@@ -11,15 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def pow2_stochastic(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
-    """sign(x) 2^(k + Bernoulli(|x|/2^k - 1)), k = floor(log2|x|) clipped to [lo, hi]; zeros stay zero."""
-    a = np.abs(x)
-    nz = a > 0
-    k = np.floor(np.log2(np.where(nz, a, 1.0)))
-    p = a / np.exp2(k) - 1.0
-    k = k + (rng.random(x.shape) < p)
-    return np.where(nz, np.sign(x) * np.exp2(np.clip(k, lo, hi)), 0.0)
+from .quantizers import pow2_stochastic
 
 
 class FloatMLP:

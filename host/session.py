@@ -150,10 +150,12 @@ def run_session(
     prog = Progress(len(order), "train", quiet)
 
     def on_progress(p: m.Progress) -> None:
-        res.samples_trained += p.samples_trained  # a `P` counts the samples since the previous one
-        res.hinge_sum += p.hinge_sum
-        res.train_errors += p.errors
-        prog.update(res.samples_trained, p.hinge_sum, p.errors, p.samples_trained)
+        # `P` counts are cumulative since `S`; the progress line wants those since the last one.
+        n = p.samples_trained - res.samples_trained
+        if n <= 0:
+            return
+        prog.update(p.samples_trained, p.hinge_sum - res.hinge_sum, p.errors - res.train_errors, n)
+        res.samples_trained, res.hinge_sum, res.train_errors = p.samples_trained, p.hinge_sum, p.errors
 
     def on_digest(d: m.Digest) -> None:
         res.digests.append((d.samples_trained, d.state_crc32, d.prng_state))

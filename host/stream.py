@@ -40,7 +40,7 @@ BATCH = 16
 #: Seconds without any acknowledgement before the streamer polls.
 DEFAULT_RTO = 0.25
 #: The window never shrinks below this many frames.
-MIN_WINDOW = 2
+MIN_WINDOW = 4
 #: Passes over missing predictions before giving up.
 EVAL_ROUNDS = 20
 
@@ -300,7 +300,7 @@ class Streamer:
             last_heard = now
             if link.frames_acked > acked_seen:
                 # Frames got through: open the window again, up to `window`.
-                self._cwnd = min(float(self.window), self._cwnd + (link.frames_acked - acked_seen) / 4)
+                self._cwnd = min(float(self.window), self._cwnd + (link.frames_acked - acked_seen))
                 acked_seen = link.frames_acked
                 last_progress = now
             if isinstance(msg, m.Ack):

@@ -21,7 +21,7 @@ from mcutrain.host.framing import cobs_encode, encode_frame
 from mcutrain.host.link import DeviceLink, DeviceReportedError, DeviceResetError, PipeTransport
 from mcutrain.host.stream import Checkpoint, Streamer
 
-from mcutrain.errors import DeviceSilentError, ModelMismatchError, PortMissingError
+from mcutrain.errors import DeviceSilentError, ModelMismatchError, PortMissingError, ProtocolError
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -520,3 +520,39 @@ def test_reset_device_is_reported_as_reset(device):
     device_reset = subprocess.run  # noqa: F841 - (the fake device cannot reboot; emulate with a restart of S)
     with pytest.raises(DeviceResetError):
         DeviceLink.raise_for(m.Error(m.ERR_NOT_STARTED, "not started"), "streaming", started=True)
+
+
+def test_other_protocol_version_is_refused():
+    """A device with protocol v1 firmware: a clear error (exit 7), nothing sent after hello."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got = bytearray()
+
+    def serve() -> None:
+        c, _ = srv.accept()
+        with c:
+            got.extend(c.recv(100))
+            c.sendall(encode_frame(m.encode(m.Info(1, FAKE_HASH, FAKE_INPUT_BYTES, 10, 500, "old"))))
+            c.settimeout(1.0)
+            try:
+                while data := c.recv(100):
+                    got.extend(data)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    with DeviceLink.open(f"socket://127.0.0.1:{srv.getsockname()[1]}") as link:
+        with pytest.raises(ProtocolError) as e:
+            link.hello(timeout=5, expected_hash=FAKE_HASH)
+    t.join(3)
+    srv.close()
+    assert "protocol version 1" in str(e.value) and "speaks 2" in str(e.value) and e.value.exit_code == 7
+    from mcutrain.host.framing import FrameDecoder
+
+    sent = FrameDecoder().feed(bytes(got))
+    assert sent and set(sent) == {b"H"}  # only the resync 0x00 and hellos went out: no session was started

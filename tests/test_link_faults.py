@@ -56,7 +56,7 @@ def clean(built):
 def test_faults_both_ways_bit_identical(built, clean):
     _, spec, proj, elf, _ = built
     emu = start_emulator(proj, elf)
-    proxy = FaultProxy(emu.port, FaultRates.uniform(3e-3, 0.005), seed=4)
+    proxy = FaultProxy(emu.port, FaultRates.uniform(1e-3, 0.005), seed=4)
     proxy.start()
     try:
         with DeviceLink.open(proxy.url) as link:

@@ -556,3 +556,14 @@ class DeviceLink:
             self.reset_numbering(record.samples_trained)
             return
         raise ProtocolError("the device did not take the checkpoint after 3 uploads (its digest never matched)")
+
+    def read_checkpoint(self, timeout: float = 60.0) -> tuple[bytes, m.CheckpointRecord]:
+        """Pull a checkpoint of the device's state now (no data frames in flight):
+        the state bytes (lost chunks asked for again) and the record (`W` 0xFFFFFFFF, 0)."""
+        data, digest = self.read_weights(timeout)
+        rec = self.request(m.Weights(0xFFFFFFFF, 0), lambda x: isinstance(x, m.CheckpointRecord),
+                           "reading the checkpoint record", timeout)
+        assert isinstance(rec, m.CheckpointRecord)
+        if rec.state_crc32 != digest.state_crc32:
+            raise ProtocolError("the checkpoint record's digest differs from the state bytes' (state changed?)")
+        return data, rec

@@ -52,6 +52,7 @@ class SessionResult:
     recoveries: int = 0  #: board resets / lost connections recovered from
     checkpoints: int = 0  #: verified checkpoints received
     checkpoints_rejected: int = 0  #: checkpoints with a chunk lost on the line
+    checkpoints_pulled: int = 0  #: of those, pulled again at the end of the segment
     resumed_from: int | None = None  #: samples of the checkpoint the session started from
     link_stats: dict[str, int] = field(default_factory=dict)
 
@@ -224,10 +225,24 @@ def run_session(
                 s0 = ck.samples_trained
             res.samples_trained, res.hinge_sum, res.train_errors = s0, *(
                 (ck.record.hinge_sum, ck.record.errors) if ck is not None else (0, 0))
-            streamer = Streamer(lk, window=window, on_progress=on_progress, on_digest=on_digest,
-                                on_checkpoint=got_checkpoint)
-            streamer.train((int(train_labels[i]), train_enc[i].tobytes()) for i in order[s0:])
-            res.checkpoints_rejected += streamer.checkpoints_rejected
+            # In segments of checkpoint_every samples: a checkpoint the device pushed but the line
+            # damaged is pulled again at the segment's end (the only moment the device waits).
+            step = checkpoint_every or len(order)
+            a = s0
+            while a < len(order):
+                b = min(len(order), (a // step + 1) * step)
+                streamer = Streamer(lk, window=window, on_progress=on_progress, on_digest=on_digest,
+                                    on_checkpoint=got_checkpoint)
+                streamer.train((int(train_labels[i]), train_enc[i].tobytes()) for i in order[a:b])
+                res.checkpoints_rejected += streamer.checkpoints_rejected
+                have = last[0]
+                if checkpoint_every and b % step == 0 and b < len(order) and (
+                        have is None or have.samples_trained != b):
+                    data, rec = lk.read_checkpoint()
+                    res.checkpoints_pulled += 1
+                    got_checkpoint(Checkpoint(data, rec))
+                a = b
+            res.train_seconds = time.monotonic() - t0  # streaming only (as before protocol v2)
             # The final weights, kept so a reset during evaluation (or a resume) can restore them.
             data, digest = lk.read_weights()
             final = Checkpoint(data, m.CheckpointRecord(len(order), res.hinge_sum, res.train_errors,
@@ -237,7 +252,6 @@ def run_session(
                 on_checkpoint(final, "evaluate")
         except (DeviceSilentError, DeviceResetError) as exc:
             recover(exc)
-    res.train_seconds = time.monotonic() - t0
     prog.close()
     res.samples_trained = len(order)
 

@@ -499,6 +499,11 @@ def test_checkpoints_and_restore(device):
     assert [d.samples_trained for d in digests] == [240]  # the digest cadence continues too
     assert digests[0] == fake_digest(240, 21)
     assert device.read_weights()[0] == fake_state(250)
+    # Pulled rather than pushed (a pushed one lost on the line): the same record, for the state now.
+    data, rec = device.read_checkpoint()
+    assert data == fake_state(250)
+    assert rec == m.CheckpointRecord(250, 500, 0, zlib.crc32(data),
+                                     (21).to_bytes(4, "little") + (250).to_bytes(4, "little") + bytes(8))
 
 
 def test_restore_rejects_wrong_bytes(device):

@@ -228,15 +228,20 @@ static void send_weights(void)
 
 /* The checkpoint record (body of `C`, and of `K` after its header): u32
  * samples_trained, u32 hinge_sum, u32 errors, u32 state_crc32, u8[MT_SCHED_BYTES]. */
-static void send_checkpoint(void)
+static void send_checkpoint_record(void)
 {
-    send_all_chunks();
     put_u32(out, samples_trained);
     put_u32(out + 4, p_hinge);
     put_u32(out + 8, p_errors);
     put_u32(out + 12, mt_state_digest());
     mt_sched_save(out + 16);
     link_send('C', out, 16u + (uint32_t)(MT_SCHED_BYTES));
+}
+
+static void send_checkpoint(void)
+{
+    send_all_chunks();
+    send_checkpoint_record();
 }
 
 /* After each consumed T or E frame. */
@@ -332,12 +337,17 @@ static void on_upload(const uint8_t *b, uint32_t blen)
     link_send('u', out, 5u);
 }
 
-/* `W` with a body: u32 offset, u8 n: one `w` of n bytes, or (n = 0) a `D`. */
+static void send_checkpoint_record(void);
+
+/* `W` with a body: u32 offset, u8 n: one `w` of n bytes, or (n = 0) a `D`,
+ * or (n = 0, offset 0xFFFFFFFF) the checkpoint record `C` of the state now. */
 static void on_weights_part(const uint8_t *b)
 {
     uint32_t off = get_u32(b);
     uint32_t n = b[4];
-    if (n == 0u) {
+    if (n == 0u && off == 0xFFFFFFFFu) {
+        send_checkpoint_record();
+    } else if (n == 0u) {
         send_digest();
     } else if (n > WEIGHT_CHUNK || off >= (uint32_t)(MT_STATE_BYTES)) {
         send_error(ERR_VALUE, "weights request outside the state bytes", 'W');

@@ -198,6 +198,9 @@ def run_soak(model: Path, board: str | None, rate: float, delay_s: float, reset_
         "resets_injected": resets[0], "recoveries": res.recoveries,
         "checkpoints": res.checkpoints, "checkpoints_rejected": res.checkpoints_rejected,
         "link": res.link_stats,
+        # The same traffic on a real UART at 115200 baud 8N1 (11520 bytes/s each way, the busier way counts).
+        "uart_115200_equivalent_hours": round(max(res.link_stats.get("bytes_sent", 0),
+                                                  res.link_stats.get("bytes_received", 0)) / 11520 / 3600, 3),
         "retransmitted_frames": res.link_stats.get("retransmitted_frames", 0),
         "digests_checked": res.digests_checked, "test_accuracy": res.test_accuracy,
         "final_state_crc32": f"{res.final_state_crc32:08x}",

@@ -197,6 +197,7 @@ def run_soak(model: Path, board: str | None, rate: float, delay_s: float, reset_
         "faults_injected": proxy.faults_injected, "faults": proxy.counts(),
         "resets_injected": resets[0], "recoveries": res.recoveries,
         "checkpoints": res.checkpoints, "checkpoints_rejected": res.checkpoints_rejected,
+        "checkpoints_pulled": res.checkpoints_pulled,
         "link": res.link_stats,
         # The same traffic on a real UART at 115200 baud 8N1 (11520 bytes/s each way, the busier way counts).
         "uart_115200_equivalent_hours": round(max(res.link_stats.get("bytes_sent", 0),

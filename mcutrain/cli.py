@@ -220,11 +220,18 @@ def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...]
 
 
 @main.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--port", default=None, help="Serial port or pyserial URL of a flashed device (default: boot QEMU).")
 @click.option("--board", default=None, help="Override the model file's board.")
 @click.option("--verify/--no-verify", default=False, help="Run the NumPy twin alongside and compare bit for bit.")
 @click.option("--digest-every", default=1000, show_default=True, help="Samples between weight digests.")
+@click.option("--checkpoint-every", default=0, show_default=True,
+              help="Samples between checkpoints the device sends (0: none). A reset board, or a lost "
+                   "connection, then goes on from the last one.")
+@click.option("--session", "session_path", type=click.Path(path_type=Path), default=None,
+              help="Session file to write at each checkpoint (default with checkpoints: <build dir>/session.json).")
+@click.option("--resume", "resume_path", type=click.Path(path_type=Path), default=None,
+              help="Go on with the session in this session file (MODEL and options come from it).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=None,
               help="Where to generate and build (default: build/<model name>).")
@@ -232,19 +239,33 @@ def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...]
               help="Write report.json, curves.png and confusion.png here (PNGs need mcutrain[plot]).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors: no progress bars, no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result on stdout (the report) and nothing else.")
-def train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
+def train(model: Path | None, port: str | None, board: str | None, verify: bool, digest_every: int,
+          checkpoint_every: int, session_path: Path | None, resume_path: Path | None,
           report_path: Path | None, build_dir: Path | None, report_dir: Path | None, quiet: bool,
           as_json: bool) -> None:
     """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify.
 
     Progress bars (samples/s, ETA) go to stderr when it is a terminal. One process trains one device:
     for several devices run one `mcutrain train` per port, each with its own --build-dir and --report-dir.
+    With --checkpoint-every the device's state reaches the host every N samples; a reset board goes on
+    from the last checkpoint, and `--resume SESSION` goes on after the host process was stopped.
     Exit codes: `mcutrain --help`."""
     from .progress import CurveRecorder
 
     recorder = CurveRecorder(quiet=quiet)
     try:
-        report = _train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder)
+        if resume_path is not None:
+            from .host.sessionfile import SessionFile
+
+            sf = SessionFile.load(resume_path)
+            model, board, port = Path(sf.model), sf.board, port or sf.port
+            verify, digest_every, checkpoint_every = sf.verify or verify, sf.digest_every, sf.checkpoint_every
+            build_dir = build_dir or (Path(sf.build_dir) if sf.build_dir else None)
+            session_path = session_path or resume_path
+        elif model is None:
+            raise McutrainError("give a MODEL file, or --resume SESSION")
+        report = _train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder,
+                        checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path)
         if report_dir is not None:
             from .report_png import write_reports
 
@@ -278,13 +299,33 @@ def train(model: Path, port: str | None, board: str | None, verify: bool, digest
             sys.exit(10)
 
 
-def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-           build_dir: Path | None, quiet: bool, recorder: Any = None) -> dict[str, Any]:
+def _session_inputs(spec: Any, verify: bool, digest_every: int, quiet: bool, ds: Any = None) -> dict[str, Any]:
+    """The data and settings run_session takes for ``spec``."""
     from .arith.plan import plan_from_spec
     from .data import decode, encode
-    from .host.emulator import Emulator
+
+    if ds is None:
+        spec, ds = _with_data(spec)
+    enc, thr = spec.data.encoding, spec.data.threshold
+    train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
+    a = spec.arithmetic.activation_frac_bits
+
+    def twin_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
+        n = spec.n_inputs
+        return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
+
+    return dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
+                test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
+                digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
+
+
+def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
+           build_dir: Path | None, quiet: bool, recorder: Any = None, *, checkpoint_every: int = 0,
+           session_path: Path | None = None, resume_path: Path | None = None) -> dict[str, Any]:
+    from .cli_link import reopen_port, restart_emulator, start_emulator
     from .host.link import DeviceLink
     from .host.session import run_session
+    from .host.sessionfile import SessionFile
     from .project import build, write_project
 
     t_start = time.monotonic()
@@ -295,32 +336,49 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
     if not quiet:
         click.echo(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}", err=True)
     elf = build(proj)
-    enc, thr = spec.data.encoding, spec.data.threshold
-    train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
-    a = spec.arithmetic.activation_frac_bits
+    kwargs = _session_inputs(spec, verify, digest_every, quiet, ds)
+    resume, phase = None, "train"
+    if resume_path is not None:
+        sf = SessionFile.load(resume_path)
+        if sf.model_hash != spec.model_hash():
+            from .errors import ModelMismatchError
 
-    def twin_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
-        n = spec.n_inputs
-        return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
+            raise ModelMismatchError(f"{resume_path} is a session of model {sf.model_hash}, but {model} is now "
+                                     f"{spec.model_hash()}: the model file changed; start a new session")
+        resume, phase = sf.get_checkpoint(resume_path), sf.phase
+        if phase == "done":
+            raise McutrainError(f"the session in {resume_path} is finished already")
+    if checkpoint_every and session_path is None:
+        session_path = root / "session.json"
+    sf = SessionFile(str(model), spec.model_hash(), proj.board.name, spec.seed, spec.training.epochs, digest_every,
+                     checkpoint_every, port, str(root), verify)
 
-    kwargs = dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
-                  test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
-                  digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
     if recorder is not None:
-        recorder.hinge_scale = 1 << a
+        recorder.hinge_scale = 1 << spec.arithmetic.activation_frac_bits
         kwargs["progress"] = recorder
+
+    def on_checkpoint(ck: Any, ck_phase: str) -> None:
+        if session_path is not None:
+            sf.set_checkpoint(ck)
+            sf.phase = ck_phase
+            sf.save(session_path)
+
+    kwargs.update(checkpoint_every=checkpoint_every, resume=resume, resume_phase=phase, on_checkpoint=on_checkpoint)
     if port is not None:
         with DeviceLink.open(port) as link:
-            res = run_session(link, **kwargs)
+            res = run_session(link, reconnect=reopen_port(port), **kwargs)
         where = port
     else:
-        if not proj.board.emulated:
-            raise McutrainError(f"board {proj.board.name} is not emulated: flash it and pass --port")
-        with Emulator(elf, proj.board.qemu_machine, cpu=proj.board.qemu_cpu,
-                      serial_index=proj.board.qemu_serial_index) as emu:
+        emu = start_emulator(proj, elf)
+        try:
             with DeviceLink.open(emu.url) as link:
-                res = run_session(link, **kwargs)
+                res = run_session(link, reconnect=restart_emulator(emu), **kwargs)
+        finally:
+            emu.stop()
         where = f"qemu -M {proj.board.qemu_machine}"
+    if session_path is not None:
+        sf.phase = "done"
+        sf.save(session_path)
     return {
         "model_hash": spec.model_hash(),
         "model": spec.name,
@@ -338,10 +396,16 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
         + ([] if res.weights_equal in (None, True) else ["final weights differ"]),
         "train_seconds": round(res.train_seconds, 2),
         "eval_seconds": round(res.eval_seconds, 2),
-        "train_samples_per_second": round(res.samples_trained / max(res.train_seconds, 1e-9), 1),
+        "train_samples_per_second": round((res.samples_trained - (res.resumed_from or 0))
+                                          / max(res.train_seconds, 1e-9), 1),
         "wall_seconds": round(time.monotonic() - t_start, 2),
         "link_bytes": res.link_bytes,
         "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
+        "final_state_crc32": f"{res.final_state_crc32:08x}" if res.final_state_crc32 is not None else None,
+        "resumed_from_samples": res.resumed_from,
+        "recoveries": res.recoveries,
+        "checkpoints": res.checkpoints,
+        "link": res.link_stats,
         **_report_extras(res, ds, spec.training.epochs, recorder),
     }
 
@@ -387,3 +451,13 @@ main.add_command(report)
 from .exit_codes import epilog  # noqa: E402
 
 main.epilog = epilog()
+
+
+def _register_link_commands() -> None:
+    from .cli_link import emulate, soak
+
+    main.add_command(emulate)
+    main.add_command(soak)
+
+
+_register_link_commands()

@@ -27,7 +27,7 @@ POLL_INTERVAL = 0.05
 
 
 class DeviceReportedError(ProtocolError):
-    """The device answered with an `X` frame."""
+    """The device answered with an `X` frame (the message says what the code means)."""
 
     def __init__(self, error: m.Error, context: str = "") -> None:
         self.code = error.code
@@ -37,6 +37,10 @@ class DeviceReportedError(ProtocolError):
         if context:
             msg = f"{context}: {msg}"
         super().__init__(msg)
+
+
+class DeviceResetError(DeviceReportedError):
+    """The device lost its session (`X` 5 in the middle of one): it was reset."""
 
 
 class Transport(Protocol):
@@ -159,26 +163,39 @@ class DeviceLink:
     """Frames to and messages from one device.
 
     Use as a context manager, or call :meth:`close`. :meth:`recv` returns the
-    device's messages in order; the helpers (:meth:`hello`, :meth:`start`,
-    :meth:`flush`, :meth:`read_weights`) wrap the request/answer exchanges.
+    device's messages in order, skipping the `X` frames that only say a frame
+    was damaged on the line (counted in ``line_errors``; the sender of the
+    damaged frame recovers by retransmission). The helpers (:meth:`hello`,
+    :meth:`start`, :meth:`flush`, :meth:`read_weights`, :meth:`restore`)
+    wrap the request/answer exchanges and resend a request whose answer was
+    lost.
     """
 
-    def __init__(self, transport: Transport | Any, *, description: str | None = None) -> None:
+    def __init__(self, transport: Transport | Any, *, description: str | None = None,
+                 resend: float = 0.5) -> None:
         if not hasattr(transport, "read_some"):
             transport = SerialTransport(transport, description)
         self.transport: Transport = transport
         self.description = description or transport.description
+        self.resend = resend  #: seconds before a request without answer is sent again
         self.decoder = FrameDecoder()
         self.info: m.Info | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
-        # Data frames (T + E) sent and acknowledged since the last `S`.
-        self.data_frames_sent = 0
-        self.eval_frames_sent = 0
+        # Data frames (T + E) numbered and acknowledged since the last `S`/`K`.
+        self.frames_assigned = 0
         self.frames_acked = 0
-        # `A` frames the device owes us (one per S, F and 16 data frames) and got.
-        self.acks_expected = 0
-        self.acks_received = 0
+        self.evals_assigned = 0
+        self.trained_base = 0  #: samples trained before the first data frame (a restored checkpoint's)
+        self.trains_assigned = 0
+        # Reliability counters (whole life of the link).
+        self.line_errors = 0  #: `X` 1/2 from the device: frames of ours damaged on the line
+        self.last_line_error: m.Error | None = None
+        self.retransmissions = 0  #: data frames sent again
+        self.naks = 0
+        self.polls = 0
+        self.requests_resent = 0
+        self._token = 0
         self._queue: queue.Queue[Any] = queue.Queue()
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="mcutrain-link-reader", daemon=True)
@@ -209,6 +226,19 @@ class DeviceLink:
         """Frames from the device that failed COBS/CRC checks (skipped)."""
         return self.decoder.bad_frames
 
+    def stats(self) -> dict[str, int]:
+        """The link's counters, for reports."""
+        return {
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "retransmitted_frames": self.retransmissions,
+            "naks": self.naks,
+            "polls": self.polls,
+            "requests_resent": self.requests_resent,
+            "device_receive_errors": self.line_errors,
+            "host_receive_errors": self.bad_frames,
+        }
+
     def _read_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -224,54 +254,56 @@ class DeviceLink:
 
     def send_raw(self, data: bytes) -> None:
         """Bytes as they are (tests: garbage, truncated frames)."""
-        self.transport.write(bytes(data))
+        try:
+            self.transport.write(bytes(data))
+        except OSError as e:
+            raise DeviceSilentError(f"the connection to the device ({self.description}) failed: {e}") from e
         self.bytes_sent += len(data)
 
     def send_payloads(self, payloads: list[bytes]) -> None:
-        """Several payloads as frames in one write, with the bookkeeping of :meth:`send`."""
-        data = b"".join(encode_frame(p) for p in payloads)
-        for p in payloads:
-            self._account(p[0])
-        self.send_raw(data)
+        """Several payloads as frames in one write."""
+        self.send_raw(b"".join(encode_frame(p) for p in payloads))
 
     def send(self, msg: m.Message | bytes) -> None:
         """One message (or a raw payload: type byte + body)."""
         payload = m.encode(msg) if isinstance(msg, m.Message) else bytes(msg)
         self.send_raw(encode_frame(payload))
-        self._account(payload[0])
 
-    def _account(self, type_byte: int) -> None:
-        if type_byte in (0x54, 0x45):  # T, E
-            self.data_frames_sent += 1
-            if type_byte == 0x45:
-                self.eval_frames_sent += 1
-            if self.data_frames_sent % m.ACK_EVERY == 0:
-                self.acks_expected += 1
-        elif type_byte in (0x53, 0x46):  # S, F
-            if type_byte == 0x53:
-                self.data_frames_sent = 0
-                self.eval_frames_sent = 0
-                self.frames_acked = 0
-            self.acks_expected += 1
+    def next_token(self) -> int:
+        """A fresh token for `F` (1..255)."""
+        self._token = self._token % 255 + 1
+        return self._token
+
+    def reset_numbering(self, trained_base: int = 0) -> None:
+        """After `S`/`K`: data frames are numbered from 0 again."""
+        self.frames_assigned = self.frames_acked = self.evals_assigned = self.trains_assigned = 0
+        self.trained_base = trained_base
 
     def recv(self, timeout: float) -> m.Message | None:
         """The next message, or None after ``timeout`` seconds without one.
 
         Raises :class:`ProtocolError` for an undecodable message and
-        :class:`DeviceSilentError` if the connection has closed.
+        :class:`DeviceSilentError` if the connection has closed. `X` 1/2
+        (our frame damaged on the line) are counted and skipped; `A` and `N`
+        advance ``frames_acked``.
         """
-        try:
-            item = self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-        if isinstance(item, tuple) and item and item[0] is _EOF:
-            self._queue.put(item)  # keep reporting it
-            raise DeviceSilentError(f"the connection to the device ({self.description}) closed: {item[1]}")
-        msg = m.decode(item)
-        if isinstance(msg, m.Ack):
-            self.acks_received += 1
-            self.frames_acked = max(self.frames_acked, msg.frames_done)
-        return msg
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return None
+            if isinstance(item, tuple) and item and item[0] is _EOF:
+                self._queue.put(item)  # keep reporting it
+                raise DeviceSilentError(f"the connection to the device ({self.description}) closed: {item[1]}")
+            msg = m.decode(item)
+            if isinstance(msg, m.Error) and msg.code in m.LINE_ERRORS:
+                self.line_errors += 1
+                self.last_line_error = msg
+                continue
+            if isinstance(msg, m.Ack | m.Nak):
+                self.frames_acked = max(self.frames_acked, min(msg.frames_done, self.frames_assigned))
+            return msg
 
     def recv_nowait(self) -> m.Message | None:
         return self.recv(0.0) if not self._queue.empty() else None
@@ -283,6 +315,13 @@ class DeviceLink:
             "program holds the port."
         )
 
+    @staticmethod
+    def raise_for(err: m.Error, what: str, *, started: bool = False) -> None:
+        """Raise the exception for a device error (`X` 5 in a session means a reset)."""
+        if started and err.code == m.ERR_NOT_STARTED:
+            raise DeviceResetError(err, what)
+        raise DeviceReportedError(err, what)
+
     def wait_for(
         self,
         cls: type[m.Message] | tuple[type[m.Message], ...],
@@ -292,20 +331,56 @@ class DeviceLink:
     ) -> m.Message:
         """The next message of class ``cls``; others go to ``on_other`` (or are dropped).
 
-        An `X` raises :class:`DeviceReportedError`.
+        An `X` other than a line error raises :class:`DeviceReportedError`.
         """
+        msg = self.poll_for(lambda x: isinstance(x, cls), timeout, what, on_other)
+        if msg is None:
+            raise self._silent(what, timeout)
+        return msg
+
+    def poll_for(
+        self,
+        accept: Callable[[m.Message], bool],
+        timeout: float,
+        what: str,
+        on_other: Callable[[m.Message], None] | None = None,
+    ) -> m.Message | None:
+        """The next message ``accept`` takes, or None after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             msg = self.recv(left) if left > 0 else None
             if msg is None:
-                raise self._silent(what, timeout)
-            if isinstance(msg, cls):
+                return None
+            if accept(msg):
                 return msg
             if isinstance(msg, m.Error):
-                raise DeviceReportedError(msg, what)
+                self.raise_for(msg, what, started=self.info is not None and self.frames_assigned > 0)
             if on_other is not None:
                 on_other(msg)
+
+    def request(
+        self,
+        msg: m.Message,
+        accept: Callable[[m.Message], bool],
+        what: str,
+        timeout: float = 10.0,
+        on_other: Callable[[m.Message], None] | None = None,
+    ) -> m.Message:
+        """Send ``msg`` every :attr:`resend` s until an answer ``accept`` takes arrives."""
+        deadline = time.monotonic() + timeout
+        first = True
+        while True:
+            if not first:
+                self.requests_resent += 1
+            first = False
+            self.send(msg)
+            left = deadline - time.monotonic()
+            got = self.poll_for(accept, min(self.resend, max(left, 0.0)), what, on_other)
+            if got is not None:
+                return got
+            if time.monotonic() >= deadline:
+                raise self._silent(what, timeout)
 
     # ------------------------------------------------------------- exchanges
 
@@ -316,17 +391,29 @@ class DeviceLink:
         deadline = time.monotonic() + timeout
         # A lone 0x00 first ends whatever partial frame the device holds.
         self.send_raw(b"\x00")
+        skipped = 0
         while True:
             self.send(m.Hello())
             next_send = min(deadline, time.monotonic() + resend)
             while True:
                 left = next_send - time.monotonic()
-                msg = self.recv(left) if left > 0 else None
+                try:
+                    msg = self.recv(left) if left > 0 else None
+                except ProtocolError:
+                    skipped += 1  # not a message of this protocol: skip it
+                    continue
                 if msg is None:
                     break
                 if isinstance(msg, m.Info):
                     return self._check_info(msg, expected_hash)
+                skipped += 1
             if time.monotonic() >= deadline:
+                if skipped or self.bad_frames:
+                    raise DeviceSilentError(
+                        f"the device on {self.description} sent {skipped + self.bad_frames} frames but no answer "
+                        f"to hello within {timeout:g} s: is it running mcutrain firmware (protocol version "
+                        f"{m.PROTO_VERSION}) at this baud rate?"
+                    )
                 raise self._silent("waiting for the answer to hello", timeout)
 
     def _check_info(self, info: m.Info, expected_hash: str | None) -> m.Info:
@@ -344,62 +431,139 @@ class DeviceLink:
             )
         return info
 
-    def start(self, seed: int, samples_per_epoch: int, digest_every: int = 0, timeout: float = 5.0) -> None:
-        """`S`: start a session (the device answers `A` 0)."""
-        self.send(m.Start(seed, samples_per_epoch, digest_every))
-        self.wait_for(m.Ack, timeout, "waiting for the answer to start")
+    def start(self, seed: int, samples_per_epoch: int, digest_every: int = 0, timeout: float = 10.0,
+              checkpoint_every: int = 0) -> None:
+        """`S`: start a session (the device answers `A` 0); resent if the answer is lost."""
+        self.request(m.Start(seed, samples_per_epoch, digest_every, checkpoint_every),
+                     lambda x: isinstance(x, m.Ack) and x.frames_done == 0 and x.token == 0,
+                     "waiting for the answer to start", timeout)
+        self.reset_numbering()
 
     def flush(self, timeout: float = 10.0, on_other: Callable[[m.Message], None] | None = None) -> int:
-        """`F`, then wait until every `A` the device owes has come; other
-        messages (the pending `P` and `R`) go to ``on_other``. Returns frames_done."""
-        self.send(m.Flush())
-        self.sync(timeout, on_other)
-        return self.frames_acked
-
-    def sync(self, timeout: float, on_other: Callable[[m.Message], None] | None = None) -> None:
-        """Wait until ``acks_received`` reaches ``acks_expected``."""
-        deadline = time.monotonic() + timeout
-        while self.acks_received < self.acks_expected:
-            left = deadline - time.monotonic()
-            msg = self.recv(left) if left > 0 else None
-            if msg is None:
-                raise self._silent(
-                    f"{self.data_frames_sent - self.frames_acked} frames not acknowledged", timeout
-                )
-            if isinstance(msg, m.Error):
-                raise DeviceReportedError(msg)
-            if not isinstance(msg, m.Ack) and on_other is not None:
-                on_other(msg)
+        """`F` until its `A` comes; pending `P`/`R` go to ``on_other``. Returns frames_done."""
+        token = self.next_token()
+        ack = self.request(m.Flush(token), lambda x: isinstance(x, m.Ack) and x.token == token,
+                           "waiting for the answer to flush", timeout, on_other)
+        assert isinstance(ack, m.Ack)
+        return ack.frames_done
 
     def read_weights(
-        self, timeout: float = 30.0, on_other: Callable[[m.Message], None] | None = None
+        self, timeout: float = 60.0, on_other: Callable[[m.Message], None] | None = None
     ) -> tuple[bytes, m.Digest]:
-        """`W`: the device's state bytes and the `D` that follows them.
+        """`W`: the device's state bytes and their `D`.
 
-        Checks that the chunks are contiguous and that the CRC-32 of the bytes
-        matches the digest."""
+        Chunks lost on the line are asked for again one by one (`W` offset,
+        count), as is the `D`; the CRC-32 of the bytes must match it."""
+        if self.info is None:
+            raise ProtocolError("read_weights() before hello()")
+        total = self.info.state_bytes
+        chunks: dict[int, bytes] = {}
+        digests: list[m.Digest] = []
+        deadline = time.monotonic() + timeout
+
+        def take(msg: m.Message) -> None:
+            if isinstance(msg, m.WeightChunk):
+                chunks[msg.offset] = msg.data
+            elif isinstance(msg, m.Digest):
+                digests.append(msg)
+            elif isinstance(msg, m.Error):
+                self.raise_for(msg, "reading the weights")
+            elif on_other is not None:
+                on_other(msg)
+
+        # All chunks, then D, until the line goes quiet for `resend` s.
+        self.send(m.Weights())
+        while not digests:
+            msg = self.recv(self.resend)
+            if msg is None:
+                if chunks:
+                    break
+                if time.monotonic() > deadline:
+                    raise self._silent("reading the weights", timeout)
+                self.requests_resent += 1
+                self.send(m.Weights())
+                continue
+            take(msg)
+        # Chunks lost on the line: one by one.
+        for off in range(0, total, m.WEIGHT_CHUNK):
+            n = min(m.WEIGHT_CHUNK, total - off)
+            if len(chunks.get(off, b"")) != n:
+                self.requests_resent += 1
+                got = self.request(m.Weights(off, n), lambda x, o=off: isinstance(x, m.WeightChunk) and x.offset == o,
+                                   f"reading the weights (bytes {off}..{off + n})",
+                                   max(deadline - time.monotonic(), 1.0))
+                assert isinstance(got, m.WeightChunk)
+                chunks[off] = got.data
+        data = b"".join(chunks[off] for off in range(0, total, m.WEIGHT_CHUNK))
+        if len(data) != total:
+            raise ProtocolError(f"got {len(data)} state bytes, the device announced {total}")
+        if not digests:
+            self.requests_resent += 1
+            d = self.request(m.Weights(0, 0), lambda x: isinstance(x, m.Digest), "reading the weights' digest",
+                             max(deadline - time.monotonic(), 1.0))
+            assert isinstance(d, m.Digest)
+            digests.append(d)
+        digest = digests[-1]
         import zlib  # noqa: PLC0415
 
-        self.send(m.Weights())
-        data = bytearray()
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            msg = self.wait_for((m.WeightChunk, m.Digest), max(left, 0.0), "reading the weights", on_other)
-            if isinstance(msg, m.Digest):
-                if not data and (self.info is None or self.info.state_bytes > 0):
-                    # A periodic `D` of a train frame sent before `W`.
-                    if on_other is not None:
-                        on_other(msg)
-                    continue
-                break
-            if msg.offset != len(data):
-                raise ProtocolError(f"weight chunk at offset {msg.offset}, expected {len(data)}")
-            data += msg.data
-        if self.info is not None and len(data) != self.info.state_bytes:
-            raise ProtocolError(f"got {len(data)} state bytes, the device announced {self.info.state_bytes}")
-        if zlib.crc32(data) != msg.state_crc32:
+        if zlib.crc32(data) != digest.state_crc32:
             raise ProtocolError(
-                f"state bytes have CRC-32 0x{zlib.crc32(data):08x}, the device says 0x{msg.state_crc32:08x}"
+                f"state bytes have CRC-32 0x{zlib.crc32(data):08x}, the device says 0x{digest.state_crc32:08x}"
             )
-        return bytes(data), msg
+        return data, digest
+
+    def upload_state(self, state: bytes, chunk: int = 128, timeout: float = 60.0) -> None:
+        """`U` the state bytes; chunks whose `u` did not come are sent again."""
+        missing = {off: state[off : off + chunk] for off in range(0, len(state), chunk)}
+        deadline = time.monotonic() + timeout
+        rounds = 0
+        while missing:
+            if time.monotonic() > deadline:
+                raise self._silent(f"uploading the checkpoint ({len(missing)} chunks unanswered)", timeout)
+            if rounds:
+                self.requests_resent += len(missing)
+            rounds += 1
+            self.send_payloads([m.encode(m.Upload(off, data)) for off, data in missing.items()])
+            while missing:
+                msg = self.recv(self.resend)
+                if msg is None:
+                    break
+                if isinstance(msg, m.UploadAck):
+                    data = missing.get(msg.offset)
+                    if data is not None and len(data) == msg.count:
+                        del missing[msg.offset]
+                elif isinstance(msg, m.Error):
+                    self.raise_for(msg, "uploading the checkpoint")
+
+    def restore(self, seed: int, samples_per_epoch: int, digest_every: int, checkpoint_every: int,
+                state: bytes, record: m.CheckpointRecord, timeout: float = 60.0) -> None:
+        """Start a session and restore a checkpoint: `S`, `U`..., `K` (answered `A` 0).
+
+        The device checks the uploaded bytes against the record's CRC-32; on a
+        mismatch (`X` 7) they are uploaded again."""
+        restore = m.Restore(record.samples_trained, record.hinge_sum, record.errors, record.state_crc32,
+                            record.sched)
+        for _attempt in range(3):
+            self.start(seed, samples_per_epoch, digest_every, checkpoint_every=checkpoint_every)
+            self.upload_state(state, timeout=timeout)
+            try:
+                self.request(restore, lambda x: isinstance(x, m.Ack) and x.frames_done == 0 and x.token == 0,
+                             "restoring the checkpoint", timeout)
+            except DeviceReportedError as e:
+                if e.code == m.ERR_RESTORE:
+                    continue
+                raise
+            self.reset_numbering(record.samples_trained)
+            return
+        raise ProtocolError("the device did not take the checkpoint after 3 uploads (its digest never matched)")
+
+    def read_checkpoint(self, timeout: float = 60.0) -> tuple[bytes, m.CheckpointRecord]:
+        """Pull a checkpoint of the device's state now (no data frames in flight):
+        the state bytes (lost chunks asked for again) and the record (`W` 0xFFFFFFFF, 0)."""
+        data, digest = self.read_weights(timeout)
+        rec = self.request(m.Weights(0xFFFFFFFF, 0), lambda x: isinstance(x, m.CheckpointRecord),
+                           "reading the checkpoint record", timeout)
+        assert isinstance(rec, m.CheckpointRecord)
+        if rec.state_crc32 != digest.state_crc32:
+            raise ProtocolError("the checkpoint record's digest differs from the state bytes' (state changed?)")
+        return data, rec

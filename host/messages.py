@@ -1,4 +1,4 @@
-"""Messages of the serial protocol, version 1 (``docs/protocol.md``).
+"""Messages of the serial protocol, version 2 (``docs/protocol.md``).
 
 Each message is a dataclass; :func:`encode` gives its payload (type byte +
 body, without framing) and :func:`decode` parses a payload back. Both
@@ -15,13 +15,15 @@ from typing import ClassVar
 
 from ..errors import ProtocolError
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 
 # Cadences of the periodic device messages.
 ACK_EVERY = 16  #: data frames (T + E) per `A`
 PROGRESS_EVERY = 64  #: trained samples per `P`
 PREDICTIONS_EVERY = 64  #: evaluated samples per `R`
-WEIGHT_CHUNK = 192  #: maximum bytes of one `w`
+WEIGHT_CHUNK = 192  #: maximum bytes of one `w` (and of one `U`)
+SCHED_BYTES = 16  #: schedule state in a checkpoint (MT_SCHED_BYTES)
+SEQ_MASK = 0xFFFF  #: data frames carry frames_done modulo 2^16
 
 #: Codes of `X` frames.
 ERR_CRC = 1
@@ -30,6 +32,9 @@ ERR_TYPE = 3
 ERR_LENGTH = 4
 ERR_NOT_STARTED = 5
 ERR_VALUE = 6
+ERR_RESTORE = 7
+#: Receive errors: the frame was damaged on the line; the host retransmits.
+LINE_ERRORS = (ERR_CRC, ERR_COBS)
 ERROR_NAMES = {
     ERR_CRC: "bad CRC",
     ERR_COBS: "bad COBS or frame length",
@@ -37,6 +42,17 @@ ERROR_NAMES = {
     ERR_LENGTH: "bad body length",
     ERR_NOT_STARTED: "not started",
     ERR_VALUE: "field out of range",
+    ERR_RESTORE: "checkpoint digest mismatch",
+}
+#: What a person should make of each code (DeviceReportedError adds it).
+ERROR_ADVICE = {
+    ERR_CRC: "a frame was damaged on the line (noise, a loose cable or a wrong baud rate)",
+    ERR_COBS: "a frame was cut short or merged with another on the line (bytes lost)",
+    ERR_TYPE: "the host sent a message the firmware does not know: host and firmware versions differ",
+    ERR_LENGTH: "a message had the wrong size for this firmware: was the firmware built for this model?",
+    ERR_NOT_STARTED: "the device has no session: it was probably reset (power, watchdog or re-flash)",
+    ERR_VALUE: "a field was out of range (e.g. a label >= the number of classes of this model)",
+    ERR_RESTORE: "the restored state bytes do not match the checkpoint's digest",
 }
 
 
@@ -82,52 +98,130 @@ class Start(Message):
     seed: int
     samples_per_epoch: int
     digest_every: int = 0
+    checkpoint_every: int = 0
 
     def body(self) -> bytes:
-        return struct.pack("<IIH", self.seed, self.samples_per_epoch, self.digest_every)
+        return struct.pack("<IIHI", self.seed, self.samples_per_epoch, self.digest_every, self.checkpoint_every)
 
     @classmethod
     def from_body(cls, body: bytes) -> Start:
-        _expect_len(cls, body, 10)
-        return cls(*struct.unpack("<IIH", body))
+        _expect_len(cls, body, 14)
+        return cls(*struct.unpack("<IIHI", body))
 
 
 @dataclass(frozen=True)
 class Train(Message):
     TYPE: ClassVar[bytes] = b"T"
+    seq: int
     label: int
     x: bytes
 
     def body(self) -> bytes:
-        return bytes((self.label,)) + bytes(self.x)
+        return struct.pack("<HB", self.seq & SEQ_MASK, self.label) + bytes(self.x)
 
     @classmethod
     def from_body(cls, body: bytes) -> Train:
-        _expect_min(cls, body, 1)
-        return cls(body[0], bytes(body[1:]))
+        _expect_min(cls, body, 3)
+        seq, label = struct.unpack_from("<HB", body)
+        return cls(seq, label, bytes(body[3:]))
 
 
 @dataclass(frozen=True)
 class Eval(Message):
     TYPE: ClassVar[bytes] = b"E"
+    seq: int
     x: bytes
 
     def body(self) -> bytes:
-        return bytes(self.x)
+        return struct.pack("<H", self.seq & SEQ_MASK) + bytes(self.x)
 
     @classmethod
     def from_body(cls, body: bytes) -> Eval:
-        return cls(bytes(body))
+        _expect_min(cls, body, 2)
+        return cls(struct.unpack_from("<H", body)[0], bytes(body[2:]))
 
 
 @dataclass(frozen=True)
 class Flush(Message):
+    """Report what is pending, then `A` carrying ``token`` (1..255): the host's poll."""
+
     TYPE: ClassVar[bytes] = b"F"
+    token: int = 1
+
+    def body(self) -> bytes:
+        return bytes((self.token,))
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Flush:
+        _expect_len(cls, body, 1)
+        return cls(body[0])
 
 
 @dataclass(frozen=True)
 class Weights(Message):
+    """No body: all `w` chunks, then `D`. With ``count`` set: one `w` of
+    ``count`` bytes at ``offset``, or (``count`` = 0) just the `D`."""
+
     TYPE: ClassVar[bytes] = b"W"
+    offset: int | None = None
+    count: int = 0
+
+    def body(self) -> bytes:
+        return b"" if self.offset is None else struct.pack("<IB", self.offset, self.count)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Weights:
+        if not body:
+            return cls()
+        _expect_len(cls, body, 5)
+        return cls(*struct.unpack("<IB", body))
+
+
+@dataclass(frozen=True)
+class Upload(Message):
+    """Write ``data`` (1..192 bytes) into the state bytes at ``offset``; answered by `u`."""
+
+    TYPE: ClassVar[bytes] = b"U"
+    offset: int
+    data: bytes
+
+    def body(self) -> bytes:
+        return struct.pack("<I", self.offset) + bytes(self.data)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Upload:
+        _expect_min(cls, body, 5)
+        return cls(struct.unpack_from("<I", body)[0], bytes(body[4:]))
+
+
+@dataclass(frozen=True)
+class CheckpointRecord(Message):
+    """The device's position and schedule at a checkpoint; sent as `C` (device)
+    after the `w` chunks of its state, and back as `K` (host) to restore it."""
+
+    TYPE: ClassVar[bytes] = b"C"
+    samples_trained: int
+    hinge_sum: int
+    errors: int
+    state_crc32: int
+    sched: bytes
+
+    def body(self) -> bytes:
+        if len(self.sched) != SCHED_BYTES:
+            raise ValueError(f"sched must be {SCHED_BYTES} bytes")
+        return struct.pack("<IIII", self.samples_trained, self.hinge_sum, self.errors, self.state_crc32) + self.sched
+
+    @classmethod
+    def from_body(cls, body: bytes) -> CheckpointRecord:
+        _expect_len(cls, body, 16 + SCHED_BYTES)
+        return cls(*struct.unpack_from("<IIII", body), bytes(body[16:]))
+
+
+@dataclass(frozen=True)
+class Restore(CheckpointRecord):
+    """`K`: after `S` and the `U` uploads, restore this checkpoint (answered `A` 0)."""
+
+    TYPE: ClassVar[bytes] = b"K"
 
 
 # ---------------------------------------------------------------- device -> host
@@ -171,21 +265,56 @@ class Info(Message):
 
 @dataclass(frozen=True)
 class Ack(Message):
+    """``frames_done``: data frames consumed since `S`/`K`; ``token``: that of the
+    `F` answered, 0 for the periodic acks and the answers to `S` and `K`."""
+
     TYPE: ClassVar[bytes] = b"A"
+    frames_done: int
+    token: int = 0
+
+    def body(self) -> bytes:
+        return struct.pack("<IB", self.frames_done, self.token)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Ack:
+        _expect_len(cls, body, 5)
+        return cls(*struct.unpack("<IB", body))
+
+
+@dataclass(frozen=True)
+class Nak(Message):
+    """`N`: the device dropped a data frame out of sequence; it expects ``frames_done`` next."""
+
+    TYPE: ClassVar[bytes] = b"N"
     frames_done: int
 
     def body(self) -> bytes:
         return struct.pack("<I", self.frames_done)
 
     @classmethod
-    def from_body(cls, body: bytes) -> Ack:
+    def from_body(cls, body: bytes) -> Nak:
         _expect_len(cls, body, 4)
         return cls(*struct.unpack("<I", body))
 
 
 @dataclass(frozen=True)
+class UploadAck(Message):
+    TYPE: ClassVar[bytes] = b"u"
+    offset: int
+    count: int
+
+    def body(self) -> bytes:
+        return struct.pack("<IB", self.offset, self.count)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> UploadAck:
+        _expect_len(cls, body, 5)
+        return cls(*struct.unpack("<IB", body))
+
+
+@dataclass(frozen=True)
 class Progress(Message):
-    """Counts since the previous `P` (or since `S`)."""
+    """Cumulative counts since `S` (a restored checkpoint's included): a lost `P` loses nothing."""
 
     TYPE: ClassVar[bytes] = b"P"
     samples_trained: int
@@ -193,12 +322,12 @@ class Progress(Message):
     errors: int
 
     def body(self) -> bytes:
-        return struct.pack("<IIH", self.samples_trained, self.hinge_sum, self.errors)
+        return struct.pack("<III", self.samples_trained, self.hinge_sum, self.errors)
 
     @classmethod
     def from_body(cls, body: bytes) -> Progress:
-        _expect_len(cls, body, 10)
-        return cls(*struct.unpack("<IIH", body))
+        _expect_len(cls, body, 12)
+        return cls(*struct.unpack("<III", body))
 
 
 @dataclass(frozen=True)
@@ -271,12 +400,17 @@ class Error(Message):
     def name(self) -> str:
         return ERROR_NAMES.get(self.code, f"error {self.code}")
 
+    @property
+    def advice(self) -> str:
+        return ERROR_ADVICE.get(self.code, "unknown error code: host and firmware versions may differ")
+
     def __str__(self) -> str:
-        return f"device error {self.code} ({self.name}): {self.text}"
+        return f"device error {self.code} ({self.name}): {self.text} - {self.advice}"
 
 
-HOST_MESSAGES: tuple[type[Message], ...] = (Hello, Start, Train, Eval, Flush, Weights)
-DEVICE_MESSAGES: tuple[type[Message], ...] = (Info, Ack, Progress, Digest, Predictions, WeightChunk, Error)
+HOST_MESSAGES: tuple[type[Message], ...] = (Hello, Start, Train, Eval, Flush, Weights, Upload, Restore)
+DEVICE_MESSAGES: tuple[type[Message], ...] = (Info, Ack, Nak, Progress, Digest, Predictions, WeightChunk,
+                                              UploadAck, CheckpointRecord, Error)
 _BY_TYPE: dict[int, type[Message]] = {m.TYPE[0]: m for m in HOST_MESSAGES + DEVICE_MESSAGES}
 
 
@@ -295,11 +429,16 @@ def decode(payload: bytes) -> Message:
     return cls.from_body(bytes(payload[1:]))
 
 
-def train_payload(label: int, x: bytes) -> bytes:
+def train_payload(label: int, x: bytes, seq: int = 0) -> bytes:
     """Fast path for the payload of a `T` message."""
-    return b"T" + bytes((label,)) + x
+    return b"T" + bytes((seq & 0xFF, (seq >> 8) & 0xFF, label)) + x
 
 
-def eval_payload(x: bytes) -> bytes:
+def eval_payload(x: bytes, seq: int = 0) -> bytes:
     """Fast path for the payload of an `E` message."""
-    return b"E" + x
+    return b"E" + bytes((seq & 0xFF, (seq >> 8) & 0xFF)) + x
+
+
+def with_seq(payload: bytes, seq: int) -> bytes:
+    """A `T`/`E` payload made by :func:`train_payload`/:func:`eval_payload` with its sequence number set."""
+    return payload[:1] + bytes((seq & 0xFF, (seq >> 8) & 0xFF)) + payload[3:]

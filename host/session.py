@@ -11,16 +11,20 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import McutrainError
+from ..errors import DeviceSilentError, McutrainError
 from . import messages as m
-from .link import DeviceLink
-from .stream import Streamer
+from .link import DeviceLink, DeviceResetError
+from .stream import Checkpoint, Streamer
+
+#: Board resets (or lost connections) a session recovers from before giving up.
+MAX_RECOVERIES = 10
 
 
 class VerificationError(McutrainError):
@@ -44,6 +48,13 @@ class SessionResult:
     link_bytes: int = 0
     hinge_sum: int = 0
     train_errors: int = 0
+    final_state_crc32: int | None = None
+    recoveries: int = 0  #: board resets / lost connections recovered from
+    checkpoints: int = 0  #: verified checkpoints received
+    checkpoints_rejected: int = 0  #: checkpoints with a chunk lost on the line
+    checkpoints_pulled: int = 0  #: of those, pulled again at the end of the segment
+    resumed_from: int | None = None  #: samples of the checkpoint the session started from
+    link_stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def bit_exact(self) -> bool | None:
@@ -135,11 +146,26 @@ def run_session(
     digest_every: int,
     twin_factory: Callable[[], tuple[Any, np.ndarray, np.ndarray]] | None = None,
     quiet: bool = False,
+    progress: Callable[[int, str, bool], Any] = Progress,  # hook: mcutrain.progress.ProgressBar/CurveRecorder
+    checkpoint_every: int = 0,
+    reconnect: Callable[[], DeviceLink] | None = None,
+    resume: Checkpoint | None = None,
+    resume_phase: str = "train",
+    on_checkpoint: Callable[[Checkpoint, str], None] | None = None,
+    on_samples: Callable[[int], None] | None = None,
+    window: int = 64,
 ) -> SessionResult:
     """Train for `epochs` passes, evaluate on the test set, and (with a twin) verify bit-exactness.
 
     The sample order is fixed by the seed: epoch e visits a permutation drawn from
     numpy's PCG64 seeded with (seed, e); the twin sees the same order.
+
+    With ``checkpoint_every`` the device sends its state every that many
+    samples; ``on_checkpoint(ck, phase)`` gets each verified one (the CLI
+    writes the session file). If the device resets or the connection drops,
+    ``reconnect()`` gives a new link (a restarted emulator, a reopened port):
+    the last checkpoint is restored and the samples after it are sent again.
+    ``resume`` starts from a checkpoint (``mcutrain train --resume``).
     """
     res = SessionResult()
     link.hello(expected_hash=model_hash)
@@ -151,37 +177,116 @@ def run_session(
         twin = TwinRunner(plan, seed, n, x_dec, train_labels, order, digest_every)
         twin.start()
 
-    link.start(seed, n, digest_every)
-    prog = Progress(len(order), "train", quiet)
+    last: list[Checkpoint | None] = [resume]
+    res.resumed_from = resume.samples_trained if resume is not None else None
+    state: dict[str, Any] = {"link": link, "fresh": resume_phase != "train"}
+
+    def recover(exc: Exception) -> DeviceLink:
+        if reconnect is None or res.recoveries >= MAX_RECOVERIES:
+            raise exc
+        res.recoveries += 1
+        if not quiet:
+            where = last[0].samples_trained if last[0] is not None else 0
+            sys.stderr.write(f"\n{exc}\nreconnecting ({res.recoveries}/{MAX_RECOVERIES}); going on from the "
+                             f"checkpoint at {where} samples\n")
+        _collect_stats(res, state["link"])
+        state["link"].close()
+        new = reconnect()
+        state["link"], state["fresh"] = new, True
+        new.hello(expected_hash=model_hash)
+        return new
+
+    prog = progress(len(order), "train", quiet)
 
     def on_progress(p: m.Progress) -> None:
-        res.samples_trained += p.samples_trained  # a `P` counts the samples since the previous one
-        res.hinge_sum += p.hinge_sum
-        res.train_errors += p.errors
-        prog.update(res.samples_trained, p.hinge_sum, p.errors, p.samples_trained)
+        # `P` counts are cumulative since `S`; the progress line wants those since the last one.
+        k = p.samples_trained - res.samples_trained
+        if k <= 0:
+            return
+        prog.update(p.samples_trained, p.hinge_sum - res.hinge_sum, p.errors - res.train_errors, k)
+        res.samples_trained, res.hinge_sum, res.train_errors = p.samples_trained, p.hinge_sum, p.errors
+        if on_samples is not None:
+            on_samples(p.samples_trained)
 
     def on_digest(d: m.Digest) -> None:
         res.digests.append((d.samples_trained, d.state_crc32, d.prng_state))
 
-    streamer = Streamer(link, on_progress=on_progress, on_digest=on_digest)
+    def got_checkpoint(ck: Checkpoint) -> None:
+        last[0] = ck
+        res.checkpoints += 1
+        if on_checkpoint is not None:
+            on_checkpoint(ck, "train")
+
     t0 = time.monotonic()
-    tr = streamer.train((int(train_labels[i]), train_enc[i].tobytes()) for i in order)
-    res.train_seconds = time.monotonic() - t0
+    final: Checkpoint | None = resume if resume_phase != "train" else None
+    while final is None:
+        lk = state["link"]
+        try:
+            ck = last[0]
+            if ck is None:
+                lk.start(seed, n, digest_every, checkpoint_every=checkpoint_every)
+                s0 = 0
+            else:
+                lk.restore(seed, n, digest_every, checkpoint_every, ck.state, ck.record)
+                s0 = ck.samples_trained
+            res.samples_trained, res.hinge_sum, res.train_errors = s0, *(
+                (ck.record.hinge_sum, ck.record.errors) if ck is not None else (0, 0))
+            # In segments of checkpoint_every samples: a checkpoint the device pushed but the line
+            # damaged is pulled again at the segment's end (the only moment the device waits).
+            step = checkpoint_every or len(order)
+            a = s0
+            while a < len(order):
+                b = min(len(order), (a // step + 1) * step)
+                streamer = Streamer(lk, window=window, on_progress=on_progress, on_digest=on_digest,
+                                    on_checkpoint=got_checkpoint)
+                streamer.train((int(train_labels[i]), train_enc[i].tobytes()) for i in order[a:b])
+                res.checkpoints_rejected += streamer.checkpoints_rejected
+                have = last[0]
+                if checkpoint_every and b % step == 0 and b < len(order) and (
+                        have is None or have.samples_trained != b):
+                    data, rec = lk.read_checkpoint()
+                    res.checkpoints_pulled += 1
+                    got_checkpoint(Checkpoint(data, rec))
+                a = b
+            res.train_seconds = time.monotonic() - t0  # streaming only (as before protocol v2)
+            # The final weights, kept so a reset during evaluation (or a resume) can restore them.
+            data, digest = lk.read_weights()
+            final = Checkpoint(data, m.CheckpointRecord(len(order), res.hinge_sum, res.train_errors,
+                                                        digest.state_crc32, bytes(m.SCHED_BYTES)))
+            state["fresh"] = False
+            if on_checkpoint is not None:
+                on_checkpoint(final, "evaluate")
+        except (DeviceSilentError, DeviceResetError) as exc:
+            recover(exc)
     prog.close()
     res.samples_trained = len(order)
 
-    prog = Progress(len(test_enc), "evaluate", quiet)
+    prog = progress(len(test_enc), "evaluate", quiet)
     t0 = time.monotonic()
-    ev = Streamer(link, on_predictions=lambda p: prog.update(p.first_eval_index + len(p.classes))).evaluate(
-        test_enc[i].tobytes() for i in range(len(test_enc)))
+    while True:
+        lk = state["link"]
+        try:
+            if state["fresh"]:
+                # A fresh device (resumed or reset): load the final weights; only inference follows.
+                lk.restore(seed, n, 0, 0, final.state, final.record)
+                state["fresh"] = False
+            ev = Streamer(lk, window=window,
+                          on_predictions=lambda p: prog.update(p.first_eval_index + len(p.classes))).evaluate(
+                test_enc[i].tobytes() for i in range(len(test_enc)))
+            device_state, _ = lk.read_weights()
+            break
+        except (DeviceSilentError, DeviceResetError) as exc:
+            recover(exc)
     res.eval_seconds = time.monotonic() - t0
     prog.close()
+    link = state["link"]
     preds = np.frombuffer(ev.predictions, dtype=np.uint8)
     res.device_predictions = preds
     res.test_samples = len(preds)
     res.test_accuracy = float((preds == test_labels[: len(preds)]).mean()) if len(preds) else 0.0
-    device_state, _ = link.read_weights()
-    res.link_bytes = tr.bytes_sent + ev.bytes_sent
+    res.final_state_crc32 = zlib.crc32(device_state)
+    _collect_stats(res, link)
+    res.link_bytes = res.link_stats.get("bytes_sent", 0)
 
     if twin is not None:
         twin.join()
@@ -200,3 +305,17 @@ def run_session(
         res.predictions_equal = bool(np.array_equal(twin_preds, preds))
         res.weights_equal = device_state == twin.net.state_bytes()
     return res
+
+
+def _collect_stats(res: SessionResult, link: DeviceLink) -> None:
+    """Add a link's counters to the session's (a session may use several links)."""
+    for k, v in link.stats().items():
+        res.link_stats[k] = res.link_stats.get(k, 0) + v
+    link_stats_zero(link)
+
+
+def link_stats_zero(link: DeviceLink) -> None:
+    """Zero the counters already added (so a link is not counted twice)."""
+    link.bytes_sent = link.bytes_received = 0
+    link.retransmissions = link.naks = link.polls = link.requests_resent = link.line_errors = 0
+    link.decoder.bad_frames = 0

@@ -21,6 +21,24 @@ def _fail(exc: McutrainError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _invocation() -> str:
+    """The running subcommand as typed: `mcutrain NAME` and the options not left at their defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    parts = ["mcutrain", ctx.info_name or ""]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or ctx.get_parameter_source(p.name or "") != ParameterSource.COMMANDLINE:
+            continue
+        v = ctx.params[p.name or ""]
+        flag = max(p.opts, key=len)
+        if p.is_flag:
+            parts.append(flag)
+        else:
+            parts += [f"{flag} {x}" for x in (v if p.multiple else (v,))]
+    return " ".join(parts)
+
+
 def _load(model: Path, board: str | None) -> Any:
     from .model import load_model
 
@@ -103,7 +121,8 @@ def boards() -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("BENCHMARKS.md"), show_default=True)
 @click.option("--samples", default=20, show_default=True, help="MNIST samples averaged per case.")
 @click.option("--board", "boards", multiple=True, help="Only these boards (repeatable; default: all).")
-@click.option("--weights", "modes", multiple=True, help="Only these weight modes (binary, sign, float32).")
+@click.option("--weights", "modes", multiple=True,
+              help="Only these weight modes (default binary, sign, float32; also ternary, ternary_det).")
 @click.option("--model", "models", multiple=True, help="Only these models (mnist-demo, mlp-64-32-10).")
 @click.option("--session/--no-session", default=True, help="Also time a short real session in QEMU.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build/bench"), show_default=True)
@@ -136,26 +155,155 @@ def modes_table(model: Path, out: Path, device: bool) -> None:
         _fail(exc)
 
 
+@main.command("mults-table")
+@click.option("--model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"), show_default=True,
+              help="Model file of the on-chip network.")
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+def mults_table(model: Path, results_md: Path) -> None:
+    """Multiplications per training sample, per layer and phase, float32 vs binary/ternary (+ QBP)."""
+    from .reference.mults_table import write_table
+
+    try:
+        write_table(results_md, model, _invocation())
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote the multiplications section of {results_md}")
+
+
+@main.command("paper-table")
+@click.option("--minutes", type=float, default=None, help="Time budget per row (the epochs that fit are planned).")
+@click.option("--epochs", type=int, default=None, help="Epochs per row (instead of --minutes).")
+@click.option("--row", "rows", multiple=True, help="Only these rows: full, binary-qbp, ternary-qbp (repeatable).")
+@click.option("--sizes", default="784-1024-1024-1024-10", show_default=True, help="Layer sizes of the MLP.")
+@click.option("--batch", default=200, show_default=True)
+@click.option("--lr-start", default=0.3, show_default=True)
+@click.option("--lr-end", default=0.01, show_default=True)
+@click.option("--batch-norm", type=click.Choice(["standard", "shift", "none"]), default="standard", show_default=True)
+@click.option("--qbp-range", default=None,
+              help="Exponent range LO..HI of quantized back-propagation (default: unbounded).")
+@click.option("--train-samples", default=0, help="Train on the first N of the 50k only (0 = all; for quick checks).")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--results", "results_md", type=click.Path(path_type=Path), default=Path("docs/results.md"),
+              show_default=True, help="Markdown file whose generated section is replaced.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("docs/paper_mnist.json"),
+              show_default=True)
+@click.option("--render-only", is_flag=True, help="Train nothing: rewrite the section from the --json of a run.")
+def paper_table(minutes: float | None, epochs: int | None, rows: tuple[str, ...], sizes: str, batch: int,
+                lr_start: float, lr_end: float, batch_norm: str, qbp_range: str | None, train_samples: int,
+                seed: int, results_md: Path, json_path: Path, render_only: bool) -> None:
+    """The paper's MNIST table (full precision, binary + QBP, ternary + QBP) with the float reference."""
+    from .reference.paper_table import run_table, write_outputs
+
+    if render_only:
+        if not json_path.is_file():
+            _fail(McutrainError(f"paper-table --render-only: {json_path} does not exist; run the table first"))
+            return
+        write_outputs(json.loads(json_path.read_text()), results_md, json_path)
+        click.echo(f"rewrote the section of {results_md} from {json_path}")
+        return
+    if (minutes is None) == (epochs is None):
+        _fail(McutrainError("paper-table: give --minutes (time budget per row) or --epochs, one of them"))
+        return
+    try:
+        size_t = tuple(int(v) for v in sizes.split("-"))
+        if len(size_t) < 2 or min(size_t) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --sizes {sizes!r}: write the layer sizes as 784-1024-10"))
+        return
+    try:
+        rng_t = tuple(int(v) for v in qbp_range.split("..")) if qbp_range else None
+        if rng_t is not None and (len(rng_t) != 2 or rng_t[0] > rng_t[1]):
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"paper-table: --qbp-range {qbp_range!r}: write LO..HI with LO <= HI, e.g. -8..7"))
+        return
+    from .reference.paper_table import ROWS
+    unknown = sorted(set(rows) - {r.key for r in ROWS})
+    if unknown:
+        _fail(McutrainError(f"paper-table: unknown --row {', '.join(unknown)}; use {', '.join(r.key for r in ROWS)}"))
+        return
+    summary = run_table(rows=rows or None, epochs=epochs, minutes=minutes, sizes=size_t, batch=batch,
+                        lr_start=lr_start, lr_end=lr_end, seed=seed, batch_norm=batch_norm,
+                        qbp_range=rng_t, train_samples=train_samples,  # type: ignore[arg-type]
+                        results_md=results_md, json_path=json_path, command=_invocation(),
+                        log=lambda s: click.echo(s, err=True))
+    for r in summary["rows"]:
+        click.echo(f"{r['row']['title']}: test error {r['real']['test_error_pct']:.2f}% real W, "
+                   f"{r['det']['test_error_pct']:.2f}% deterministic (published {r['row']['published']:.2f}%), "
+                   f"{r['epochs_run']} epochs, {r['train_samples_per_second']:.0f} samples/s")
+    click.echo(f"wrote {json_path} and the section of {results_md}")
+
+
 @main.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--port", default=None, help="Serial port or pyserial URL of a flashed device (default: boot QEMU).")
 @click.option("--board", default=None, help="Override the model file's board.")
 @click.option("--verify/--no-verify", default=False, help="Run the NumPy twin alongside and compare bit for bit.")
 @click.option("--digest-every", default=1000, show_default=True, help="Samples between weight digests.")
+@click.option("--checkpoint-every", default=0, show_default=True,
+              help="Samples between checkpoints the device sends (0: none). A reset board, or a lost "
+                   "connection, then goes on from the last one.")
+@click.option("--session", "session_path", type=click.Path(path_type=Path), default=None,
+              help="Session file to write at each checkpoint (default with checkpoints: <build dir>/session.json).")
+@click.option("--resume", "resume_path", type=click.Path(path_type=Path), default=None,
+              help="Go on with the session in this session file (MODEL and options come from it).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=None,
               help="Where to generate and build (default: build/<model name>).")
-@click.option("--quiet", is_flag=True, help="No progress lines.")
-def train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-          report_path: Path | None, build_dir: Path | None, quiet: bool) -> None:
-    """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify."""
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Write report.json, curves.png and confusion.png here (PNGs need mcutrain[plot]).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors: no progress bars, no summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON result on stdout (the report) and nothing else.")
+def train(model: Path | None, port: str | None, board: str | None, verify: bool, digest_every: int,
+          checkpoint_every: int, session_path: Path | None, resume_path: Path | None,
+          report_path: Path | None, build_dir: Path | None, report_dir: Path | None, quiet: bool,
+          as_json: bool) -> None:
+    """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify.
+
+    Progress bars (samples/s, ETA) go to stderr when it is a terminal. One process trains one device:
+    for several devices run one `mcutrain train` per port, each with its own --build-dir and --report-dir.
+    With --checkpoint-every the device's state reaches the host every N samples; a reset board goes on
+    from the last checkpoint, and `--resume SESSION` goes on after the host process was stopped.
+    Exit codes: `mcutrain --help`."""
+    from .progress import CurveRecorder
+
+    recorder = CurveRecorder(quiet=quiet)
     try:
-        report = _train(model, port, board, verify, digest_every, build_dir, quiet)
+        if resume_path is not None:
+            from .host.sessionfile import SessionFile
+
+            sf = SessionFile.load(resume_path)
+            model, board, port = Path(sf.model), sf.board, port or sf.port
+            verify, digest_every, checkpoint_every = sf.verify or verify, sf.digest_every, sf.checkpoint_every
+            build_dir = build_dir or (Path(sf.build_dir) if sf.build_dir else None)
+            session_path = session_path or resume_path
+        elif model is None:
+            raise McutrainError("give a MODEL file, or --resume SESSION")
+        report = _train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder,
+                        checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path)
+        if report_dir is not None:
+            from .report_png import write_reports
+
+            write_reports(report, report_dir)
     except McutrainError as exc:
         _fail(exc)
         return
     if report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(report))
+        if report["bit_exact"] is False:
+            sys.exit(10)
+        return
+    if quiet:
+        if report["bit_exact"] is False:
+            for line in report["mismatches"][:10]:
+                click.echo(f"error: not bit-exact: {line}", err=True)
+            sys.exit(10)
+        return
     click.echo(f"on-device test accuracy: {report['test_accuracy'] * 100:.2f}% "
                f"({report['test_samples']} test images, {report['samples_trained']} samples trained)")
     if report["bit_exact"] is None:
@@ -169,23 +317,13 @@ def train(model: Path, port: str | None, board: str | None, verify: bool, digest
             sys.exit(10)
 
 
-def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-           build_dir: Path | None, quiet: bool) -> dict[str, Any]:
+def _session_inputs(spec: Any, verify: bool, digest_every: int, quiet: bool, ds: Any = None) -> dict[str, Any]:
+    """The data and settings run_session takes for ``spec``."""
     from .arith.plan import plan_from_spec
     from .data import decode, encode
-    from .host.emulator import Emulator
-    from .host.link import DeviceLink
-    from .host.session import run_session
-    from .project import build, write_project
 
-    t_start = time.monotonic()
-    spec = _load(model, board)
-    spec, ds = _with_data(spec)
-    root = build_dir or Path("build") / spec.name
-    proj = write_project(spec, root)
-    if not quiet:
-        click.echo(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}", err=True)
-    elf = build(proj)
+    if ds is None:
+        spec, ds = _with_data(spec)
     enc, thr = spec.data.encoding, spec.data.threshold
     train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
     a = spec.arithmetic.activation_frac_bits
@@ -194,21 +332,75 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
         n = spec.n_inputs
         return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
 
-    kwargs = dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
-                  test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
-                  digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
+    return dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
+                test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
+                digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
+
+
+def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
+           build_dir: Path | None, quiet: bool, recorder: Any = None, *, checkpoint_every: int = 0,
+           session_path: Path | None = None, resume_path: Path | None = None) -> dict[str, Any]:
+    from .cli_link import reopen_port, restart_emulator, start_emulator
+    from .host.link import DeviceLink
+    from .host.session import run_session
+    from .host.sessionfile import SessionFile
+    from .project import build, write_project
+
+    t_start = time.monotonic()
+    spec = _load(model, board)
+    spec, ds = _with_data(spec)
+    if checkpoint_every:
+        from .checkpoint_cadence import check_checkpoint_cadence
+
+        check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(ds.y_train))
+    root = build_dir or Path("build") / spec.name
+    proj = write_project(spec, root)
+    if not quiet:
+        click.echo(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}", err=True)
+    elf = build(proj)
+    kwargs = _session_inputs(spec, verify, digest_every, quiet, ds)
+    resume, phase = None, "train"
+    if resume_path is not None:
+        sf = SessionFile.load(resume_path)
+        if sf.model_hash != spec.model_hash():
+            from .errors import ModelMismatchError
+
+            raise ModelMismatchError(f"{resume_path} is a session of model {sf.model_hash}, but {model} is now "
+                                     f"{spec.model_hash()}: the model file changed; start a new session")
+        resume, phase = sf.get_checkpoint(resume_path), sf.phase
+        if phase == "done":
+            raise McutrainError(f"the session in {resume_path} is finished already")
+    if checkpoint_every and session_path is None:
+        session_path = root / "session.json"
+    sf = SessionFile(str(model), spec.model_hash(), proj.board.name, spec.seed, spec.training.epochs, digest_every,
+                     checkpoint_every, port, str(root), verify)
+
+    if recorder is not None:
+        recorder.hinge_scale = 1 << spec.arithmetic.activation_frac_bits
+        kwargs["progress"] = recorder
+
+    def on_checkpoint(ck: Any, ck_phase: str) -> None:
+        if session_path is not None:
+            sf.set_checkpoint(ck)
+            sf.phase = ck_phase
+            sf.save(session_path)
+
+    kwargs.update(checkpoint_every=checkpoint_every, resume=resume, resume_phase=phase, on_checkpoint=on_checkpoint)
     if port is not None:
         with DeviceLink.open(port) as link:
-            res = run_session(link, **kwargs)
+            res = run_session(link, reconnect=reopen_port(port), **kwargs)
         where = port
     else:
-        if not proj.board.emulated:
-            raise McutrainError(f"board {proj.board.name} is not emulated: flash it and pass --port")
-        with Emulator(elf, proj.board.qemu_machine, cpu=proj.board.qemu_cpu,
-                      serial_index=proj.board.qemu_serial_index) as emu:
+        emu = start_emulator(proj, elf)
+        try:
             with DeviceLink.open(emu.url) as link:
-                res = run_session(link, **kwargs)
+                res = run_session(link, reconnect=restart_emulator(emu), **kwargs)
+        finally:
+            emu.stop()
         where = f"qemu -M {proj.board.qemu_machine}"
+    if session_path is not None:
+        sf.phase = "done"
+        sf.save(session_path)
     return {
         "model_hash": spec.model_hash(),
         "model": spec.name,
@@ -226,8 +418,68 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
         + ([] if res.weights_equal in (None, True) else ["final weights differ"]),
         "train_seconds": round(res.train_seconds, 2),
         "eval_seconds": round(res.eval_seconds, 2),
-        "train_samples_per_second": round(res.samples_trained / max(res.train_seconds, 1e-9), 1),
+        "train_samples_per_second": round((res.samples_trained - (res.resumed_from or 0))
+                                          / max(res.train_seconds, 1e-9), 1),
         "wall_seconds": round(time.monotonic() - t_start, 2),
         "link_bytes": res.link_bytes,
         "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
+        "final_state_crc32": f"{res.final_state_crc32:08x}" if res.final_state_crc32 is not None else None,
+        "resumed_from_samples": res.resumed_from,
+        "recoveries": res.recoveries,
+        "checkpoints": res.checkpoints,
+        "link": res.link_stats,
+        **_report_extras(res, ds, spec.training.epochs, recorder),
     }
+
+
+def _report_extras(res: Any, ds: Any, epochs: int, recorder: Any) -> dict[str, Any]:
+    """The curve (from the device's progress messages) and the test-set confusion matrix, for the PNG reports."""
+    from .report_png import confusion_matrix
+
+    out: dict[str, Any] = {}
+    if res.device_predictions is not None and len(res.device_predictions):
+        preds = np.asarray(res.device_predictions)
+        out["confusion_matrix"] = confusion_matrix(ds.y_test[: len(preds)], preds, ds.n_classes).tolist()
+    if recorder is not None:
+        per_epoch = max(res.samples_trained // max(epochs, 1), 1)
+        out["curve"] = recorder.binned(max(per_epoch // 50, 64))
+        out["epoch_figures"] = _epoch_figures(recorder, per_epoch, epochs)
+    return out
+
+
+def _epoch_figures(recorder: Any, per_epoch: int, epochs: int) -> list[dict[str, float]]:
+    """Mean loss and training accuracy of each epoch, from the device's progress messages."""
+    figs = []
+    for e in range(epochs):
+        pts = [p for p in recorder.points if e * per_epoch < p.samples <= (e + 1) * per_epoch]
+        n = sum(p.n for p in pts)
+        if n:
+            figs.append({"epoch": e + 1, "samples": n,
+                         "loss": sum(p.hinge_sum for p in pts) / n / recorder.hinge_scale,
+                         "train_accuracy": 1 - sum(p.errors for p in pts) / n})
+    return figs
+
+
+# Commands kept in their own modules (mcutrain/cli_*.py).
+from .cli_device import monitor, ports  # noqa: E402
+
+main.add_command(ports)
+main.add_command(monitor)
+
+from .cli_report import report  # noqa: E402
+
+main.add_command(report)
+
+from .exit_codes import epilog  # noqa: E402
+
+main.epilog = epilog()
+
+
+def _register_link_commands() -> None:
+    from .cli_link import emulate, soak
+
+    main.add_command(emulate)
+    main.add_command(soak)
+
+
+_register_link_commands()

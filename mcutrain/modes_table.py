@@ -6,7 +6,7 @@ The twin computes what the emulated board computes, bit for bit (every mode pass
 QEMU session takes minutes. Each row is the model file with only `[training] weights` and
 `quantized_backprop` changed (and `update_rounding = "nearest"` where quantized
 back-propagation is off, since stochastic update rounding needs it). The table is written
-between two markers in docs/results.md; the rest of the file is kept as it is.
+into its section of docs/results.md (mcutrain/results_doc.py); the rest of the file is kept as it is.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from .results_doc import replace_section
+
 MODES = ("binary", "sign", "ternary", "ternary_det")
-BEGIN = "<!-- modes-table: begin (written by `mcutrain modes-table`; do not edit) -->"
-END = "<!-- modes-table: end -->"
+SECTION = "modes-table"  # docs/results.md section key (mcutrain/results_doc.py)
 MODE_NAMES = {
     "binary": "binary connect, stochastic (`binary`)",
     "sign": "binary connect, deterministic (`sign`)",
@@ -134,12 +135,14 @@ def measure(spec: Any, ds: Any, modes: tuple[str, ...] = MODES, log: Any = None,
 def render(spec: Any, rows: list[ModeRow], command: str, seconds: float) -> str:
     sizes = "-".join(str(s) for s in spec.layer_sizes())
     t, a, d = spec.training, spec.arithmetic, spec.data
+    from .model.spec import HASH_FORMAT
+
     lines = [
-        BEGIN,
         "## Every integer weight mode on the emulated board, with and without quantized back-propagation",
         "",
         f"Command: `{command}` ({seconds:.0f} s wall time on {platform.machine()} "
-        f"{platform.system()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}).",
+        f"{platform.system()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}; model hash format "
+        f"{HASH_FORMAT}).",
         "",
         f"Model: `{spec.source.name if spec.source else spec.name}` with only the weight mode and quantized "
         f"back-propagation changed: MLP {sizes}, {d.encoding} inputs (pool {d.pool}), {a.latent_bits}-bit latent "
@@ -169,22 +172,12 @@ def render(spec: Any, rows: list[ModeRow], command: str, seconds: float) -> str:
             cells += (f" {100 * r.device_accuracy:.2f}% | {'yes' if r.device_bit_exact else 'NO'} |"
                       if r.device_accuracy is not None else " - | - |")
         lines.append(cells)
-    lines += ["", "Online training accuracy: the prediction made before each update, over all training steps.",
-              END]
+    lines += ["", "Online training accuracy: the prediction made before each update, over all training steps."]
     return "\n".join(lines) + "\n"
 
 
 def len_or(n: int, full: int = 60000) -> str:
     return f"{n:,}" if n else f"{full:,} (all)"
-
-
-def replace_section(text: str, section: str) -> str:
-    """`text` with the marked section replaced by `section` (appended when there is none yet)."""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return head + section.rstrip("\n") + tail
-    return text.rstrip("\n") + "\n\n" + section
 
 
 def write_table(model: Path, out: Path, command: str, log: Any = None, device: bool = False) -> list[ModeRow]:
@@ -197,5 +190,5 @@ def write_table(model: Path, out: Path, command: str, log: Any = None, device: b
     t0 = time.monotonic()
     rows = measure(spec, ds, log=log, device=model if device else None)
     section = render(spec, rows, command, time.monotonic() - t0)
-    out.write_text(replace_section(out.read_text() if out.exists() else "# Results\n", section))
+    replace_section(out, SECTION, section)
     return rows

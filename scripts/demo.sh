@@ -9,4 +9,4 @@ bash scripts/setup.sh
 if [ -z "${MCUTRAIN_DATA_DIR:-}" ] && [ -f ../shared/data/mnist.npz ]; then
   export MCUTRAIN_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
-exec .venv/bin/mcutrain train examples/mnist_demo.toml --verify --report demo-report.json "$@"
+exec .venv/bin/mcutrain train examples/mnist_demo.toml --verify --report demo-report.json --report-dir reports/demo "$@"

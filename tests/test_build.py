@@ -45,6 +45,7 @@ STUB_H = """#ifndef MT_MODEL_H
 #define MT_N_INPUTS     784
 #define MT_N_CLASSES    10
 #define MT_STATE_BYTES  64
+#define MT_SCHED_BYTES  16u
 void     mt_session_start(uint32_t seed, uint32_t samples_per_epoch);
 uint8_t  mt_train_step(const uint8_t *x_enc, uint8_t label);
 uint8_t  mt_infer(const uint8_t *x_enc);
@@ -52,6 +53,9 @@ uint32_t mt_state_digest(void);
 const uint8_t *mt_state_bytes(void);
 uint32_t mt_prng_state(void);
 uint32_t mt_last_hinge(void);
+void     mt_sched_save(uint8_t *out);
+void     mt_sched_load(const uint8_t *in);
+uint8_t *mt_state_buffer(void);
 #endif
 """
 STUB_C = """#include "mt_model.h"
@@ -66,6 +70,9 @@ uint32_t mt_state_digest(void) { return mt_crc32(0u, state, MT_STATE_BYTES); }
 const uint8_t *mt_state_bytes(void) { return state; }
 uint32_t mt_prng_state(void) { return prng; }
 uint32_t mt_last_hinge(void) { return 0u; }
+void mt_sched_save(uint8_t *out) { uint32_t i; for (i = 0; i < MT_SCHED_BYTES; i++) out[i] = 0u; }
+void mt_sched_load(const uint8_t *in) { (void)in; }
+uint8_t *mt_state_buffer(void) { return state; }
 """
 
 EMULATED = [name for name, board in BOARDS.items() if board.emulated]

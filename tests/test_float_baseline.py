@@ -107,7 +107,7 @@ def test_float32_session_on_qemu_is_bit_exact(tmp_path: Path) -> None:
     on every digest, every test prediction and the final weights."""
     model = small_model(tmp_path, weights="float32", qbp=False, train=1000, test=300)
     report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes" in res.output
@@ -124,7 +124,7 @@ def test_float32_soft_float_session_is_bit_exact(tmp_path: Path, board: str, poo
     """Soft float (libgcc's __aeabi_f* helpers) on the Cortex-M3 and the Cortex-M0: bit-exact too."""
     model = small_model(tmp_path, weights="float32", qbp=False, train=400, test=200, board=board, pool=pool,
                         encoding=encoding, units=units)
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "100", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "100",
                                     "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes (4 digests" in res.output

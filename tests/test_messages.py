@@ -1,4 +1,4 @@
-"""Protocol v1 messages (host/messages.py): encode/decode round trips and errors."""
+"""Protocol v2 messages (host/messages.py): encode/decode round trips and errors."""
 
 from __future__ import annotations
 
@@ -15,15 +15,21 @@ u8 = st.integers(0, 255)
 
 messages = st.one_of(
     st.just(m.Hello()),
-    st.builds(m.Start, u32, u32, u16),
-    st.builds(m.Train, u8, st.binary(max_size=253)),
-    st.builds(m.Eval, st.binary(max_size=254)),
-    st.just(m.Flush()),
+    st.builds(m.Start, u32, u32, u16, u32),
+    st.builds(m.Train, u16, u8, st.binary(max_size=251)),
+    st.builds(m.Eval, u16, st.binary(max_size=252)),
+    st.builds(m.Flush, u8),
     st.just(m.Weights()),
+    st.builds(m.Weights, u32, u8),
+    st.builds(m.Upload, u32, st.binary(min_size=1, max_size=192)),
+    st.builds(m.Restore, u32, u32, u32, u32, st.binary(min_size=16, max_size=16)),
+    st.builds(m.CheckpointRecord, u32, u32, u32, u32, st.binary(min_size=16, max_size=16)),
+    st.builds(m.Nak, u32),
+    st.builds(m.UploadAck, u32, u8),
     st.builds(m.Info, u8, st.text("0123456789abcdef", min_size=16, max_size=16), u16, u8, u32,
               st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)),
-    st.builds(m.Ack, u32),
-    st.builds(m.Progress, u32, u32, u16),
+    st.builds(m.Ack, u32, u8),
+    st.builds(m.Progress, u32, u32, u32),
     st.builds(m.Digest, u32, u32, u32),
     st.builds(m.Predictions, u32, st.binary(max_size=64)),
     st.builds(m.WeightChunk, u32, st.binary(max_size=192)),
@@ -40,16 +46,21 @@ def test_round_trip(msg):
 
 
 def test_wire_layouts():
-    assert m.encode(m.Start(1, 2, 3)) == b"S\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00"
-    assert m.encode(m.Train(7, b"\xaa\xbb")) == b"T\x07\xaa\xbb"
-    assert m.encode(m.Ack(0x01020304)) == b"A\x04\x03\x02\x01"
-    assert m.encode(m.Progress(64, 5, 2)) == b"P\x40\x00\x00\x00\x05\x00\x00\x00\x02\x00"
+    assert m.encode(m.Start(1, 2, 3, 4)) == b"S\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x04\x00\x00\x00"
+    assert m.encode(m.Train(0x0102, 7, b"\xaa\xbb")) == b"T\x02\x01\x07\xaa\xbb"
+    assert m.encode(m.Train(0x10002, 7, b"")) == b"T\x02\x00\x07"  # seq is frames_done mod 2^16
+    assert m.encode(m.Ack(0x01020304, 9)) == b"A\x04\x03\x02\x01\x09"
+    assert m.encode(m.Nak(5)) == b"N\x05\x00\x00\x00"
+    assert m.encode(m.Flush(3)) == b"F\x03"
+    assert m.encode(m.Weights(0x100, 2)) == b"W\x00\x01\x00\x00\x02"
+    assert m.encode(m.Progress(64, 5, 2)) == b"P\x40\x00\x00\x00\x05\x00\x00\x00\x02\x00\x00\x00"
     assert m.encode(m.Predictions(3, b"\x01\x02")) == b"R\x03\x00\x00\x00\x02\x01\x02"
-    info = m.Info(1, "0123456789abcdef", 98, 10, 1000, "qemu")
-    assert m.encode(info) == (b"I\x01" + b"0123456789abcdef" + b"\x62\x00" + b"\x0a" + b"\xe8\x03\x00\x00"
+    info = m.Info(2, "0123456789abcdef", 98, 10, 1000, "qemu")
+    assert m.encode(info) == (b"I\x02" + b"0123456789abcdef" + b"\x62\x00" + b"\x0a" + b"\xe8\x03\x00\x00"
                               + b"\x04qemu")
-    assert m.train_payload(7, b"\xaa\xbb") == m.encode(m.Train(7, b"\xaa\xbb"))
-    assert m.eval_payload(b"\x01") == m.encode(m.Eval(b"\x01"))
+    assert m.train_payload(7, b"\xaa\xbb", 300) == m.encode(m.Train(300, 7, b"\xaa\xbb"))
+    assert m.eval_payload(b"\x01", 5) == m.encode(m.Eval(5, b"\x01"))
+    assert m.with_seq(m.train_payload(7, b"\xaa"), 0x1234) == m.encode(m.Train(0x1234, 7, b"\xaa"))
 
 
 @pytest.mark.parametrize(
@@ -57,7 +68,7 @@ def test_wire_layouts():
     [
         (b"", "empty"),
         (b"Z", "unknown message type 0x5a"),
-        (b"A\x01\x02", "needs a body of 4 bytes, got 2"),
+        (b"A\x01\x02", "needs a body of 5 bytes, got 2"),
         (b"D" + bytes(13), "needs a body of 12 bytes, got 13"),
         (b"I" + bytes(10), "at least 25"),
         (b"I" + bytes(24) + b"\x05ab", "needs a body of 30 bytes"),
@@ -76,3 +87,4 @@ def test_bad_payloads(payload, words):
 def test_error_message_text():
     err = m.Error(m.ERR_NOT_STARTED, "not started")
     assert "5 (not started)" in str(err)
+    assert "reset" in str(err)  # what it means, in words

@@ -69,7 +69,7 @@ error_frac_bits = 12
 latent_bits = 16
 """
 
-BASE_HASH = "15e430d1334f4451"
+BASE_HASH = "232ccbbf2caa7dd4"
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -535,7 +535,7 @@ def test_hash_is_pinned(tmp_path: Path) -> None:
     assert spec.canonical_json() == (
         '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16,'
         '"update_rounding":"nearest","weight_scale_shift":0},"board":"netduinoplus2",'
-        '"encoding":"bits","format":3,"layers":[{"activation":"relu","batch_norm":false,"bias":false,"kind":"dense",'
+        '"encoding":"bits","format":4,"layers":[{"activation":"relu","batch_norm":false,"bias":false,"kind":"dense",'
         '"units":100},{"activation":"linear","batch_norm":false,"bias":false,"kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
         '"learning_rate":-6,"loss":"squared_hinge","lr_decay_every_epochs":1,"lr_decay_shift":1,"lr_min":-12,'
         '"qbp_exponent_range":[-8,7],"quantized_backprop":true,"weights":"binary"}}')

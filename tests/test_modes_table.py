@@ -10,16 +10,22 @@ from click.testing import CliRunner
 from helpers import small_model
 
 from mcutrain.cli import main
-from mcutrain.modes_table import BEGIN, END, MODES, replace_section
+from mcutrain.modes_table import MODES, SECTION
+from mcutrain.results_doc import replace_section
 
 
-def test_replace_section_keeps_the_rest() -> None:
+def test_replace_section_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "results.md"
     text = "# Results\n\n## A\nkept\n"
-    once = replace_section(text, f"{BEGIN}\none\n{END}\n")
+    path.write_text(text)
+    replace_section(path, SECTION, "one\n")
+    once = path.read_text()
     assert once.startswith(text.rstrip("\n")) and "one" in once
-    twice = replace_section(once + "\n## B\nalso kept\n", f"{BEGIN}\ntwo\n{END}\n")
+    path.write_text(once + "\n## B\nalso kept\n")
+    replace_section(path, SECTION, "two\n")
+    twice = path.read_text()
     assert "one" not in twice and "two" in twice and "also kept" in twice and "## A\nkept" in twice
-    assert twice.count(BEGIN) == 1 and twice.count(END) == 1
+    assert twice.count(f"BEGIN generated:{SECTION}") == 1 and twice.count(f"END generated:{SECTION}") == 1
 
 
 def test_modes_table_command(tmp_path: Path) -> None:

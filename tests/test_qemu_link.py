@@ -49,9 +49,9 @@ def test_session_in_qemu(elf):
         pid = emu.pid
         link.send_raw(b"\x17garbage before hello")
         info = link.hello(timeout=10, expected_hash=FAKE_HASH)
-        assert info == m.Info(1, FAKE_HASH, FAKE_INPUT_BYTES, 10, FAKE_STATE_BYTES, "netduinoplus2")
+        assert info == m.Info(2, FAKE_HASH, FAKE_INPUT_BYTES, 10, FAKE_STATE_BYTES, "netduinoplus2")
 
-        link.send(m.Train(1, sample(1)))  # before S
+        link.send(m.Train(0, 1, sample(1)))  # before S
         assert link.wait_for(m.Error, 5, "train before start") == m.Error(5, "not started (send S first) for 0x54")
 
         link.start(seed=5, samples_per_epoch=100, digest_every=40)
@@ -61,7 +61,7 @@ def test_session_in_qemu(elf):
         assert res.samples_trained == 100 and res.hinge_sum == 300 and res.errors == 25
         assert [d.samples_trained for d in res.digests] == [40, 80]
         assert res.digests[-1].state_crc32 == zlib.crc32(fake_state(80))
-        assert [p.samples_trained for p in seen if isinstance(p, m.Progress)] == [64, 36]
+        assert [p.samples_trained for p in seen if isinstance(p, m.Progress)] == [64, 100]  # cumulative
 
         res = s.evaluate(sample(k % 10) for k in range(70))
         assert res.predictions == bytes(k % 10 for k in range(70))
@@ -72,7 +72,7 @@ def test_session_in_qemu(elf):
         data, digest = link.read_weights()
         assert data == fake_state(100)
         assert digest == m.Digest(100, zlib.crc32(data), 105)
-        assert link.bad_frames == 0
+        assert link.bad_frames == 0 and link.retransmissions == 0
     assert not qemu_pid_alive(pid)
 
 
@@ -97,5 +97,5 @@ def test_throughput_in_qemu(elf, tmp_path):
         "bytes_per_s": round(res.bytes_per_second),
     }
     print("\nQEMU netduinoplus2 link throughput:", json.dumps(report))
-    assert frame_bytes == 104
+    assert frame_bytes == 106  # v2: two bytes of sequence number
     assert res.frames_per_second > 5  # only a sanity floor: QEMU's rate varies a lot with machine load

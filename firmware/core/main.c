@@ -1,8 +1,12 @@
 /*
- * main.c - device side of the mcutrain serial protocol, version 1.
+ * main.c - device side of the mcutrain serial protocol, version 2.
  *
  * See docs/protocol.md. The loop reads one frame at a time, acts on it and
  * answers; every malformed input gets an `X` frame and the loop goes on.
+ * Data frames (`T`, `E`) carry a sequence number: the device consumes them
+ * strictly in order, drops any other (a duplicate or one after a lost frame)
+ * and asks the host once with `N` to go back to the frame it expects. It
+ * never waits for the host: acknowledgements are cumulative and periodic.
  * Calls only the board API (board.h), the framing (link.h) and the
  * generated model API (mt_model.h). No heap, no multiplication or division.
  */
@@ -12,7 +16,7 @@
 #include "link.h"
 #include "mt_model.h"
 
-#define PROTO_VERSION   1u
+#define PROTO_VERSION   2u
 #define ACK_EVERY       16u   /* data frames per `A` */
 #define PROGRESS_EVERY  64u   /* trained samples per `P` */
 #define PRED_EVERY      64u   /* evaluated samples per `R` */
@@ -24,9 +28,13 @@
 #define ERR_LENGTH       4u
 #define ERR_NOT_STARTED  5u
 #define ERR_VALUE        6u   /* field out of range (label >= MT_N_CLASSES) */
+#define ERR_RESTORE      7u   /* `K`: the state bytes do not match the checkpoint's digest */
 
-#if (MT_INPUT_BYTES) + 2 > 255
-#error "protocol v1 carries one sample in one T frame (payload <= 255 bytes): MT_INPUT_BYTES must be <= 253"
+#if (MT_INPUT_BYTES) + 4 > 255
+#error "protocol v2 carries one sample in one T frame (type, u16 seq, label, x: payload <= 255 bytes): MT_INPUT_BYTES must be <= 251"
+#endif
+#if (MT_SCHED_BYTES) + 16 > 254
+#error "MT_SCHED_BYTES too large for a `C`/`K` frame"
 #endif
 #if (MT_N_CLASSES) > 256 || (MT_N_CLASSES) < 1
 #error "MT_N_CLASSES must be 1..256"
@@ -36,13 +44,16 @@
 
 static uint8_t started;
 static uint16_t digest_every;
-static uint32_t frames_done;     /* T + E frames consumed since `S` */
-static uint32_t samples_trained; /* T frames consumed since `S` */
+static uint32_t checkpoint_every;
+static uint32_t frames_done;     /* T + E frames consumed since `S` (or `K`): the next expected seq */
+static uint32_t samples_trained; /* T frames consumed since `S`, plus the checkpoint's on `K` */
 static uint32_t ack_count;       /* data frames since the last periodic `A` */
 static uint32_t digest_count;    /* trained samples since the last periodic `D` */
-static uint32_t p_samples;       /* since the last `P` */
-static uint32_t p_hinge;
-static uint32_t p_errors;
+static uint32_t ckpt_count;      /* trained samples since the last checkpoint */
+static uint32_t p_count;         /* trained samples since the last `P` */
+static uint32_t p_hinge;         /* cumulative since `S` (restored by `K`) */
+static uint32_t p_errors;        /* cumulative since `S` (restored by `K`) */
+static uint8_t nak_sent;         /* an `N` for the current frames_done has been sent */
 static uint8_t preds[PRED_EVERY];
 static uint32_t pred_n;
 static uint32_t pred_first;      /* eval index of preds[0] */
@@ -106,21 +117,33 @@ static void send_error(uint8_t code, const char *text, int type)
     link_send('X', out, n);
 }
 
-static void send_ack(void)
+/* `A`: u32 frames_done, u8 token (that of the `F` it answers, 0 otherwise). */
+static void send_ack_token(uint8_t token)
 {
     put_u32(out, frames_done);
-    link_send('A', out, 4u);
+    out[4] = token;
+    link_send('A', out, 5u);
 }
 
+static void send_ack(void)
+{
+    send_ack_token(0u);
+}
+
+static void send_nak(void)
+{
+    put_u32(out, frames_done);
+    link_send('N', out, 4u);
+}
+
+/* `P`: cumulative counts, so a lost `P` loses nothing. */
 static void send_progress(void)
 {
-    put_u32(out, p_samples);
+    put_u32(out, samples_trained);
     put_u32(out + 4, p_hinge);
-    put_u16(out + 8, p_errors);
-    link_send('P', out, 10u);
-    p_samples = 0;
-    p_hinge = 0;
-    p_errors = 0;
+    put_u32(out + 8, p_errors);
+    link_send('P', out, 12u);
+    p_count = 0;
 }
 
 static void send_digest(void)
@@ -170,32 +193,62 @@ static void send_info(void)
     link_send('I', out, n);
 }
 
-static void send_weights(void)
+/* One `w`: state bytes [off, off + n), n <= WEIGHT_CHUNK, clipped to the state. */
+static void send_chunk(uint32_t off, uint32_t n)
 {
     const uint8_t *state = mt_state_bytes();
-    uint32_t total = (uint32_t)(MT_STATE_BYTES);
-    uint32_t off = 0;
-
-    while (off < total) {
-        uint32_t n = total - off;
-        uint32_t i;
-        if (n > WEIGHT_CHUNK) {
-            n = WEIGHT_CHUNK;
-        }
-        put_u32(out, off);
-        for (i = 0; i < n; i++) {
-            out[4u + i] = state[off + i];
-        }
-        link_send('w', out, 4u + n);
-        off += n;
+    uint32_t i;
+    if (off > (uint32_t)(MT_STATE_BYTES)) {
+        off = (uint32_t)(MT_STATE_BYTES);
     }
+    if (n > (uint32_t)(MT_STATE_BYTES) - off) {
+        n = (uint32_t)(MT_STATE_BYTES) - off;
+    }
+    put_u32(out, off);
+    for (i = 0; i < n; i++) {
+        out[4u + i] = state[off + i];
+    }
+    link_send('w', out, 4u + n);
+}
+
+static void send_all_chunks(void)
+{
+    uint32_t off = 0;
+    while (off < (uint32_t)(MT_STATE_BYTES)) {
+        send_chunk(off, WEIGHT_CHUNK);
+        off += WEIGHT_CHUNK;
+    }
+}
+
+static void send_weights(void)
+{
+    send_all_chunks();
     send_digest();
+}
+
+/* The checkpoint record (body of `C`, and of `K` after its header): u32
+ * samples_trained, u32 hinge_sum, u32 errors, u32 state_crc32, u8[MT_SCHED_BYTES]. */
+static void send_checkpoint_record(void)
+{
+    put_u32(out, samples_trained);
+    put_u32(out + 4, p_hinge);
+    put_u32(out + 8, p_errors);
+    put_u32(out + 12, mt_state_digest());
+    mt_sched_save(out + 16);
+    link_send('C', out, 16u + (uint32_t)(MT_SCHED_BYTES));
+}
+
+static void send_checkpoint(void)
+{
+    send_all_chunks();
+    send_checkpoint_record();
 }
 
 /* After each consumed T or E frame. */
 static void data_frame_done(void)
 {
     frames_done++;
+    nak_sent = 0;
     if (++ack_count == ACK_EVERY) {
         ack_count = 0;
         send_ack();
@@ -204,23 +257,117 @@ static void data_frame_done(void)
 
 /* ----------------------------------------------------------------- messages */
 
+static void reset_counters(void)
+{
+    frames_done = 0;
+    samples_trained = 0;
+    ack_count = 0;
+    digest_count = 0;
+    ckpt_count = 0;
+    p_count = 0;
+    p_hinge = 0;
+    p_errors = 0;
+    pred_n = 0;
+    pred_first = 0;
+    nak_sent = 0;
+}
+
 static void on_start(const uint8_t *b)
 {
     uint32_t seed = get_u32(b);
     uint32_t per_epoch = get_u32(b + 4);
     digest_every = (uint16_t)get_u16(b + 8);
+    checkpoint_every = get_u32(b + 10);
     mt_session_start(seed, per_epoch);
     started = 1;
-    frames_done = 0;
-    samples_trained = 0;
-    ack_count = 0;
-    digest_count = 0;
-    p_samples = 0;
-    p_hinge = 0;
-    p_errors = 0;
-    pred_n = 0;
-    pred_first = 0;
+    reset_counters();
     send_ack();
+}
+
+/* v mod m by subtraction (no division on the device); m > 0. */
+static uint32_t phase(uint32_t v, uint32_t m)
+{
+    while (v >= m) {
+        v -= m;
+    }
+    return v;
+}
+
+/* `K`: restore a checkpoint after `S` (same seed, samples per epoch and
+ * cadences) and `U` (its state bytes). */
+static void on_restore(const uint8_t *b)
+{
+    uint32_t want_crc = get_u32(b + 12);
+    if (mt_state_digest() != want_crc) {
+        send_error(ERR_RESTORE, "state bytes do not match the checkpoint digest: upload them again", -1);
+        return;
+    }
+    mt_sched_load(b + 16);
+    reset_counters();
+    samples_trained = get_u32(b);
+    p_hinge = get_u32(b + 4);
+    p_errors = get_u32(b + 8);
+    if (digest_every != 0u) {
+        digest_count = phase(samples_trained, digest_every);
+    }
+    if (checkpoint_every != 0u) {
+        ckpt_count = phase(samples_trained, checkpoint_every);
+    }
+    p_count = samples_trained & (PROGRESS_EVERY - 1u);
+    send_ack();
+}
+
+/* `U`: write state bytes (checkpoint upload); answered with `u`. */
+static void on_upload(const uint8_t *b, uint32_t blen)
+{
+    uint32_t off = get_u32(b);
+    uint32_t n = blen - 4u;
+    uint8_t *state = mt_state_buffer();
+    uint32_t i;
+    if (n == 0u || n > WEIGHT_CHUNK || off > (uint32_t)(MT_STATE_BYTES) ||
+        n > (uint32_t)(MT_STATE_BYTES) - off) {
+        send_error(ERR_VALUE, "upload outside the state bytes", 'U');
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        state[off + i] = b[4u + i];
+    }
+    put_u32(out, off);
+    out[4] = (uint8_t)n;
+    link_send('u', out, 5u);
+}
+
+static void send_checkpoint_record(void);
+
+/* `W` with a body: u32 offset, u8 n: one `w` of n bytes, or (n = 0) a `D`,
+ * or (n = 0, offset 0xFFFFFFFF) the checkpoint record `C` of the state now. */
+static void on_weights_part(const uint8_t *b)
+{
+    uint32_t off = get_u32(b);
+    uint32_t n = b[4];
+    if (n == 0u && off == 0xFFFFFFFFu) {
+        send_checkpoint_record();
+    } else if (n == 0u) {
+        send_digest();
+    } else if (n > WEIGHT_CHUNK || off >= (uint32_t)(MT_STATE_BYTES)) {
+        send_error(ERR_VALUE, "weights request outside the state bytes", 'W');
+    } else {
+        send_chunk(off, n);
+    }
+}
+
+/* Data frames: 1 if seq is the frame expected next; else drop it, asking
+ * the host (once per position and receive error) to go back with `N`. */
+static int in_sequence(const uint8_t *b)
+{
+    if (get_u16(b) == (frames_done & 0xFFFFu)) {
+        return 1;
+    }
+    if (!nak_sent) {
+        nak_sent = 1;
+        send_nak();
+    }
+    return 0;
 }
 
 static void on_train(const uint8_t *b)
@@ -228,17 +375,20 @@ static void on_train(const uint8_t *b)
     uint8_t label = b[0];
     uint8_t pred = mt_train_step(b + 1, label);
     samples_trained++;
-    p_samples++;
     p_hinge += mt_last_hinge();
     if (pred != label) {
         p_errors++;
     }
-    if (p_samples == PROGRESS_EVERY) {
+    if (++p_count == PROGRESS_EVERY) {
         send_progress();
     }
     if (digest_every != 0u && ++digest_count == digest_every) {
         digest_count = 0;
         send_digest();
+    }
+    if (checkpoint_every != 0u && ++ckpt_count == checkpoint_every) {
+        ckpt_count = 0;
+        send_checkpoint();
     }
     data_frame_done();
 }
@@ -252,15 +402,13 @@ static void on_eval(const uint8_t *b)
     data_frame_done();
 }
 
-static void on_flush(void)
+static void on_flush(uint8_t token)
 {
-    if (p_samples != 0u) {
-        send_progress();
-    }
+    send_progress();
     if (pred_n != 0u) {
         send_predictions();
     }
-    send_ack();
+    send_ack_token(token);
 }
 
 /* Returns 1 if the body has the expected length, else answers with X 4. */
@@ -295,32 +443,46 @@ static void on_frame(const uint8_t *p, uint32_t len)
         }
         break;
     case 'S':
-        if (body_is(blen, 10u, type)) {
+        if (body_is(blen, 14u, type)) {
             on_start(b);
         }
         break;
     case 'T':
-        if (body_is(blen, 1u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
-            if (b[0] >= (uint32_t)(MT_N_CLASSES)) {
-                send_error(ERR_VALUE, "label out of range", b[0]);
-            } else {
-                on_train(b);
+        if (body_is(blen, 3u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
+            if (b[2] >= (uint32_t)(MT_N_CLASSES)) {
+                send_error(ERR_VALUE, "label out of range", b[2]);
+            } else if (in_sequence(b)) {
+                on_train(b + 2);
             }
         }
         break;
     case 'E':
-        if (body_is(blen, (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
-            on_eval(b);
+        if (body_is(blen, 2u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type) && in_sequence(b)) {
+            on_eval(b + 2);
+        }
+        break;
+    case 'U':
+        if (blen < 5u || blen > 4u + WEIGHT_CHUNK) {
+            send_error(ERR_LENGTH, "bad body length for", type);
+        } else {
+            on_upload(b, blen);
+        }
+        break;
+    case 'K':
+        if (body_is(blen, 16u + (uint32_t)(MT_SCHED_BYTES), type) && need_started(type)) {
+            on_restore(b);
         }
         break;
     case 'F':
-        if (body_is(blen, 0u, type)) {
-            on_flush();
+        if (body_is(blen, 1u, type)) {
+            on_flush(b[0]);
         }
         break;
     case 'W':
-        if (body_is(blen, 0u, type)) {
+        if (blen == 0u) {
             send_weights();
+        } else if (body_is(blen, 5u, type)) {
+            on_weights_part(b);
         }
         break;
     default:
@@ -342,15 +504,19 @@ int main(void)
             on_frame(payload, len);
             break;
         case LINK_ERR_CRC:
+            nak_sent = 0; /* the frame lost here may be the one expected: ask again */
             send_error(ERR_CRC, "bad CRC", -1);
             break;
         case LINK_ERR_COBS:
+            nak_sent = 0;
             send_error(ERR_COBS, "bad COBS", -1);
             break;
         case LINK_ERR_SHORT:
+            nak_sent = 0;
             send_error(ERR_COBS, "frame too short", -1);
             break;
         default:
+            nak_sent = 0;
             send_error(ERR_COBS, "frame too long", -1);
             break;
         }

@@ -41,7 +41,7 @@ class DensePlan:
 class ArithPlan:
     act_frac: int            # A: activations and inputs are Q(A)
     err_frac: int            # E: errors are Q(E)
-    latent_shift: int        # LW: latent weights are integers in [-2^LW, 2^LW], 2^LW is W0
+    latent_shift: int        # LW: latent weights are integers in [-2^LW, 2^LW - 1], 2^LW is W0
     act_max: int             # hidden activations saturate to [0, act_max]
     err_bits: int            # errors saturate to +-(2^err_bits - 1)
     weights: str             # "binary" / "sign" (stochastic / deterministic binary connect), "ternary" /

@@ -75,29 +75,38 @@ def _dominates(r: CaseResult, k: int = 3) -> str:
 
 
 _FIXES = {
-    "vs_float_m4": "With an FPU the float32 baseline pays one VMUL/VADD (or VFMS) a weight, and it skips zero "
-                   "input rows just as the binarized code does; the binarized code pays a compare and an IT "
-                   "block to select +x or -x, and in the update a draw, shifts and a two-sided clamp. Halving "
-                   "the float32 count needs the binarized kernels to do more than one weight an instruction: "
-                   "1-bit packed signs with SIMD adds (SADD16/SSUB16/SEL, two 16-bit accumulators a register), "
-                   "register-blocked accumulators, and a single-instruction clamp (SSAT).",
+    "vs_float_m4": "With an FPU the float32 baseline pays, per weight of an active row, about 7 instructions in "
+                   "the forward pass (two loads, VMUL, VADD, a store, the loop) and 14 in the update (two loads, "
+                   "VMUL, VSUB, the clamp as two VCMP/VMRS pairs, a store); it skips zero input rows as the "
+                   "binarized code does. The binarized kernels pay about 3 a weight in the forward pass "
+                   "(signed byte load, AND with the sign mask, add; 8 accumulators in registers) but about 12 "
+                   "in the update with stochastic rounding (half an xorshift step, the draw's two shifts, the "
+                   "error load, add, arithmetic shift, weight load, subtract, SSAT, byte store): the update is "
+                   "almost as dear as the float one, so the total cannot halve while the update rounds a "
+                   "32-bit error stochastically for every weight. What would cut it: round-to-nearest "
+                   "updates (the update_rounding = nearest row), fewer random bits a weight (a contract "
+                   "change), and four int8 signs a word in the forward pass (SADD8 + SEL + UXTAB16).",
     "vs_float_m0": "Without an FPU every float32 multiply and add is a libgcc call (tens of instructions each), "
-                   "so the binarized code is an order of magnitude cheaper; to reach 1/20 the binarized kernels "
-                   "themselves must shrink: on ARMv6-M the select of +x/-x is a branch, and the update's clamp "
-                   "two more (no IT, no SSAT); branch-free selects (ASR/EOR/SUB) and per-word processing of "
-                   "the int8 weights are what is left.",
-    "update": "The update touches every weight of every active row: per weight a load of the error, "
-              "shifts (and with stochastic rounding one xorshift step per two weights plus the "
-              "add-and-shift of the draw), the clamp to [-W0, W0] as two compare/IT/move pairs, and a "
-              "byte store. What would cut it: a single SSAT for the clamp (needs the latent range "
-              "[-2^LW, 2^LW - 1], a contract change), four int8 weights a word with the M4's SIMD "
-              "adds (QSUB8/SSUB8 + SEL), or round-to-nearest updates (see the update_rounding = nearest "
-              "row: it is cheaper, but 8-bit latents then lose small updates).",
-    "forward": "The forward pass costs per weight of an active row a signed byte load, a compare, an "
-               "IT block selecting +x or -x, an add and a store of the accumulator (outputs outnumber "
-               "registers). What would cut it: a branch-free select (sign mask by ASR, then EOR/SUB), "
-               "keeping 4-8 accumulators in registers per pass over a row block, or 1-bit packed signs "
-               "with the M4's dual 16-bit adds (SADD16/SSUB16 + SEL).",
+                   "so the binarized code is an order of magnitude cheaper; the kernels are branch-free in the "
+                   "forward pass (ASR/AND sign masks) and saturate with one unsigned compare, but ARMv6-M has "
+                   "eight low registers and no immediate-offset signed byte load: the stochastic update spills "
+                   "and re-materialises offsets, about 22 instructions a weight of an active row. What would "
+                   "cut it: a hand-scheduled update loop in assembly, or a cheaper stochastic rounding "
+                   "(a contract change).",
+    "update": "The update touches every weight of every active row: per weight a load of the error, the "
+              "add and arithmetic shift of the stochastic rounding (its 16-bit draw placed by two shifts, "
+              "one xorshift step per two weights), a signed byte load, a subtract, the saturation to "
+              "[-W0, W0 - 1] (one SSAT on the M3/M4/M33, one unsigned compare on the M0) and a byte "
+              "store: about 12 instructions a weight on the M4. Its arithmetic is 32-bit (errors have 21 "
+              "bits), so the M4's 8/16-bit SIMD does not apply. What would cut it: round-to-nearest "
+              "updates (see the update_rounding = nearest row; 8-bit latents then lose small updates) "
+              "or fewer random bits a weight (a contract change).",
+    "forward": "The deterministic forward pass holds 8 output accumulators in registers and walks the active "
+               "rows: per weight a signed byte load, an AND with the sign mask (ASR #31) and an add, plus "
+               "per row and block the loads of the row pointer, its index and the input. The stochastic "
+               "one must draw in row order, so its accumulators stay in memory (about 8 a weight and half "
+               "an xorshift step). What would cut it: four int8 signs a word with the M4's SADD8 + SEL "
+               "and 16-bit accumulation (UXTAB16) where the inputs fit a byte, or 1-bit packed signs.",
     "other": "Per-neuron and per-row overhead (clearing and clamping accumulators, the row index, the "
              "output error) is not proportional to the weights and weighs most in small layers.",
 }
@@ -445,6 +454,12 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
           f"{1000 / max(rd, 1e-9):.2f} ms a sample, {1000 * (1 / max(rd, 1e-9) - 1 / max(rs, 1e-9)):.2f} ms "
           f"({100 * share:.0f}%) is the extra compute; the rest the link and the protocol would take anyway. "
           f"The emulated session is limited by **{limit}**.")
+        if "link_alone" in session:
+            la = session["link_alone"]
+            w(f"The link alone (the demo's firmware fed {la['sample_bytes']}-byte samples by the streamer with "
+              f"nothing else on the host, `mcutrain/bench/linkrate.py`) carries "
+              f"{la['link_alone_samples_per_second']:,.1f} samples/s; the session gets "
+              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least 90%).")
         demo_r = next((r for r in prim if r.case.model == "mnist-demo" and r.case.board == d["board"]
                        and r.case.mode == "sign"), None)
         if demo_r is not None:

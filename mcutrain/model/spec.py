@@ -26,8 +26,8 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
-HASH_FORMAT = 3  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: dense layers' bias
-#                  and batch_norm
+HASH_FORMAT = 4  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: latents saturate to
+#                  [-W0, W0 - 1] (speed) / dense layers' bias and batch_norm (devmodes); 4: both
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 

@@ -150,13 +150,13 @@ class DenseTwin:
             um = self.plan.update_max
             self.G[rows] += np.clip(u, -um, um)
         else:
-            self.W[rows] = np.clip(self.W[rows] - u, -w0, w0)
+            self.W[rows] = np.clip(self.W[rows] - u, -w0, w0 - 1)   # [-2^LW, 2^LW - 1]: one SSAT on the device
 
     def apply_batch(self) -> None:
-        """End of a mini-batch: W <- clip(W - round(G / batch_size)), the same for the biases; G <- 0."""
+        """End of a mini-batch: W <- sat(W - round(G / batch_size)) to [-W0, W0 - 1], biases to +-bias_max; G <- 0."""
         assert self.G is not None
         w0, s = self.plan.w0, self.plan.batch_shift
-        self.W = np.clip(self.W - round_shift_right(self.G, s), -w0, w0)
+        self.W = np.clip(self.W - round_shift_right(self.G, s), -w0, w0 - 1)
         self.G[:] = 0
         if self.layer.bias:
             bm = self.layer.bias_max

@@ -67,3 +67,37 @@ uint32_t mt_last_hinge(void)
 {
     return hinge;
 }
+
+/* Checkpoints: sched = seed, steps, 0, 0 (u32 LE). Restoring sets steps and
+ * keeps the uploaded state bytes as they are. */
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+void mt_sched_save(uint8_t *out)
+{
+    put_le32(out, seed_);
+    put_le32(out + 4, steps);
+    put_le32(out + 8, 0u);
+    put_le32(out + 12, 0u);
+}
+
+void mt_sched_load(const uint8_t *in)
+{
+    seed_ = get_le32(in);
+    steps = get_le32(in + 4);
+}
+
+uint8_t *mt_state_buffer(void)
+{
+    return state;
+}

@@ -12,6 +12,7 @@
 #define MT_N_INPUTS     784
 #define MT_N_CLASSES    10
 #define MT_STATE_BYTES  500u
+#define MT_SCHED_BYTES  16u
 
 void     mt_session_start(uint32_t seed, uint32_t samples_per_epoch);
 uint8_t  mt_train_step(const uint8_t *x_enc, uint8_t label);
@@ -20,4 +21,11 @@ uint32_t mt_state_digest(void);
 const uint8_t *mt_state_bytes(void);
 uint32_t mt_prng_state(void);
 uint32_t mt_last_hinge(void);
+/* Checkpoints (protocol `C`/`K`): the schedule state is MT_SCHED_BYTES bytes,
+ * u32 LE each: PRNG state, learning-rate exponent, decay countdown, and the
+ * float learning rate's bits (0 in integer modes). mt_state_buffer() is the
+ * writable view of the state bytes, for restoring them. */
+void     mt_sched_save(uint8_t *out);
+void     mt_sched_load(const uint8_t *in);
+uint8_t *mt_state_buffer(void);
 #endif

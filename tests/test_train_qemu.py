@@ -55,7 +55,7 @@ def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weig
     the device evaluates with the deterministic ternarization of the latent weights."""
     model = small_model(tmp_path, weights=weights, qbp=qbp, train=1000, test=300)
     report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes" in res.output
@@ -71,7 +71,7 @@ def test_batch_norm_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> 
     model = small_model(tmp_path, weights="ternary", train=1000, test=300)
     model.write_text(model.read_text().replace('activation = "relu"', 'activation = "relu"\nbatch_norm = true'))
     report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes" in res.output
@@ -91,7 +91,7 @@ def test_biases_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None
     text = model.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
     model.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
     report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes" in res.output
@@ -111,7 +111,7 @@ def test_mini_batch_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, w
     model = small_model(tmp_path, weights=weights, units=16, train=1000, test=300, latent_bits=latent_bits,
                         extra=f"batch_size = {batch}")
     report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250", "--quiet",
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "bit-exact: yes" in res.output
@@ -120,7 +120,8 @@ def test_mini_batch_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, w
     assert "l0_apply_batch" in manifest["functions"]["training"]
     r = json.loads(report.read_text())
     assert r["bit_exact"] is True and r["digests_checked"] == 4
-    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.2  # chance is 0.1
+    # chance is 0.1; ternary 8-bit batch 8: 0.2067 with latents in [-W0, W0], 0.1967 in [-W0, W0 - 1] (format 4)
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.15
 
 
 # The other emulated boards (netduinoplus2, the default, is the test above), each with a model that

@@ -37,11 +37,12 @@ def test_modes_table_command(tmp_path: Path) -> None:
     text = out.read_text()
     assert "## Other section\nuntouched" in text
     rows = re.findall(r"^\| .*\(`(\w+)`\) \| (on|off) \| (\w+) \| ([\d.]+)% \| ([\d.]+)% \|$", text, re.M)
-    assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")]
+    assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")] + [("float32", "off")]
     accs = [float(a) for *_, a, _ in rows]
     assert all(a > 25 for a in accs)  # 1000 samples: all far above chance (10%)
     assert len(set(accs)) > 1  # the modes differ
-    assert all(r == "nearest" for _, q, r, *_ in rows if q == "off")
+    assert all(r == "nearest" for w, q, r, *_ in rows if q == "off" and w != "float32")
+    assert re.search(r"^Goal \(issue 3\): .* gap (PASS|MISS), accuracy (PASS|MISS)\.$", text, re.M)
 
 
 def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:

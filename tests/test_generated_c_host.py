@@ -69,6 +69,10 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
         ("sign", True, [33, 17, 10], 12, 8, "stochastic"),
         ("sign", True, [64, 10], 13, 8, "nearest"),
         ("binary", True, [31, 10], 14, 12, "stochastic"),
+        ("binary", True, [100, 10], 15, 8, "stochastic_shared"),
+        ("sign", True, [33, 17, 10], 16, 8, "stochastic_shared"),
+        ("binary", True, [31, 9, 10], 17, 12, "stochastic_shared"),
+        ("sign", True, [64, 10], 18, 16, "stochastic_shared"),
     ],
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,

@@ -51,6 +51,13 @@ class ArithPlan:
     layers: tuple[DensePlan, ...]
     latent_bits: int = 16
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
+    shared_update: bool = False      # "stochastic_shared": one stochastic rounding per (exponent, output) a step
+
+    @property
+    def update_bound(self) -> int:
+        """The shared update vectors are saturated to [-update_bound, update_bound] = +-(2 W0 - 1):
+        W - u then saturates to [-W0, W0 - 1] exactly as W - (the unsaturated u) would (section 5)."""
+        return 2 * self.w0 - 1
 
     @property
     def is_float(self) -> bool:
@@ -108,6 +115,7 @@ class ArithPlan:
 
 
 WEIGHT_MODES = ("binary", "sign", "float32")
+UPDATE_ROUNDINGS = ("nearest", "stochastic", "stochastic_shared")
 
 
 def glorot_w0(n_in: int, n_out: int) -> float:
@@ -148,8 +156,10 @@ def make_plan(
     if weights == "float32":
         # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
         qbp, update_rounding = False, "nearest"
-    if update_rounding == "stochastic" and not qbp:
-        raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
+    if update_rounding not in UPDATE_ROUNDINGS:
+        raise PlanError(f"update_rounding {update_rounding!r} is unknown; use one of {', '.join(UPDATE_ROUNDINGS)}")
+    if update_rounding != "nearest" and not qbp:
+        raise PlanError(f"update_rounding = {update_rounding} needs quantized_backprop = true; use nearest")
     latent_shift = latent_bits - 2
     act_max = (1 << 15) - 1
     layers = []
@@ -169,6 +179,7 @@ def make_plan(
         lr_start=lr_start, lr_decay_shift=lr_decay_shift,
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
         latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
+        shared_update=update_rounding == "stochastic_shared",
     )
     if not plan.is_float:
         check_ranges(plan)  # the float32 baseline has no fixed-point ranges to prove

@@ -160,12 +160,15 @@ if os.environ.get("MCUTRAIN_SKIP_QEMU"):
 # update_rounding = "stochastic_shared" (docs/arithmetic.md, section 5) end to end: the Cortex-M4F runs the SIMD row
 # update (QSUB8/QADD8/SHADD8 on 8-bit latents; QSUB16/SSAT16 on 16-bit ones), the Cortex-M0 the add-and-clamp loop.
 @pytest.mark.qemu
-@pytest.mark.parametrize("board_name,latent_bits,weights",
-                         [("netduinoplus2", 8, "sign"), ("netduinoplus2", 16, "binary"), ("microbit", 8, "binary")])
+# The first case also runs the M4's SIMD forward pass of layer 0 (u4 inputs fit a byte: SADD8/SEL/UXTAB16).
+@pytest.mark.parametrize("board_name,latent_bits,weights,encoding",
+                         [("netduinoplus2", 8, "sign", "u4"), ("netduinoplus2", 16, "binary", "bits"),
+                          ("microbit", 8, "binary", "bits")])
 def test_train_verify_shared_update_rounding(tmp_path: Path, no_qemu_left: None, board_name: str,
-                                             latent_bits: int, weights: str) -> None:
+                                             latent_bits: int, weights: str, encoding: str) -> None:
     model = board_model(tmp_path, board_name, weights=weights, train=800, test=300, latent_bits=latent_bits,
-                        update_rounding="stochastic_shared")
+                        update_rounding="stochastic_shared", encoding=encoding,
+                        **({"pool": 2} if encoding == "u4" else {}))
     report = tmp_path / "report.json"
     res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "200",
                                     "--report", str(report), "--build-dir", str(tmp_path / "b")])

@@ -83,16 +83,32 @@ _FIXES = {
                    "in the update with stochastic rounding (half an xorshift step, the draw's two shifts, the "
                    "error load, add, arithmetic shift, weight load, subtract, SSAT, byte store): the update is "
                    "almost as dear as the float one, so the total cannot halve while the update rounds a "
-                   "32-bit error stochastically for every weight. What would cut it: round-to-nearest "
-                   "updates (the update_rounding = nearest row), fewer random bits a weight (a contract "
-                   "change), and four int8 signs a word in the forward pass (SADD8 + SEL + UXTAB16).",
+                   "32-bit error stochastically for every weight. What cuts it: one stochastic rounding per "
+                   "exponent and output instead of per weight (the update_rounding = \"stochastic_shared\" "
+                   "rows and their goal lines), or round-to-nearest updates (the update_rounding = nearest "
+                   "row).",
+    "vs_float_m4_shared": "With update_rounding = \"stochastic_shared\" the update rounds one vector per input "
+                          "exponent and subtracts it from the rows with saturation, four 8-bit weights a word "
+                          "(QSUB8, QADD8, SHADD8: about 1.5 instructions a weight); the deterministic forward "
+                          "pass of a layer whose inputs fit a byte adds four signs a word (SADD8, SEL, two "
+                          "UXTAB16). What is left in stochastic binary is the forward pass's sampling: one "
+                          "15-bit comparison a weight against half an xorshift step, with accumulators in "
+                          "memory (about 8 instructions a weight), which no rounding of the update changes; "
+                          "fewer random bits a weight would (a contract change).",
     "vs_float_m0": "Without an FPU every float32 multiply and add is a libgcc call (tens of instructions each), "
                    "so the binarized code is an order of magnitude cheaper; the kernels are branch-free in the "
                    "forward pass (ASR/AND sign masks) and saturate with one unsigned compare, but ARMv6-M has "
                    "eight low registers and no immediate-offset signed byte load: the stochastic update spills "
-                   "and re-materialises offsets, about 22 instructions a weight of an active row. What would "
-                   "cut it: a hand-scheduled update loop in assembly, or a cheaper stochastic rounding "
-                   "(a contract change).",
+                   "and re-materialises offsets, about 22 instructions a weight of an active row. What "
+                   "cuts it: update_rounding = \"stochastic_shared\" (its rows and goal lines), and a "
+                   "hand-scheduled update loop in assembly.",
+    "vs_float_m0_shared": "With update_rounding = \"stochastic_shared\" the M0's update is a plain "
+                          "subtract-and-clamp loop over the rows (two signed byte loads, subtract, the unsigned "
+                          "range compare and branch, a byte store and the loop: about 10 instructions a weight), "
+                          "and the forward pass still pays about 5 a weight (signed byte load with a register "
+                          "offset, ASR/AND mask, add, with spills: eight low registers). ARMv6-M has no SIMD and "
+                          "no saturation; what would cut it further: packed 1-bit signs for the forward pass "
+                          "(a format change) and hand-scheduled assembly.",
     "update": "The update touches every weight of every active row: per weight a load of the error, the "
               "add and arithmetic shift of the stochastic rounding (its 16-bit draw placed by two shifts, "
               "one xorshift step per two weights), a signed byte load, a subtract, the saturation to "
@@ -103,10 +119,15 @@ _FIXES = {
               "or fewer random bits a weight (a contract change).",
     "forward": "The deterministic forward pass holds 8 output accumulators in registers and walks the active "
                "rows: per weight a signed byte load, an AND with the sign mask (ASR #31) and an add, plus "
-               "per row and block the loads of the row pointer, its index and the input. The stochastic "
-               "one must draw in row order, so its accumulators stay in memory (about 8 a weight and half "
-               "an xorshift step). What would cut it: four int8 signs a word with the M4's SADD8 + SEL "
-               "and 16-bit accumulation (UXTAB16) where the inputs fit a byte, or 1-bit packed signs.",
+               "per row and block the loads of the row pointer, its index and the input; on the M4/M33 a "
+               "layer whose inputs fit a byte (u4/u8 pixels) adds four signs a word instead (SADD8, SEL, "
+               "UXTAB16 into 16-bit lanes). The stochastic one must draw in row order, so its accumulators "
+               "stay in memory (about 8 a weight and half an xorshift step). What would cut it: fewer "
+               "random bits a weight (a contract change), or 1-bit packed signs.",
+    "update_shared": "With update_rounding = \"stochastic_shared\" the update costs, per active row, its "
+                     "input's power-of-two rounding and chaining (one draw), per exponent that occurs one "
+                     "stochastically rounded vector (n_out entries, half an xorshift step each), and per weight "
+                     "a saturating subtract (four 8-bit weights a word with QSUB8/QADD8/SHADD8 on the M4).",
     "other": "Per-neuron and per-row overhead (clearing and clamping accumulators, the row index, the "
              "output error) is not proportional to the weights and weighs most in small layers.",
 }
@@ -128,7 +149,7 @@ def _versus_float(r: CaseResult, f: CaseResult) -> str:
 def _fix_note(r: CaseResult) -> str:
     top = r.by_function[0][0] if r.by_function else ""
     if top.endswith("_update"):
-        return _FIXES["update"]
+        return _FIXES["update_shared" if r.case.variant == SHARED_UPDATE else "update"]
     if top.endswith(("_forward_train", "_infer")):
         return _FIXES["forward"]
     return _FIXES["other"]
@@ -201,7 +222,8 @@ def _speed_goals(results: list[CaseResult], prim: list[CaseResult], config: str,
             f"instructions per training sample <= {label} of float32 on the {core_name}"
             + (" (and estimated cycles)" if fam == "m4" else "") + f" ({config})",
             "; ".join(lines), "PASS" if ok else "MISS",
-            "" if ok else _versus_float(*measured[0]) + " " + _FIXES["vs_float_" + fam]))
+            "" if ok else _versus_float(*measured[0]) + " "
+            + _FIXES["vs_float_" + fam + ("_shared" if measured[0][0].case.variant == SHARED_UPDATE else "")]))
 
     # 4./5. instructions per weight on the M4F (boards with the same core run the same code: grouped)
     for mode, limit, label in (("binary", 12, "stochastic binary with quantized back-propagation"),

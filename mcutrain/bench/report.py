@@ -78,8 +78,10 @@ _FIXES = {
     "vs_float_m4": "With an FPU the float32 baseline pays, per weight of an active row, about 7 instructions in "
                    "the forward pass (two loads, VMUL, VADD, a store, the loop) and 14 in the update (two loads, "
                    "VMUL, VSUB, the clamp as two VCMP/VMRS pairs, a store); it skips zero input rows as the "
-                   "binarized code does. The binarized kernels pay about 3 a weight in the forward pass "
-                   "(signed byte load, AND with the sign mask, add; 8 accumulators in registers) but about 12 "
+                   "binarized code does. The binarized kernels pay about 3 a weight in the deterministic "
+                   "forward pass (signed byte load, AND with the sign mask, add; 8 accumulators in registers; "
+                   "about 1.5 where the inputs fit a byte: four signs a word with SADD8, SEL and UXTAB16), "
+                   "about 8 in the stochastic one (the sampling), but about 12 "
                    "in the update with stochastic rounding (half an xorshift step, the draw's two shifts, the "
                    "error load, add, arithmetic shift, weight load, subtract, SSAT, byte store): the update is "
                    "almost as dear as the float one, so the total cannot halve while the update rounds a "
@@ -105,10 +107,10 @@ _FIXES = {
     "vs_float_m0_shared": "With update_rounding = \"stochastic_shared\" the M0's update is a plain "
                           "subtract-and-clamp loop over the rows (two signed byte loads, subtract, the unsigned "
                           "range compare and branch, a byte store and the loop: about 10 instructions a weight), "
-                          "and the forward pass still pays about 5 a weight (signed byte load with a register "
-                          "offset, ASR/AND mask, add, with spills: eight low registers). ARMv6-M has no SIMD and "
-                          "no saturation; what would cut it further: packed 1-bit signs for the forward pass "
-                          "(a format change) and hand-scheduled assembly.",
+                          "and the forward pass still pays a signed byte load with a register offset, the "
+                          "ASR/AND mask and an add a weight, with spills (eight low registers). ARMv6-M has "
+                          "no SIMD and no saturation; what would cut it further: packed 1-bit signs for the "
+                          "forward pass (a format change) and hand-scheduled assembly.",
     "update": "The update touches every weight of every active row: per weight a load of the error, the "
               "add and arithmetic shift of the stochastic rounding (its 16-bit draw placed by two shifts, "
               "one xorshift step per two weights), a signed byte load, a subtract, the saturation to "
@@ -212,18 +214,22 @@ def _speed_goals(results: list[CaseResult], prim: list[CaseResult], config: str,
                 ("For scale only, another system's float32 SGD on the same network size "
                  "(anchors.md, not this run): " + "; ".join(anchor)) if anchor else ""))
             continue
-        lines, ok = [], True
-        for r, f in measured:
-            ri, rc = r.train.mean / f.train.mean, r.train_cycles.mean / f.train_cycles.mean
-            cyc_ok = rc <= limit or fam != "m4"
-            ok &= ri <= limit and cyc_ok
-            lines.append(f"{r.case.model} {r.case.mode} {r.case.board}: {ri:.3f} (cycles {rc:.3f})")
-        out.append(Goal(
-            f"instructions per training sample <= {label} of float32 on the {core_name}"
-            + (" (and estimated cycles)" if fam == "m4" else "") + f" ({config})",
-            "; ".join(lines), "PASS" if ok else "MISS",
-            "" if ok else _versus_float(*measured[0]) + " "
-            + _FIXES["vs_float_" + fam + ("_shared" if measured[0][0].case.variant == SHARED_UPDATE else "")]))
+        for mode in BINARY_MODES:  # one line a weight mode: each mode is a configuration of its own
+            of_mode = [(r, f) for r, f in measured if r.case.mode == mode]
+            if not of_mode:
+                continue
+            lines, ok = [], True
+            for r, f in of_mode:
+                ri, rc = r.train.mean / f.train.mean, r.train_cycles.mean / f.train_cycles.mean
+                cyc_ok = rc <= limit or fam != "m4"
+                ok &= ri <= limit and cyc_ok
+                lines.append(f"{r.case.model} {r.case.board}: {ri:.3f} (cycles {rc:.3f})")
+            fix = _FIXES["vs_float_" + fam + ("_shared" if of_mode[0][0].case.variant == SHARED_UPDATE else "")]
+            out.append(Goal(
+                f"instructions per training sample <= {label} of float32 on the {core_name}"
+                + (" (and estimated cycles)" if fam == "m4" else "") + f", {mode} weights ({config})",
+                "; ".join(lines), "PASS" if ok else "MISS",
+                "" if ok else _versus_float(*of_mode[0]) + " " + fix))
 
     # 4./5. instructions per weight on the M4F (boards with the same core run the same code: grouped)
     for mode, limit, label in (("binary", 12, "stochastic binary with quantized back-propagation"),

@@ -103,6 +103,11 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def sample_order(seed: int, n: int, epochs: int) -> np.ndarray:
+    """The training order of a session: epoch e visits a permutation from PCG64 seeded with (seed, e)."""
+    return np.concatenate([np.random.default_rng([seed, e]).permutation(n) for e in range(epochs)])
+
+
 class TwinRunner(threading.Thread):
     """The twin over the same sample order, producing digests to compare."""
 
@@ -165,7 +170,7 @@ def run_session(
     res = SessionResult()
     link.hello(expected_hash=model_hash)
     n = len(train_enc)
-    order = np.concatenate([np.random.default_rng([seed, e]).permutation(n) for e in range(epochs)])
+    order = sample_order(seed, n, epochs)
     twin: TwinRunner | None = None
     if twin_factory is not None:
         plan, x_dec, _ = twin_factory()

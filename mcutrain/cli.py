@@ -121,7 +121,8 @@ def boards() -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("BENCHMARKS.md"), show_default=True)
 @click.option("--samples", default=20, show_default=True, help="MNIST samples averaged per case.")
 @click.option("--board", "boards", multiple=True, help="Only these boards (repeatable; default: all).")
-@click.option("--weights", "modes", multiple=True, help="Only these weight modes (binary, sign, float32).")
+@click.option("--weights", "modes", multiple=True,
+              help="Only these weight modes (default binary, sign, float32; also ternary, ternary_det).")
 @click.option("--model", "models", multiple=True, help="Only these models (mnist-demo, mlp-64-32-10).")
 @click.option("--session/--no-session", default=True, help="Also time a short real session in QEMU.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build/bench"), show_default=True)
@@ -133,6 +134,23 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
     try:
         run_bench(out, build_dir, samples=samples, boards=boards or None, modes=modes or None,
                   models=models or None, session=session, log=lambda s: click.echo(s, err=True))
+    except McutrainError as exc:
+        _fail(exc)
+
+
+@main.command("modes-table")
+@click.argument("model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True,
+              help="Markdown file whose modes-table section is (re)written; the rest is kept.")
+@click.option("--device", is_flag=True, help="Also train each row on the emulated board with --verify (minutes a row).")
+def modes_table(model: Path, out: Path, device: bool) -> None:
+    """Test accuracy of every integer weight mode with and without quantized back-propagation for MODEL's
+    architecture (bit-exact twin, i.e. the emulated board's result); write the table into OUT."""
+    from .modes_table import write_table
+
+    try:
+        write_table(model, out, f"mcutrain modes-table {model} -o {out}{' --device' if device else ''}",
+                    log=lambda s: click.echo(s, err=True), device=device)
     except McutrainError as exc:
         _fail(exc)
 
@@ -331,6 +349,10 @@ def _train(model: Path, port: str | None, board: str | None, verify: bool, diges
     t_start = time.monotonic()
     spec = _load(model, board)
     spec, ds = _with_data(spec)
+    if checkpoint_every:
+        from .checkpoint_cadence import check_checkpoint_cadence
+
+        check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(ds.y_train))
     root = build_dir or Path("build") / spec.name
     proj = write_project(spec, root)
     if not quiet:

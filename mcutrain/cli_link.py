@@ -154,6 +154,7 @@ def soak(model: Path, board: str | None, rate: float, delay_s: float, reset_ever
 
 def run_soak(model: Path, board: str | None, rate: float, delay_s: float, reset_every: float,
              checkpoint_every: int, fault_seed: int, build_dir: Path | None) -> dict[str, Any]:
+    from .checkpoint_cadence import check_checkpoint_cadence
     from .cli import _session_inputs
     from .host.faults import FaultProxy, FaultRates
     from .host.link import DeviceLink
@@ -162,6 +163,7 @@ def run_soak(model: Path, board: str | None, rate: float, delay_s: float, reset_
     t_start = time.monotonic()
     spec, proj, elf = build_firmware(model, board, build_dir)
     kwargs = _session_inputs(spec, verify=True, digest_every=250, quiet=True)
+    check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(kwargs["train_labels"]))
     emu = start_emulator(proj, elf)
     proxy = FaultProxy(emu.port, FaultRates.uniform(rate, delay_s), seed=fault_seed)
     proxy.start()

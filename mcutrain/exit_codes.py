@@ -8,7 +8,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (2, "bad model file, model too large for the board, fixed-point range that could overflow, or bad data"),
     (3, "a tool or optional package is missing (the message names the Debian or pip package)"),
     (4, "serial port missing (the message lists the ports there are)"),
-    (5, "device silent"),
+    (5, "device silent (or only garbage on the line)"),
     (6, "the device runs firmware for another model (both hashes named)"),
     (7, "protocol error"),
     (8, "emulator failed"),

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcutrain.arith.fixed import shift
+from mcutrain.arith.plan import make_plan
 from mcutrain.arith.prng import XorShiftStream, xorshift32_step
-from mcutrain.arith.quant import binarize_stochastic, msb_index, pow2_exponent_stochastic, pow2_value
+from mcutrain.arith.quant import (
+    binarize_stochastic,
+    msb_index,
+    pow2_exponent_stochastic,
+    pow2_value,
+    ternarize_deterministic,
+    ternarize_stochastic,
+)
+from mcutrain.twin.dense import DenseTwin
 
 
 @given(st.integers(1, 2**32 - 1), st.integers(1, 300), st.integers(1, 300))
@@ -86,3 +96,98 @@ def test_pow2_saturates_at_ex_max() -> None:
     r = np.arange(64, dtype=np.int64)
     ex, keep = pow2_exponent_stochastic(np.full(64, 1000), r, 0, 5)
     assert (ex == 5).all() and keep.all()
+
+
+# -- weight samplers, exactly: every latent value against every value of its draw -----------------
+# The draw r of a weight is uniform over its range (a masked 16-bit half of a xorshift32 output,
+# see test_masked_half_draw_is_uniform), so counting outcomes over all r gives the probabilities exactly.
+
+@pytest.mark.parametrize("lw", [6, 10, 14])
+def test_binary_sampler_counts_exactly(lw: int) -> None:
+    w0 = 1 << lw
+    ws = np.arange(-w0, w0 + 1) if lw <= 10 else np.r_[-w0:-w0 + 40, -20:21, w0 - 40:w0 + 1]
+    r = np.arange(2 * w0)
+    plus = binarize_stochastic(ws[:, None], r[None, :], w0).sum(axis=1)
+    # P(+1) = (w + W0) / 2W0 = clip((w/W0 + 1)/2, 0, 1), counted over the 2W0 draws
+    assert (plus == ws + w0).all()
+    # unbiased: E[W0 b] = w exactly
+    assert (2 * plus - 2 * w0 == 2 * ws).all()
+
+
+@pytest.mark.parametrize("lw", [6, 10, 14])
+def test_ternary_sampler_counts_exactly(lw: int) -> None:
+    w0 = 1 << lw
+    ws = np.arange(-w0, w0 + 1) if lw <= 10 else np.r_[-w0:-w0 + 40, -20:21, w0 - 40:w0 + 1]
+    r = np.arange(w0)  # the ternary draw is uniform in [0, W0)
+    t = ternarize_stochastic(ws[:, None], r[None, :], w0)
+    assert set(np.unique(t)) <= {-1, 0, 1}
+    n_plus, n_zero, n_minus = (t == 1).sum(axis=1), (t == 0).sum(axis=1), (t == -1).sum(axis=1)
+    # the paper: for w > 0 P(+1) = w/W0, P(0) = 1 - w/W0; for w < 0 P(-1) = -w/W0, P(0) = 1 + w/W0
+    assert (n_plus == np.maximum(ws, 0)).all()
+    assert (n_minus == np.maximum(-ws, 0)).all()
+    assert (n_zero == w0 - np.abs(ws)).all()
+    assert (t.sum(axis=1) == ws).all()  # unbiased: E[W0 t] = w exactly
+
+
+@pytest.mark.parametrize("lw", [6, 14])
+def test_ternary_deterministic_thresholds(lw: int) -> None:
+    w0 = 1 << lw
+    ws = np.arange(-w0, w0 + 1)
+    t = ternarize_deterministic(ws, w0)
+    # nearest of {-1, 0, +1} to w/W0, a tie (|w| = W0/2) to the non-zero value
+    want = np.sign(ws) * (2 * np.abs(ws) >= w0)
+    assert (t == want).all()
+    assert t[0] == -1 and t[-1] == 1 and t[w0] == 0
+    assert t[w0 + w0 // 2] == 1 and t[w0 + w0 // 2 - 1] == 0 and t[w0 - w0 // 2] == -1 and t[w0 - w0 // 2 + 1] == 0
+
+
+@pytest.mark.parametrize("mask_bits", [7, 11, 14, 15])
+def test_masked_half_draw_is_uniform(mask_bits: int) -> None:
+    """Every 16-bit half maps onto [0, 2^mask_bits) equally often: the masked draw is uniform."""
+    halves = np.arange(1 << 16)
+    counts = np.bincount(halves & ((1 << mask_bits) - 1), minlength=1 << mask_bits)
+    assert (counts == (1 << (16 - mask_bits))).all()
+
+
+@pytest.mark.parametrize("weights", ["binary", "ternary"])
+def test_twin_sampling_follows_the_draw_order(weights: str) -> None:
+    """The twin's vectorized sampling equals the definition applied draw by draw (scalar xorshift):
+    rows in order, one draw per two weights, low half for even j, high half for odd j."""
+    plan = make_plan([5, 7], weights=weights, latent_bits=8)
+    layer = DenseTwin(plan, plan.layers[0])
+    w0 = plan.w0
+    layer.W = np.arange(5 * 7).reshape(5, 7) * 7 % (2 * w0 + 1) - w0
+    rows = np.array([0, 2, 3])
+    seed = 12345
+    got = layer._sample(rows, XorShiftStream(seed, capacity=16))
+    s = seed
+    for a, i in enumerate(rows):
+        for j in range(0, 7, 2):
+            s = xorshift32_step(s)
+            for h in range(2):
+                if j + h >= 7:
+                    continue
+                half = (s >> (16 * h)) & 0xFFFF
+                w = int(layer.W[i, j + h])
+                if weights == "binary":
+                    want = 1 if (half & (2 * w0 - 1)) < w + w0 else -1
+                else:
+                    want = (1 if w > 0 else -1) if (half & (w0 - 1)) < abs(w) else 0
+                assert got[a, j + h] == want, (i, j + h)
+
+
+def test_batch_norm_scale_is_the_nearest_power_of_two() -> None:
+    """2^t with t = A + R - round2(dev): round2 is log2 rounded at 1.5 x 2^k, so 2^(A + R - t) / dev lies in
+    (2/3, 4/3] for every deviation the running average can hold (dev >= 2^R, exhaustively up to 2^22)."""
+    from mcutrain.twin.batchnorm import BatchNormTwin
+
+    plan = make_plan([4, 2], batch_norm=(True,))
+    bn = BatchNormTwin(plan, plan.layers[0])
+    dev = np.arange(plan.bn_dev_min, 1 << 22, dtype=np.int64)
+    bn.dev = dev
+    t = bn.scale_exponents()
+    ratio = np.exp2((plan.act_frac + plan.bn_frac - t).astype(np.float64)) / dev
+    assert (ratio > 2 / 3).all() and (ratio <= 4 / 3).all()
+    assert t.max() == plan.act_frac  # dev >= 2^R: the scale never exceeds 2^A
+    bn.reset()
+    assert (bn.scale_exponents() == 0).all()  # deviation 1.0 at the start: no scaling

@@ -7,6 +7,7 @@ three layers: train predictions, hinge statistics, weight digests after every
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import struct
 import subprocess
@@ -73,6 +74,14 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
         ("sign", True, [33, 17, 10], 16, 8, "stochastic_shared"),
         ("binary", True, [31, 9, 10], 17, 12, "stochastic_shared"),
         ("sign", True, [64, 10], 18, 16, "stochastic_shared"),
+        ("ternary", True, [100, 10], 15, 16, "nearest"),
+        ("ternary", False, [33, 17, 10], 16, 16, "nearest"),
+        ("ternary", True, [33, 17, 10], 17, 8, "stochastic"),
+        ("ternary_det", True, [100, 10], 18, 16, "nearest"),
+        ("ternary_det", False, [33, 17, 10], 19, 16, "nearest"),
+        ("ternary_det", True, [33, 17, 10], 20, 8, "stochastic"),
+        ("ternary", True, [31, 10], 21, 12, "stochastic"),
+        ("ternary_det", True, [33, 17, 10], 22, 8, "stochastic_shared"),
     ],
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
@@ -93,6 +102,114 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
     other = TwinNetwork(plan)
     other.start(seed ^ 1, spe)
     assert other.state_bytes() != net.state_bytes() or n == 0
+
+
+@pytest.mark.parametrize(
+    "weights,qbp,sizes,biases,latent_bits,rounding",
+    [
+        ("binary", True, [33, 17, 10], (True, True, True), 16, "nearest"),
+        ("sign", False, [33, 17, 10], (False, True, True), 16, "nearest"),
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic"),
+        ("ternary_det", True, [33, 17, 10], (True, False, True), 12, "stochastic"),
+        # 8-bit latents, 784 x 33 + 33 x 10 = 26202 bytes of weights: 2 bytes of padding before the biases
+        ("sign", True, [33, 10], (True, True), 8, "stochastic"),
+        ("sign", True, [33, 17, 10], (True, False, True), 8, "stochastic_shared"),
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic_shared"),
+    ],
+)
+def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                              sizes: list[int], biases: tuple[bool, ...], latent_bits: int,
+                                              rounding: str) -> None:
+    """Biases (int32, in the state after the weights) are updated and saved bit for bit like the twin's."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, spe, every = 400, 150, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases)
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, _ = run_and_compare(exe, net, enc, x, y, seed=31, spe=spe, n=n, every=every, n_eval=n_eval)
+    assert len(c_state) == plan.state_bytes
+    # the biases moved (the test would pass vacuously if they stayed at zero)
+    tail = np.frombuffer(c_state[plan.state_bytes - 4 * sum(la.n_out for la in plan.layers if la.bias):], "<i4")
+    assert np.count_nonzero(tail) > len(tail) // 2
+    assert c_state[plan.latent_bytes * plan.n_weights:][:plan.state_pad] == bytes(plan.state_pad)
+
+
+@pytest.mark.parametrize(
+    "weights,qbp,sizes,biases,latent_bits,rounding,batch,spe",
+    [
+        ("binary", True, [33, 17, 10], (True, True, True), 16, "nearest", 8, 150),
+        ("sign", True, [100, 10], (False, False), 8, "stochastic", 4, 150),  # int16 accumulators
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic", 16, 150),
+        ("ternary_det", False, [33, 17, 10], (False, True, False), 16, "nearest", 32, 150),
+        ("sign", False, [64, 10], (True, True), 16, "nearest", 2, 0),         # no epoch boundary
+        ("ternary", True, [33, 17, 10], (False, False, False), 12, "stochastic", 256, 150),  # int32, epoch flush
+    ],
+)
+def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                                    sizes: list[int], biases: tuple[bool, ...], latent_bits: int,
+                                                    rounding: str, batch: int, spe: int) -> None:
+    """Mini-batches: summed clamped updates applied with a shift every batch_size samples and at the end of
+    every epoch (150 samples: a short last batch), bit for bit like the twin."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, every = 400, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases, batch_size=batch)
+    assert plan.batch_acc_ctype == ("int16_t" if batch * 2 * plan.w0 < 2**15 else "int32_t")
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, train = run_and_compare(exe, net, enc, x, y, seed=41, spe=spe, n=n, every=every, n_eval=n_eval)
+    # the weights moved away from their initial values (the batches were applied)
+    start = TwinNetwork(plan)
+    start.start(41, spe)
+    assert c_state != start.state_bytes()
+
+
+@pytest.mark.parametrize(
+    "weights,qbp,sizes,bn,biases,latent_bits,rounding",
+    [
+        ("ternary", True, [33, 17, 10], (True, True, True), None, 8, "stochastic"),
+        ("binary", True, [64, 10], (True, False), (False, True), 16, "nearest"),
+        ("sign", False, [33, 10], (False, True), (True, False), 8, "nearest"),  # 8-bit latents: padding
+        ("ternary_det", True, [31, 10], (True, True), None, 12, "stochastic"),
+    ],
+)
+def test_generated_c_with_batch_norm_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
+                                                  sizes: list[int], bn: tuple[bool, ...],
+                                                  biases: tuple[bool, ...] | None, latent_bits: int,
+                                                  rounding: str) -> None:
+    """Batch norm without multiplications: the running statistics, beta and every prediction bit for bit."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    n, n_eval, spe, every = 400, 150, 150, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                     update_rounding=rounding, biases=biases, batch_norm=bn)
+    plan = dataclasses.replace(plan, bn_momentum_shift=4)  # statistics that move fast: more of them is tested
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
+    exe = tmp_path / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
+                    "-o", str(exe)], check=True)
+    net = TwinNetwork(plan)
+    c_state, _ = run_and_compare(exe, net, enc, x, y, seed=51, spe=spe, n=n, every=every, n_eval=n_eval)
+    assert len(c_state) == plan.state_bytes
+    bn_words = np.frombuffer(c_state[plan.state_bytes - 4 * plan.n_bn_words:], "<i4")
+    layer = next(la for la in net.layers if la.bn is not None)
+    k = layer.layer.n_out
+    mu, dev, beta = bn_words[:k], bn_words[k:2 * k], bn_words[2 * k:3 * k]
+    assert np.count_nonzero(mu) > k // 2 and np.count_nonzero(beta) > k // 2   # statistics and beta moved
+    assert (dev >= plan.bn_dev_min).all() and len(np.unique(dev)) > 1
+    assert (layer.bn.scale_exponents() != 0).any()  # the power-of-two scaling is exercised, not only centring
 
 
 @pytest.mark.parametrize(

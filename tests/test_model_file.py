@@ -69,7 +69,7 @@ error_frac_bits = 12
 latent_bits = 16
 """
 
-BASE_HASH = "f9a386609d1bf650"
+BASE_HASH = "232ccbbf2caa7dd4"
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -176,8 +176,8 @@ def test_lr_min_default_follows_a_lower_learning_rate(tmp_path: Path) -> None:
 def test_to_dict_is_json(tmp_path: Path) -> None:
     spec = load_text(tmp_path, BASE)
     d = json.loads(json.dumps(spec.to_dict()))
-    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu"},
-                           {"kind": "dense", "units": 10, "activation": "linear"}]
+    assert d["layers"] == [{"kind": "dense", "units": 100, "activation": "relu", "bias": False, "batch_norm": False},
+                           {"kind": "dense", "units": 10, "activation": "linear", "bias": False, "batch_norm": False}]
     assert d["training"]["qbp_exponent_range"] == [-8, 7]
     assert d["model"] == {"name": "t", "board": "netduinoplus2", "seed": 1}
     assert d["n_inputs"] == 784 and d["n_classes"] == 10
@@ -247,7 +247,7 @@ def test_unknown_key_without_near_match(tmp_path: Path) -> None:
      "expected true or false (got a TOML string)"),
     ('board = "netduinoplus2"', "board = 2", "model.board", "2", "expected a string"),
     ('weights = "binary"', "weights = 1", "training.weights", "1",
-     "expected one of binary, sign, float32 (a quoted string"),
+     "expected one of binary, sign, ternary, ternary_det, float32 (a quoted string"),
     ("epochs = 1", "epochs = [1]", "training.epochs", "[1]", "expected an integer from 1 to 100000"),
     ("learning_rate = -6", "learning_rate = true", "training.learning_rate", "true", "(got a TOML boolean)"),
     ('learning_rate = -6', 'learning_rate = "fast"', "training.learning_rate", '"fast"',
@@ -355,10 +355,42 @@ def test_bad_encoding(tmp_path: Path) -> None:
 
 
 def test_bad_weight_mode(tmp_path: Path) -> None:
-    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "ternary"')))
-    assert_names(err, "training.weights", '"ternary"', "expected one of binary, sign")
+    err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "quaternary"')))
+    assert_names(err, "training.weights", '"quaternary"', "expected one of binary, sign, ternary")
     err = error_of(tmp_path, edit(BASE, ('weights = "binary"', 'weights = "binray"')))
-    assert_names(err, "training.weights", '"binray"', "expected one of binary, sign, float32 (did you mean binary?)")
+    assert_names(err, "training.weights", '"binray"',
+                 "expected one of binary, sign, ternary, ternary_det, float32 (did you mean binary?)")
+
+
+def test_dense_bias(tmp_path: Path) -> None:
+    text = edit(BASE, ('units = 100\nactivation = "relu"', 'units = 100\nactivation = "relu"\nbias = true'))
+    spec = load_text(tmp_path, text)
+    assert spec.layer_biases() == (True, False)
+    assert spec.model_hash() != load_text(tmp_path, BASE).model_hash()  # compiled in: hashed
+    err = error_of(tmp_path, edit(text, ("bias = true", "bias = 1")))
+    assert_names(err, "layers[0].bias", "1", "expected true or false")
+    err = error_of(tmp_path, edit(text, ('weights = "binary"', 'weights = "float32"'),
+                                  ("quantized_backprop = true", "")))
+    assert_names(err, "layers[0].bias", "true", "integer weight modes only")
+
+
+def test_dense_batch_norm(tmp_path: Path) -> None:
+    text = edit(BASE, ('units = 100\nactivation = "relu"', 'units = 100\nactivation = "relu"\nbatch_norm = true'))
+    spec = load_text(tmp_path, text)
+    assert spec.layer_batch_norm() == (True, False) and spec.layer_biases() == (False, False)
+    assert spec.model_hash() != load_text(tmp_path, BASE).model_hash()
+    err = error_of(tmp_path, edit(text, ("batch_norm = true", "batch_norm = true\nbias = true")))
+    assert "layers[0]" in str(err) and "beta" in str(err) and "remove bias = true" in str(err)
+    err = error_of(tmp_path, edit(text, ("batch_size = 1", "batch_size = 4")))
+    assert "use batch_size = 1" in str(err)
+
+
+@pytest.mark.parametrize("mode", ["ternary", "ternary_det"])
+def test_ternary_weight_modes_are_accepted(tmp_path: Path, mode: str) -> None:
+    spec = load_text(tmp_path, edit(BASE, ('weights = "binary"', f'weights = "{mode}"')))
+    assert spec.training.weights == mode and spec.training.quantized_backprop is True
+    binary = load_text(tmp_path, BASE)
+    assert spec.model_hash() != binary.model_hash()  # the weight mode is compiled in: it is hashed
 
 
 def test_last_layer_must_be_linear(tmp_path: Path) -> None:
@@ -391,10 +423,16 @@ def test_no_layers(tmp_path: Path) -> None:
     assert "layers is missing: add [[layers]] tables" in str(err)
 
 
-def test_batch_size_must_be_one(tmp_path: Path) -> None:
-    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 32")))
-    assert_names(err, "training.batch_size", "32", "batch_size must be 1 in this version")
-    assert "set batch_size = 1" in str(err)
+def test_batch_size_is_a_power_of_two(tmp_path: Path) -> None:
+    assert load_text(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 32"))).training.batch_size == 32
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 200")))
+    assert_names(err, "training.batch_size", "200", "must be a power of two")
+    assert "128 or 256" in str(err)
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 0")))
+    assert_names(err, "training.batch_size", "0", "1")
+    err = error_of(tmp_path, edit(BASE, ("batch_size = 1", "batch_size = 4"),
+                                  ('weights = "binary"', 'weights = "float32"'), ("quantized_backprop = true", "")))
+    assert_names(err, "training.batch_size", "4", "set batch_size = 1")
 
 
 def test_bad_loss(tmp_path: Path) -> None:
@@ -431,7 +469,7 @@ def test_dataset_not_npz(tmp_path: Path) -> None:
 
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
     err = error_of(tmp_path, edit(BASE, ("seed = 1", "seed = 0"), ("units = 100", "units = 0"),
-                                  ("batch_size = 1", "batch_size = 4"), ("epochs = 1", "epocs = 1")))
+                                  ("batch_size = 1", "batch_size = 6"), ("epochs = 1", "epocs = 1")))
     keys = [k for k, _, _ in err.problems]
     assert keys == ["model.seed", "layers[0].units", "training.batch_size", "training.epocs"]
     assert str(err).startswith(f"{tmp_path / 'model.toml'}: 4 problems:\n  - model.seed = 0:")
@@ -497,8 +535,8 @@ def test_hash_is_pinned(tmp_path: Path) -> None:
     assert spec.canonical_json() == (
         '{"arithmetic":{"activation_frac_bits":8,"error_frac_bits":12,"latent_bits":16,'
         '"update_rounding":"nearest","weight_scale_shift":0},"board":"netduinoplus2",'
-        '"encoding":"bits","format":3,"layers":[{"activation":"relu","kind":"dense","units":100},'
-        '{"activation":"linear","kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
+        '"encoding":"bits","format":4,"layers":[{"activation":"relu","batch_norm":false,"bias":false,"kind":"dense",'
+        '"units":100},{"activation":"linear","batch_norm":false,"bias":false,"kind":"dense","units":10}],"n_inputs":784,"pool":1,"training":{"batch_size":1,'
         '"learning_rate":-6,"loss":"squared_hinge","lr_decay_every_epochs":1,"lr_decay_shift":1,"lr_min":-12,'
         '"qbp_exponent_range":[-8,7],"quantized_backprop":true,"weights":"binary"}}')
 

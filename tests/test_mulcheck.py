@@ -32,7 +32,7 @@ def _project(tmp_path: Path, **kw: object):
 
 # The multiply check covers every binarized weight mode. float32 is the baseline that multiplies by
 # design: it is not checked for the absence of multiplies, but for their presence (below).
-NO_MULTIPLY_CASES = [("binary", True), ("sign", True), ("binary", False), ("sign", False)]
+NO_MULTIPLY_CASES = [(w, q) for q in (True, False) for w in ("binary", "sign", "ternary", "ternary_det")]
 
 
 def test_every_binarized_mode_is_checked() -> None:
@@ -49,6 +49,26 @@ def test_shipped_firmware_has_no_multiply(tmp_path: Path, weights: str, qbp: boo
     assert all(r.instructions > 0 for r in reports)
     bad = [f.text for r in reports for f in r.findings]
     assert bad == [], f"multiply/divide found in the training path: {bad}"
+
+
+@pytest.mark.parametrize("weights,qbp,extra,layer_key", [
+    ("ternary", True, "", "bias"), ("sign", True, "batch_size = 16", "bias"),
+    ("ternary_det", False, "batch_size = 4", "bias"), ("ternary", True, "", "batch_norm"),
+    ("binary", False, "", "batch_norm")])
+def test_biases_batches_and_batch_norm_add_no_multiply(tmp_path: Path, weights: str, qbp: bool, extra: str,
+                                                      layer_key: str) -> None:
+    spec_path = small_model(tmp_path, weights=weights, qbp=qbp, units=16, extra=extra)
+    text = spec_path.read_text().replace('activation = "relu"', f'activation = "relu"\n{layer_key} = true')
+    spec_path.write_text(text.replace('activation = "linear"', f'activation = "linear"\n{layer_key} = true'))
+    spec = load_model(spec_path)
+    ds = load_dataset(spec.data)
+    proj = write_project(check_against_data(spec, ds.x_train.shape[1], ds.n_classes), tmp_path / "proj")
+    assert ("L1_B" if layer_key == "bias" else "l1_bn_backward") in (proj.generated.out_dir / "mt_model.c").read_text()
+    assert ("l1_apply_batch" in proj.generated.manifest["functions"]["training"]) == bool(extra)
+    fns = proj.generated.manifest["functions"]
+    reports = check_elf(str(build(proj)), sorted(set(fns["training"]) | set(fns["inference"])))
+    assert all(r.instructions > 0 for r in reports)
+    assert [f.text for r in reports for f in r.findings] == []
 
 
 def _sections(elf: Path) -> dict[str, int]:

@@ -48,6 +48,82 @@ def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
     assert r["link_bytes"] >= 1500 * 100 + 500 * 99
 
 
+@pytest.mark.qemu
+@pytest.mark.parametrize("weights,qbp", [("ternary", True), ("ternary_det", True), ("ternary", False)])
+def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weights: str, qbp: bool) -> None:
+    """Ternary connect (stochastic and deterministic) trains on the emulated board bit for bit like the twin;
+    the device evaluates with the deterministic ternarization of the latent weights."""
+    model = small_model(tmp_path, weights=weights, qbp=qbp, train=1000, test=300)
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
+
+
+@pytest.mark.qemu
+def test_batch_norm_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
+    """Batch norm without multiplications in the hidden layer (running statistics, beta) on the emulated
+    board, bit for bit like the twin (the statistics are part of the state bytes read back)."""
+    model = small_model(tmp_path, weights="ternary", train=1000, test=300)
+    model.write_text(model.read_text().replace('activation = "relu"', 'activation = "relu"\nbatch_norm = true'))
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    assert manifest["ram"]["by_kind"]["batch_norm"] == 16 * 32
+    assert "l0_bn_infer" in manifest["functions"]["inference"]
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
+
+
+@pytest.mark.qemu
+def test_biases_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
+    """Biases in both layers of a ternary model, trained on the emulated board bit for bit like the twin
+    (the state read back at the end holds the weights and then the int32 biases)."""
+    model = small_model(tmp_path, weights="ternary", train=1000, test=300)
+    text = model.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
+    model.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    assert manifest["ram"]["by_kind"]["biases"] == 4 * (32 + 10)  # 784 x 32 + 32 x 10 int16 weights: no padding
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("weights,batch,latent_bits", [("ternary", 8, 8), ("sign", 32, 16)])
+def test_mini_batch_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weights: str, batch: int,
+                                           latent_bits: int) -> None:
+    """Mini-batches on the emulated board (int16 and int32 accumulators; 1000 samples an epoch is not a
+    multiple of 32: a short last batch), bit for bit like the twin."""
+    model = small_model(tmp_path, weights=weights, units=16, train=1000, test=300, latent_bits=latent_bits,
+                        extra=f"batch_size = {batch}")
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    assert manifest["ram"]["by_kind"]["batch_accumulators"] > 0
+    assert "l0_apply_batch" in manifest["functions"]["training"]
+    r = json.loads(report.read_text())
+    assert r["bit_exact"] is True and r["digests_checked"] == 4
+    # chance is 0.1; ternary 8-bit batch 8: 0.2067 with latents in [-W0, W0], 0.1967 in [-W0, W0 - 1] (format 4)
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.15
+
+
 # The other emulated boards (netduinoplus2, the default, is the test above), each with a model that
 # fits it: 784-32-10 on lm3s6965evb (Cortex-M3) and mps2-an505 (Cortex-M33), 196-32-10 with 8-bit
 # latent weights on the micro:bit (Cortex-M0, 16 KB of RAM).

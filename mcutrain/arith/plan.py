@@ -27,6 +27,10 @@ class DensePlan:
     update_const: int        # C_l without the learning-rate exponent: -A - E + weight_shift + LW
     in_max: int              # largest input value (Q(A) integer) the layer can see
     w0_float: float = 0.0    # float32 mode: W0 = Glorot h/2 x 2^weight_scale_shift, rounded to float32
+    bias: bool = False       # an int32 bias per unit, in accumulator units (Q(A) x 2^weight_shift)
+    bias_const: int = 0      # bias update shift without the learning-rate exponent: A + weight_shift - E
+    bias_max: int = 0        # biases saturate to [-bias_max, bias_max] = ACT_MAX in accumulator units
+    bn: bool = False         # batch normalization without multiplications (docs/arithmetic.md, section 5.8)
 
     @property
     def draws_per_row(self) -> int:
@@ -40,7 +44,8 @@ class ArithPlan:
     latent_shift: int        # LW: latent weights are integers in [-2^LW, 2^LW - 1], 2^LW is W0
     act_max: int             # hidden activations saturate to [0, act_max]
     err_bits: int            # errors saturate to +-(2^err_bits - 1)
-    weights: str             # "binary" (stochastic), "sign" (deterministic) or "float32" (the float baseline)
+    weights: str             # "binary" / "sign" (stochastic / deterministic binary connect), "ternary" /
+    #                          "ternary_det" (stochastic / deterministic ternary connect), "float32" (float baseline)
     qbp: bool
     ex_min: int              # quantized-x exponent range, in integer units of Q(A)
     ex_max: int
@@ -58,11 +63,65 @@ class ArithPlan:
         """The shared update vectors are saturated to [-update_bound, update_bound] = +-(2 W0 - 1):
         W - u then saturates to [-W0, W0 - 1] exactly as W - (the unsaturated u) would (section 5)."""
         return 2 * self.w0 - 1
+    batch_shift: int = 0     # mini-batches of 2^batch_shift samples (0: every sample updates the weights)
+
+    # batch normalization (docs/arithmetic.md, section 5.8): statistics in Q(A + BN_FRAC)
+    bn_frac: int = 8         # R: fraction bits of the running statistics and beta beyond Q(A)
+    bn_momentum_shift: int = 10  # M: running averages move by 2^-M of the difference each sample
+
+    @property
+    def bn_dev_init(self) -> int:
+        """Initial running deviation: 1.0 (so the first samples pass unscaled)."""
+        return 1 << (self.act_frac + self.bn_frac)
+
+    @property
+    def bn_dev_min(self) -> int:
+        """The running deviation never drops below one Q(A) unit: the scale exponent t is at most A."""
+        return 1 << self.bn_frac
+
+    @property
+    def bn_c_max(self) -> int:
+        """The centred value is saturated to +-bn_c_max, so that shifting it left by t <= A stays below 2^30."""
+        return (1 << (30 - self.act_frac)) - 1
+
+    @property
+    def has_bn(self) -> bool:
+        return any(layer.bn for layer in self.layers)
+
+    @property
+    def batch_size(self) -> int:
+        return 1 << self.batch_shift
+
+    @property
+    def update_max(self) -> int:
+        """Mini-batches: each sample's weight update is clamped to +-2 W0 before it is accumulated (a larger
+        one saturates any latent weight, so at batch size 1 the clamp changes nothing)."""
+        return 2 * self.w0
+
+    @property
+    def batch_acc_ctype(self) -> str:
+        """Type of the per-weight batch accumulator: int16 when batch_size x 2 W0 fits, else int32."""
+        return "int16_t" if self.batch_size * self.update_max <= (1 << 15) - 1 else "int32_t"
+
+    @property
+    def batch_acc_bytes(self) -> int:
+        return 2 if self.batch_acc_ctype == "int16_t" else 4
 
     @property
     def is_float(self) -> bool:
         """The float32 baseline: conventional SGD with float multiplications (docs/arithmetic.md, section 9)."""
         return self.weights == "float32"
+
+    @property
+    def is_ternary(self) -> bool:
+        """Ternary connect: sampled weights in {-W0, 0, +W0} (docs/arithmetic.md, section 4)."""
+        return self.weights in TERNARY_MODES
+
+    @property
+    def samples_weights(self) -> bool:
+        """Stochastic weight sampling (binary, ternary): the forward pass draws, and layers after the
+        first keep the sampled weights for their backward pass."""
+        return self.weights in ("binary", "ternary")
 
     @property
     def latent_bytes(self) -> int:
@@ -110,11 +169,37 @@ class ArithPlan:
         return lo, hi
 
     @property
+    def has_biases(self) -> bool:
+        return any(layer.bias for layer in self.layers)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(layer.n_in * layer.n_out for layer in self.layers)
+
+    @property
+    def state_pad(self) -> int:
+        """Zero bytes between the weights and the int32 state (biases, batch norm), to align it."""
+        return -(self.latent_bytes * self.n_weights) % 4 if self.has_biases or self.has_bn else 0
+
+    @property
+    def n_bn_words(self) -> int:
+        """int32 words of batch-norm state: mean, deviation and beta of every unit of every BN layer."""
+        return sum(3 * layer.n_out for layer in self.layers if layer.bn)
+
+    @property
+    def state_bytes(self) -> int:
+        """The state (docs/arithmetic.md, section 7): weights, padding, every layer's biases (int32), then
+        every batch-norm layer's mean, deviation and beta (int32)."""
+        n_bias = sum(layer.n_out for layer in self.layers if layer.bias)
+        return self.latent_bytes * self.n_weights + self.state_pad + 4 * n_bias + 4 * self.n_bn_words
+
+    @property
     def act_bits(self) -> int:
         return self.act_max.bit_length()
 
 
-WEIGHT_MODES = ("binary", "sign", "float32")
+WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det", "float32")
+TERNARY_MODES = ("ternary", "ternary_det")
 UPDATE_ROUNDINGS = ("nearest", "stochastic", "stochastic_shared")
 
 
@@ -150,9 +235,13 @@ def make_plan(
     input_max: int = 256,
     weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
+    biases: tuple[bool, ...] | None = None,
+    batch_size: int = 1,
+    batch_norm: tuple[bool, ...] | None = None,
 ) -> ArithPlan:
     if weights not in WEIGHT_MODES:
-        raise PlanError(f"weight mode {weights!r} is not implemented on the device; use binary, sign or float32")
+        raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
+                        f"use one of {', '.join(WEIGHT_MODES)}")
     if weights == "float32":
         # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
         qbp, update_rounding = False, "nearest"
@@ -160,6 +249,33 @@ def make_plan(
         raise PlanError(f"update_rounding {update_rounding!r} is unknown; use one of {', '.join(UPDATE_ROUNDINGS)}")
     if update_rounding != "nearest" and not qbp:
         raise PlanError(f"update_rounding = {update_rounding} needs quantized_backprop = true; use nearest")
+    if update_rounding == "stochastic_shared" and batch_size != 1:
+        raise PlanError("update_rounding = stochastic_shared rounds each sample's update as it is applied; "
+                        "use batch_size = 1 or update_rounding = stochastic")
+    n_layers = len(sizes) - 1
+    biases = tuple(biases) if biases is not None else (False,) * n_layers
+    if len(biases) != n_layers:
+        raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
+    batch_norm = tuple(batch_norm) if batch_norm is not None else (False,) * n_layers
+    if len(batch_norm) != n_layers:
+        raise PlanError(f"{len(batch_norm)} batch_norm flags for {n_layers} layers")
+    if any(batch_norm):
+        if weights == "float32":
+            raise PlanError("batch normalization is implemented for the integer weight modes only, not float32")
+        if batch_size != 1:
+            raise PlanError("batch normalization with mini-batches is not implemented: use batch_size = 1 "
+                            "(the statistics are running averages over the stream)")
+        both = [k for k in range(n_layers) if batch_norm[k] and biases[k]]
+        if both:
+            raise PlanError(f"layers[{both[0]}]: batch_norm has its own learned shift (beta); remove bias = true")
+    if batch_size < 1 or batch_size & (batch_size - 1):
+        raise PlanError(f"batch_size {batch_size} is not a power of two; the batch mean is a shift")
+    if weights == "float32" and batch_size != 1:
+        raise PlanError("mini-batches are implemented for the integer weight modes only; float32 needs batch_size = 1")
+    if weights == "float32" and any(biases):
+        raise PlanError("biases are implemented for the integer weight modes only, not float32")
+    if update_rounding == "stochastic" and not qbp:
+        raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
     latent_shift = latent_bits - 2
     act_max = (1 << 15) - 1
     layers = []
@@ -170,6 +286,8 @@ def make_plan(
             in_max=input_max if k == 0 else act_max,
             update_const=-act_frac - err_frac + ws + latent_shift,
             w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**weight_scale_shift),
+            bias=biases[k], bias_const=act_frac + ws - err_frac, bias_max=(act_max << ws) if biases[k] else 0,
+            bn=batch_norm[k],
         ))
     ex_min = max(0, qbp_range[0] + act_frac)
     ex_max = min(act_max.bit_length(), qbp_range[1] + act_frac)
@@ -180,6 +298,7 @@ def make_plan(
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
         latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
         shared_update=update_rounding == "stochastic_shared",
+        batch_shift=batch_size.bit_length() - 1,
     )
     if not plan.is_float:
         check_ranges(plan)  # the float32 baseline has no fixed-point ranges to prove
@@ -190,8 +309,16 @@ def check_ranges(plan: ArithPlan) -> None:
     """Prove the int32 accumulators cannot overflow; raise PlanError naming the layer otherwise."""
     if plan.ex_min > plan.ex_max:
         raise PlanError("qbp_exponent_range lies outside the activation range; widen it")
+    if plan.batch_size * plan.update_max > ACC_LIMIT:
+        raise PlanError(
+            f"batch_size {plan.batch_size}: the sum of {plan.batch_size} weight updates of up to "
+            f"{plan.update_max} overflows the int32 batch accumulator; use a smaller batch_size")
     for layer in plan.layers:
         in_max = layer.in_max
+        if layer.bias and plan.batch_size * 2 * layer.bias_max > ACC_LIMIT:
+            raise PlanError(
+                f"layers[{layer.index}]: the sum of {plan.batch_size} bias updates of up to {2 * layer.bias_max} "
+                f"overflows the int32 batch accumulator; use a smaller batch_size or no bias")
         if layer.n_in * in_max > ACC_LIMIT:
             raise PlanError(
                 f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} (max activation) overflows the "
@@ -200,6 +327,22 @@ def check_ranges(plan: ArithPlan) -> None:
             raise PlanError(
                 f"layers[{layer.index}]: {layer.n_out} units x {plan.err_max} (max error) overflows the "
                 f"int32 backward accumulator; use at most {ACC_LIMIT // plan.err_max} units")
+        if layer.bias:
+            if layer.n_in * in_max + layer.bias_max > ACC_LIMIT:
+                raise PlanError(
+                    f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} plus the bias ({layer.bias_max} at most) "
+                    f"overflows the int32 forward accumulator; use fewer inputs or no bias")
+            blo, bhi = plan.lr_min + layer.bias_const, plan.lr_start + layer.bias_const
+            if -blo > 30:
+                raise PlanError(
+                    f"layers[{layer.index}]: the bias update shifts an error right by up to {-blo} bits (more than "
+                    f"30); raise lr_min")
+            if bhi > 0 and plan.err_max << bhi > ACC_LIMIT:
+                raise PlanError(
+                    f"layers[{layer.index}]: the bias update shifts an error left by up to {bhi} bits, which "
+                    f"overflows int32; lower learning_rate")
+        if layer.bn:
+            check_bn_ranges(plan, layer)
         lo, hi = plan.update_shift_range(layer)
         if -lo > 30:
             raise PlanError(
@@ -211,6 +354,27 @@ def check_ranges(plan: ArithPlan) -> None:
                 f"overflows int32; lower learning_rate or error_frac_bits")
     if plan.layers[-1].n_out * 2 * plan.one > ACC_LIMIT:
         raise PlanError("too many classes for the hinge-loss statistic")
+
+
+def check_bn_ranges(plan: ArithPlan, layer: DensePlan) -> None:
+    """Batch norm (docs/arithmetic.md, section 8): the running mean and deviation stay within twice the
+    largest |z| in Q(A + R); beta's update shift and the backward shift keep errors inside int32."""
+    r, a, m = plan.bn_frac, plan.act_frac, plan.bn_momentum_shift
+    z_max = (layer.n_in * layer.in_max >> layer.weight_shift) + 1
+    where = f"layers[{layer.index}]"
+    if a < r - m or 4 * z_max << r > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm running statistics of |z| up to {z_max} overflow int32; "
+                        "use fewer inputs or a larger weight scale (weight_scale_shift = 0)")
+    k_beta = plan.lr_start + a + r - plan.err_frac
+    if k_beta > 0 and plan.err_max << k_beta > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm beta update shifts an error left by {k_beta} bits, which "
+                        "overflows int32; lower learning_rate")
+    if -(plan.lr_min + a + r - plan.err_frac) > 30:
+        raise PlanError(f"{where}: the batch-norm beta update shifts an error right by more than 30 bits; "
+                        "raise lr_min")
+    if plan.err_max << a > ACC_LIMIT:
+        raise PlanError(f"{where}: the batch-norm backward shift (up to {a} bits) overflows int32; "
+                        "lower activation_frac_bits or error_frac_bits")
 
 
 def input_max(encoding: str, act_frac: int) -> int:
@@ -234,4 +398,7 @@ def plan_from_spec(spec: object) -> ArithPlan:
         lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
         input_max=input_max(spec.data.encoding, a.activation_frac_bits),  # type: ignore[attr-defined]
         weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
+        biases=spec.layer_biases(),  # type: ignore[attr-defined]
+        batch_size=t.batch_size,
+        batch_norm=spec.layer_batch_norm(),  # type: ignore[attr-defined]
     )

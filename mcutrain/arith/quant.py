@@ -10,6 +10,23 @@ def binarize_stochastic(w: np.ndarray, r: np.ndarray, w0: int) -> np.ndarray:
     return r < (w + w0)
 
 
+def ternarize_stochastic(w: np.ndarray, r: np.ndarray, w0: int) -> np.ndarray:
+    """Stochastic ternary connect: sign(w) where r < |w|, else 0, with r uniform in [0, w0).
+
+    So P(+1) = w / w0 for w > 0, P(-1) = -w / w0 for w < 0, and P(0) = 1 - |w| / w0: the paper's
+    W0 sign(W) Bernoulli(clip(|W| / W0, 0, 1)). Returns int64 in {-1, 0, +1}."""
+    w = np.asarray(w, dtype=np.int64)
+    return np.where(np.asarray(r, dtype=np.int64) < np.abs(w), np.sign(w), 0)
+
+
+def ternarize_deterministic(w: np.ndarray, w0: int) -> np.ndarray:
+    """Deterministic ternary connect: +1 where w >= w0/2, -1 where w <= -w0/2, else 0 (thresholds at
+    +-0.5 W0; a tie goes to the non-zero value, as the rounding of |w|/W0 half up). int64 in {-1, 0, +1}."""
+    w = np.asarray(w, dtype=np.int64)
+    half = w0 >> 1
+    return np.where(w >= half, 1, np.where(w <= -half, -1, 0))
+
+
 def msb_index(x: np.ndarray) -> np.ndarray:
     """floor(log2 x) for x >= 1 (what CLZ gives on the device)."""
     x = np.asarray(x, dtype=np.int64)

@@ -29,11 +29,17 @@ import numpy as np
 
 from ..boards import BOARDS, Board, get_board
 from ..errors import McutrainError
+from ..model.spec import WEIGHT_MODES as SPEC_WEIGHT_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "examples" / "mnist_demo.toml"
-WEIGHT_MODES = ("binary", "sign", "float32")
+WEIGHT_MODES = ("binary", "sign", "float32")  # the default matrix
+# Every mode of a model file (spec.WEIGHT_MODES) can be asked for with --weights; the ternary modes are
+# not in the default matrix: two more modes would make the benchmark (boards x modes x models, each
+# case a build and an instruction-counting run in QEMU) about two thirds longer.
+ALL_MODES = SPEC_WEIGHT_MODES
 BINARY_MODES = ("binary", "sign")
+QUANTIZED_MODES = ("binary", "sign", "ternary", "ternary_det")  # no weight multiplication at all
 DEFAULT_SAMPLES = 20
 
 
@@ -284,14 +290,15 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
     The device's convention of mcutrain/multiplications.py (batch 1, no batch norm): float32 SGD per
     dense layer with n_in x n_out weights: forward n_in*n_out; backward (the error of the layer's
     input, from the second layer on) n_in*n_out; update w -= (lr*x_i)*d_j: n_in*n_out + n_in.
-    Binary/sign modes (with quantized back-propagation): no weight multiplication at all (a product
-    with a +-1 weight is an add or a subtract; lr * x_q * d is a shift)."""
+    Binary/sign/ternary modes (with quantized back-propagation): no weight multiplication at all (a
+    product with a +-1 or 0 weight is an add, a subtract or nothing; lr * x_q * d is a shift)."""
     from ..multiplications import DEVICE, count_layers, inference_total
 
-    quantized = mode in BINARY_MODES
+    quantized = mode in QUANTIZED_MODES
     layers = count_layers(sizes, quantized_weights=quantized, qbp=quantized, batch_norm=False, conv=DEVICE)
     if quantized:
-        return 0, 0, "0 (products with +-1 weights are additions/subtractions; the update is a shift)"
+        return 0, 0, ("0 (products with +-1 (or 0) weights are additions/subtractions (or skipped); "
+                      "the update is a shift)")
     fwd, bwd, upd = (sum(getattr(c, f) for c in layers) for f in ("forward", "backward", "update"))
     inf = inference_total(sizes, quantized_weights=False)
     return fwd + bwd + upd, inf, (f"{sizes}: forward {fwd:,} + backward {bwd:,} + update {upd:,} = "
@@ -374,7 +381,7 @@ def run_case(case: Case, work: Path, samples: int = DEFAULT_SAMPLES,
         from ..twin import make_twin
     except ImportError:  # a generator without the float32 twin yet
         from ..twin import TwinNetwork as make_twin  # type: ignore[assignment]
-        if case.mode not in BINARY_MODES:
+        if case.mode not in QUANTIZED_MODES:
             make_twin = None  # type: ignore[assignment]
     if make_twin is not None and state_ptr is not None:
         plan = plan_from_spec(spec)
@@ -440,12 +447,15 @@ def default_cases(boards: Iterable[str] | None = None, modes: Iterable[str] | No
     core, the demo on the default board)."""
     boards = list(boards) if boards is not None else list(BOARDS)
     modes = list(modes) if modes is not None else list(WEIGHT_MODES)
+    unknown = [m for m in modes if m not in ALL_MODES]
+    if unknown:
+        raise McutrainError(f"bench --weights {', '.join(unknown)}: unknown weight mode; use {', '.join(ALL_MODES)}")
     models = list(models) if models is not None else list(MODELS)
     for b in boards:
         get_board(b)
     cases = [Case(model, mode, b) for model in models for b in boards for mode in modes]
     if ablations and "mnist-demo" in models and "netduinoplus2" in boards:
-        for mode in (m for m in modes if m in BINARY_MODES):
+        for mode in (m for m in modes if m in QUANTIZED_MODES):
             cases.append(Case("mnist-demo", mode, "netduinoplus2",
                               (("arithmetic", "update_rounding", '"nearest"'),)))
     if ablations:

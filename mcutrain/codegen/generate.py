@@ -35,14 +35,19 @@ def training_functions(plan: ArithPlan) -> list[str]:
     names = ["mt_session_start", "mt_train_step", "decode_input", "output_error"]
     for layer in plan.layers:
         names.append(f"l{layer.index}_forward_train")
+        if layer.bn:
+            names += [f"l{layer.index}_bn_train", f"l{layer.index}_bn_backward"]
         if layer.index > 0:
             names.append(f"l{layer.index}_backward")
         names.append(f"l{layer.index}_update")
+        if plan.batch_shift:
+            names.append(f"l{layer.index}_apply_batch")
     return names
 
 
 def inference_functions(plan: ArithPlan) -> list[str]:
-    return ["mt_infer", "decode_input"] + [f"l{layer.index}_infer" for layer in plan.layers]
+    return (["mt_infer", "decode_input"] + [f"l{layer.index}_infer" for layer in plan.layers]
+            + [f"l{layer.index}_bn_infer" for layer in plan.layers if layer.bn])
 
 
 def stack_estimate(gen_dir: Path, board: Any) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from ..errors import McutrainError
 # buffers and the prediction buffer, measured from the linker map (see tests).
 RUNTIME_RAM_BYTES = 1024
 # Flash: code only (no weights: they live in RAM and start from the PRNG). An estimate from
-# measured builds: runtime + board support, and each dense layer's four kernels.
-FLASH_RUNTIME_BYTES = 3072
+# measured builds: runtime + board support (protocol v2 with retransmission and checkpoints:
+# 7780 B for a 2-layer binary model, 8248 B for the demo), and each dense layer's four kernels.
+FLASH_RUNTIME_BYTES = 4864
 FLASH_DENSE_LAYER_BYTES = 1536
 
 
@@ -32,8 +33,7 @@ class ModelTooLargeError(McutrainError):
 @dataclass(frozen=True)
 class MemoryItem:
     kind: str      # latent_weights (float weights in float32 mode) | sign_bits | row_index | activations | errors
-    #               | update_buffers (update_rounding = "stochastic_shared")
-    #               | input | runtime
+    #               | update_buffers (update_rounding = "stochastic_shared") | biases | input | runtime
     name: str
     bytes: int
 
@@ -75,14 +75,23 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
             MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
         ]
     words = (layer.n_out + 31) // 32
-    keep_signs = k > 0 and plan.weights == "binary"  # the backward pass reads sampled signs
+    keep_signs = k > 0 and plan.samples_weights  # the backward pass reads the sampled weights
+    keep_nonzero = keep_signs and plan.is_ternary  # ternary: a second bit a weight, non-zero or not
     return [
         MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * layer.n_in * layer.n_out),
         MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words if keep_signs else 0),
+        MemoryItem("sign_bits", f"l{k}_nonzero", 4 * layer.n_in * words if keep_nonzero else 0),
         MemoryItem("row_index", f"l{k}_active", _align4(2 * layer.n_in)),
         MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
         MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
         MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
+        MemoryItem("biases", f"L{k}_B", 4 * layer.n_out if layer.bias else 0),
+        # batch norm: mean, deviation, beta (state) and the scale exponents of the last forward pass
+        MemoryItem("batch_norm", f"L{k}_MU/DEV/BETA, l{k}_bn_t", 16 * layer.n_out if layer.bn else 0),
+        # mini-batches: the summed updates of every weight (int16 or int32, as the proof allows) and bias
+        MemoryItem("batch_accumulators", f"l{k}_G",
+                   _align4(plan.batch_acc_bytes * layer.n_in * layer.n_out) if plan.batch_shift else 0),
+        MemoryItem("batch_accumulators", f"l{k}_GB", 4 * layer.n_out if plan.batch_shift and layer.bias else 0),
         *shared_update_items(layer, plan),
     ]
 
@@ -103,6 +112,8 @@ def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
     for layer in plan.layers:
         items += dense_items(layer, plan)
+    if plan.state_pad:
+        items.append(MemoryItem("biases", "state padding", plan.state_pad))
     items.append(MemoryItem("runtime", "firmware/core buffers", RUNTIME_RAM_BYTES))
     return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
 
@@ -115,7 +126,9 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
     if len(sizes) >= 3:
         for h in range(sizes[1] - 1, 0, -1):
             trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp,
-                              latent_bits=plan.latent_bits)
+                              latent_bits=plan.latent_bits, batch_size=plan.batch_size,
+                              biases=tuple(la.bias for la in plan.layers),
+                              batch_norm=tuple(la.bn for la in plan.layers))
             if plan_memory(trial, board).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break
@@ -125,6 +138,9 @@ def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
         f"({kinds}).{hint} Use fewer hidden units"
         + (', a binarized weight mode (weights = "sign" with [arithmetic] latent_bits = 8: a quarter of the '
            'weight RAM)' if plan.is_float else "")
+        + (f", a smaller batch_size (the batch accumulators of batch_size = {plan.batch_size} take "
+           f"{mem.by_kind().get('batch_accumulators', 0)} bytes; batch_size = 1 needs none)"
+           if plan.batch_shift else "")
         + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if 1 < plan.latent_bytes < 4 else "")
         + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
         + ", or a board with more RAM.")

@@ -49,6 +49,14 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
     for layer in plan.layers:
         offsets.append(total)
         total += layer.n_in * layer.n_out
+    bn_offsets, n_bn = [], 0
+    for layer in plan.layers:
+        bn_offsets.append(n_bn)
+        n_bn += 3 * layer.n_out if layer.bn else 0
+    bias_offsets, n_biases = [], 0
+    for layer in plan.layers:
+        bias_offsets.append(n_biases)
+        n_biases += layer.n_out if layer.bias else 0
     ctx = {
         "version": __version__,
         "plan": plan,
@@ -57,7 +65,10 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "encoding": inp.encoding,
         "input_bytes": inp.input_bytes,
         "n_weights": total,
-        "state_bytes": plan.latent_bytes * total,
+        "state_bytes": plan.state_bytes if not plan.is_float else plan.latent_bytes * total,
+        "bias_offsets": bias_offsets,
+        "n_biases": n_biases,
+        "bn_offsets": bn_offsets,
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
         "c_float": c_float,

@@ -47,6 +47,7 @@ QBP_EXPONENT_LIMIT = 31
 ACT_FRAC_RANGE = (1, 14)        # 1.0 = 2^A must fit below the hidden saturation 2^15 - 1
 ERR_FRAC_RANGE = (1, 16)
 LATENT_BITS_RANGE = (8, 16)
+MAX_BATCH_SIZE = 4096            # mini-batches: powers of two up to this (the accumulator proof decides the rest)
 ACT_EXPONENT_MAX = 15           # hidden activations are integers below 2^15
 MIN_FRAC_FOR_ENCODING = {"u8": 8, "u4": 4, "bits": 0}
 
@@ -128,9 +129,11 @@ def check_plan(spec: ModelSpec) -> None:
     try:
         make_plan(
             sizes, weights=t.weights, qbp=t.quantized_backprop, qbp_range=t.qbp_exponent_range,
-            act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits, latent_bits=a.latent_bits,
+            biases=spec.layer_biases(), act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits,
+            latent_bits=a.latent_bits,
             lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
-            lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
+            lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min, batch_size=t.batch_size,
+            batch_norm=spec.layer_batch_norm(),
         )
     except PlanError as e:
         text = str(e)
@@ -215,6 +218,13 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
                        builtin.n_classes if builtin else None)
     if training and arithmetic:
         _check_qbp_range(training, arithmetic, problems)
+        if training.weights == "float32":
+            for k, layer in enumerate(layers):
+                for key in ("bias", "batch_norm"):
+                    if getattr(layer, key, False):
+                        problems.add(f"layers[{k}].{key}", True,
+                                     f"{key} is implemented for the integer weight modes only; the float32 "
+                                     "baseline has none: remove the key or set it to false")
         if training.weights == "float32" and arithmetic.update_rounding != "nearest":
             problems.add("arithmetic.update_rounding", arithmetic.update_rounding,
                          'stochastic rounding of the shifted fixed-point update belongs to the binarized modes; '
@@ -434,10 +444,15 @@ def _training_table(t: Table) -> TrainingSpec | None:
                   f"lr_min is the floor of the decaying learning rate; it must be <= learning_rate ({lr})")
         lr_min = None
     epochs = t.integer("epochs", d.epochs, lo=1, hi=100000)
-    batch_size = t.integer("batch_size", d.batch_size)
-    if batch_size is not None and batch_size != 1:
+    batch_size = t.integer("batch_size", d.batch_size, lo=1, hi=MAX_BATCH_SIZE)
+    if batch_size is not None and batch_size & (batch_size - 1):
         t.problem("batch_size", batch_size,
-                  "batch_size must be 1 in this version (the device updates the weights after every sample); "
+                  "batch_size must be a power of two (the batch mean is a shift): "
+                  f"{1 << (batch_size.bit_length() - 1)} or {1 << batch_size.bit_length()}")
+        batch_size = None
+    if batch_size is not None and batch_size != 1 and weights == "float32":
+        t.problem("batch_size", batch_size,
+                  "mini-batches are implemented for the integer weight modes; the float32 baseline streams: "
                   "set batch_size = 1")
         batch_size = None
     loss = t.string("loss", d.loss, choices=LOSSES)

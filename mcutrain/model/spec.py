@@ -19,14 +19,15 @@ from typing import Any, ClassVar, TypeVar
 from .reader import Table
 
 ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
-WEIGHT_MODES: tuple[str, ...] = ("binary", "sign", "float32")
+WEIGHT_MODES: tuple[str, ...] = ("binary", "sign", "ternary", "ternary_det", "float32")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 
 MAX_INPUT_BYTES = 253
 """One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
 
-HASH_FORMAT = 3  # 2: [data] pool, weight_scale_shift, update_rounding; 3: latents saturate to [-W0, W0 - 1]
+HASH_FORMAT = 4  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: latents saturate to
+#                  [-W0, W0 - 1] (speed) / dense layers' bias and batch_norm (devmodes); 4: both
 """Bumped whenever the canonical form hashed by :meth:`ModelSpec.model_hash` changes."""
 
 
@@ -122,23 +123,27 @@ def register_layer(cls: L) -> L:
 @register_layer
 @dataclass(frozen=True)
 class DenseLayerSpec(LayerSpec):
-    """A fully connected layer with binarized weights."""
+    """A fully connected layer with binarized or ternarized weights, and optionally a bias."""
 
     kind: ClassVar[str] = "dense"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm")
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
+    bias: bool = False         # an integer bias per unit, updated by the shifted error (docs/arithmetic.md)
+    batch_norm: bool = False   # shift-based batch normalization before the activation (docs/arithmetic.md)
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
         last = index == n_layers - 1
         units = table.integer("units", lo=1, hi=65535)
         activation = table.string("activation", "linear" if last else "relu", choices=ACTIVATIONS)
+        bias = table.boolean("bias", False)
+        batch_norm = table.boolean("batch_norm", False)
         table.finish(cls.keys)
-        if units is None or activation is None:
+        if units is None or activation is None or bias is None or batch_norm is None:
             return None
-        return cls(units=units, activation=activation)
+        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm)
 
     def out_features(self, in_features: int) -> int:
         return self.units
@@ -148,7 +153,9 @@ class DenseLayerSpec(LayerSpec):
 class TrainingSpec:
     """The ``[training]`` table. Learning rates are exponents: lr = 2^learning_rate."""
 
-    weights: str = "binary"                       # binary (stochastic) | sign (deterministic) | float32 (baseline)
+    weights: str = "binary"                       # binary (stochastic) | sign (deterministic) binary connect,
+    #                                               ternary (stochastic) | ternary_det (deterministic) ternary
+    #                                               connect, float32 (baseline)
     quantized_backprop: bool = True               # binary/sign only; float32: false (its default), true is refused
     qbp_exponent_range: tuple[int, int] = (-8, 7)
     learning_rate: int = -6
@@ -210,6 +217,14 @@ class ModelSpec:
         for layer in self.layers:
             sizes.append(layer.out_features(sizes[-1]))
         return sizes
+
+    def layer_biases(self) -> tuple[bool, ...]:
+        """Whether each layer has a bias."""
+        return tuple(bool(getattr(layer, "bias", False)) for layer in self.layers)
+
+    def layer_batch_norm(self) -> tuple[bool, ...]:
+        """Whether each layer has batch normalization."""
+        return tuple(bool(getattr(layer, "batch_norm", False)) for layer in self.layers)
 
     def _known_inputs(self) -> int:
         if self.n_inputs is None:

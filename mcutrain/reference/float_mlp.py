@@ -1,7 +1,8 @@
 """The method in float64, as the paper states it: an accuracy yardstick for the integer twin.
 
 Latent weights W in [-W0, W0] (W0 = Glorot h/2, not rounded), weights sampled by the hard
-sigmoid (binary) or taken as W0 sign(W) (sign), or used as they are (float32 mode); layer
+sigmoid (binary) or taken as W0 sign(W) (sign), ternarized (ternary: W0 sign(W) with probability
+|W|/W0, else 0; ternary_det: thresholds at +-W0/2), or used as they are (float32 mode); layer
 inputs of the weight update stochastically rounded to powers of two when quantized
 back-propagation is on; squared hinge loss on a linear output; plain SGD with clipping.
 Mini-batches average the gradient; batch 1 is the device's streaming case.
@@ -13,11 +14,15 @@ import numpy as np
 
 from .quantizers import pow2_stochastic
 
+MODES = ("binary", "sign", "ternary", "ternary_det", "float32")  # the model file's names (spec.WEIGHT_MODES)
+
 
 class FloatMLP:
     def __init__(self, sizes: list[int], *, weights: str = "binary", qbp: bool = True,
                  qbp_range: tuple[int, int] = (-8, 7), lr: float = 2.0**-6, seed: int = 1,
                  w0_scale: float = 1.0) -> None:
+        if weights not in MODES:
+            raise ValueError(f"weights = {weights!r}: use one of {', '.join(MODES)}")
         self.rng = np.random.default_rng(seed)
         self.weights, self.qbp, self.qbp_range, self.lr = weights, qbp, qbp_range, lr
         # W0 = w0_scale x Glorot h/2: the twin's weight_scale_shift (docs/arithmetic.md)
@@ -30,8 +35,16 @@ class FloatMLP:
             return w
         if self.weights == "sign":
             return np.where(w >= 0, w0, -w0)
+        if self.weights == "ternary":
+            return np.where(self.rng.random(w.shape) < np.abs(w) / w0, np.sign(w) * w0, 0.0)
+        if self.weights == "ternary_det":
+            return self._ternary_det(w, w0)
         p = np.clip((w / w0 + 1) / 2, 0, 1)
         return np.where(self.rng.random(w.shape) < p, w0, -w0)
+
+    @staticmethod
+    def _ternary_det(w: np.ndarray, w0: float) -> np.ndarray:
+        return np.where(np.abs(w) >= w0 / 2, np.sign(w) * w0, 0.0)
 
     def forward(self, x: np.ndarray, Ws: list[np.ndarray]) -> list[np.ndarray]:
         hs = [x]
@@ -61,5 +74,6 @@ class FloatMLP:
         if real_weights or self.weights == "float32":
             Ws = self.W
         else:
-            Ws = [np.where(w >= 0, w0, -w0) for w, w0 in zip(self.W, self.w0, strict=False)]
+            Ws = [self._ternary_det(w, w0) if self.weights.startswith("ternary") else np.where(w >= 0, w0, -w0)
+                  for w, w0 in zip(self.W, self.w0, strict=False)]
         return np.argmax(self.forward(x, Ws)[-1], axis=1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batchnorm import BatchNorm
-from .quantizers import WEIGHT_MODES, ap2, eval_weights, pow2_stochastic, sample_weights
+from .quantizers import ap2, eval_weights, pow2_stochastic, reference_mode, sample_weights
 
 BN_MODES = ("standard", "shift", "none")
 
@@ -25,7 +25,7 @@ BN_MODES = ("standard", "shift", "none")
 @dataclass(frozen=True)
 class MLPConfig:
     sizes: tuple[int, ...] = (784, 1024, 1024, 1024, 10)
-    weights: str = "float32"                # quantizers.WEIGHT_MODES
+    weights: str = "float32"                # quantizers.WEIGHT_MODES (or a model file's name)
     qbp: bool = False                       # quantized back-propagation
     qbp_range: tuple[int, int] | None = None  # exponent range of x_q; None = unbounded (paper's dense layers)
     batch_norm: str = "standard"            # BN_MODES
@@ -35,8 +35,10 @@ class MLPConfig:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if self.weights not in WEIGHT_MODES:
-            raise ValueError(f"weights = {self.weights!r}: use one of {', '.join(WEIGHT_MODES)}")
+        try:  # the model file's names (sign, ternary_det) are accepted too
+            object.__setattr__(self, "weights", reference_mode(self.weights))
+        except ValueError as exc:
+            raise ValueError(f"weights = {self.weights!r}: {exc}") from None
         if self.batch_norm not in BN_MODES:
             raise ValueError(f"batch_norm = {self.batch_norm!r}: use one of {', '.join(BN_MODES)}")
         if self.hinge_mean not in ("batch", "all"):

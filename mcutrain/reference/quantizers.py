@@ -23,6 +23,19 @@ WEIGHT_MODES = ("float32", "binary", "binary-det", "ternary", "ternary-det")
 """Weight modes of the float reference: full precision, binary connect (stochastic, deterministic),
 ternary connect (stochastic, deterministic)."""
 
+DEVICE_MODE_NAMES = {"sign": "binary-det", "ternary_det": "ternary-det"}
+"""The model file's names (mcutrain.model.spec.WEIGHT_MODES) of the deterministic modes, and the
+reference's; "binary", "ternary" and "float32" are the same in both."""
+
+
+def reference_mode(mode: str) -> str:
+    """The reference's name of a weight mode given either way (model file or reference)."""
+    mode = DEVICE_MODE_NAMES.get(mode, mode)
+    if mode not in WEIGHT_MODES:
+        names = sorted(set(WEIGHT_MODES) | set(DEVICE_MODE_NAMES))
+        raise ValueError(f"weight mode {mode!r}: use one of {', '.join(names)}")
+    return mode
+
 
 def binary_stochastic(w: np.ndarray, w0: float, rng: np.random.Generator) -> np.ndarray:
     p = np.clip((w / w0 + 1) * 0.5, 0, 1)
@@ -47,6 +60,7 @@ def ternary_deterministic(w: np.ndarray, w0: float) -> np.ndarray:
 
 def sample_weights(w: np.ndarray, w0: float, mode: str, rng: np.random.Generator) -> np.ndarray:
     """The weights the forward and backward passes use in training (the sampled Wb)."""
+    mode = reference_mode(mode)
     if mode == "float32":
         return w
     if mode == "binary":
@@ -62,6 +76,7 @@ def sample_weights(w: np.ndarray, w0: float, mode: str, rng: np.random.Generator
 
 def eval_weights(w: np.ndarray, w0: float, mode: str) -> np.ndarray:
     """The deterministic quantized weights a multiplication-free device evaluates with."""
+    mode = reference_mode(mode)
     if mode == "float32":
         return w
     if mode.startswith("binary"):

@@ -1,4 +1,4 @@
-"""Dense layer of the twin: binarized weights, ReLU or linear, quantized update.
+"""Dense layer of the twin: binarized or ternarized weights, ReLU or linear, quantized update.
 
 One module per layer kind: a layer holds its latent weights and implements
 init / forward_train / backward / update / infer over one sample (training) or
@@ -12,7 +12,13 @@ import numpy as np
 from ..arith.fixed import round_shift_right, shift
 from ..arith.plan import ArithPlan, DensePlan
 from ..arith.prng import XorShiftStream
-from ..arith.quant import binarize_stochastic, pow2_exponent_stochastic
+from ..arith.quant import (
+    binarize_stochastic,
+    pow2_exponent_stochastic,
+    ternarize_deterministic,
+    ternarize_stochastic,
+)
+from .batchnorm import BatchNormTwin
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,10 +32,15 @@ class DenseTwin:
         self.plan = plan
         self.layer = layer
         self.W = np.zeros((layer.n_in, layer.n_out), dtype=np.int64)
+        self.b = np.zeros(layer.n_out, dtype=np.int64)  # biases (accumulator units), zero and unused without one
+        # mini-batches: the clamped per-sample updates of the weights and biases, summed over the batch
+        self.G = np.zeros((layer.n_in, layer.n_out), dtype=np.int64) if plan.batch_shift else None
+        self.Gb = np.zeros(layer.n_out, dtype=np.int64)
+        self.bn = BatchNormTwin(plan, layer) if layer.bn else None
         # per-step state, kept between forward, backward and update
         self._x = np.zeros(layer.n_in, dtype=np.int64)
         self._active = np.zeros(0, dtype=np.int64)
-        self._signs = np.zeros((0, layer.n_out), dtype=bool)
+        self._wb = np.zeros((0, layer.n_out), dtype=np.float64)  # sampled weights of the active rows, -1/0/+1
         self._delta = np.zeros(layer.n_out, dtype=np.int64)
 
     # -- state -------------------------------------------------------------
@@ -37,33 +48,58 @@ class DenseTwin:
         d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
         w0 = self.plan.w0
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
+        self.b = np.zeros(self.layer.n_out, dtype=np.int64)  # biases start at zero: no draws
+        if self.G is not None:
+            self.G[:] = 0
+            self.Gb[:] = 0
+        if self.bn is not None:
+            self.bn.reset()
 
     def state_bytes(self) -> bytes:
         return self.W.astype(self.plan.latent_dtype).tobytes()
 
+    def bias_bytes(self) -> bytes:
+        return self.b.astype("<i4").tobytes() if self.layer.bias else b""
+
     # -- training ------------------------------------------------------------
+    def _row_draws(self, n_rows: int, rng: XorShiftStream, mask: int) -> np.ndarray:
+        """One draw per two weights of each row: weight j uses the low 16 bits (j even) or the high
+        16 bits (j odd), masked (docs/arithmetic.md, section 4)."""
+        d = rng.draws(n_rows * self.layer.draws_per_row).reshape(n_rows, self.layer.draws_per_row)
+        r = np.empty((n_rows, 2 * d.shape[1]), dtype=np.int64)
+        r[:, 0::2] = d & np.uint32(mask)
+        r[:, 1::2] = (d >> np.uint32(16)) & np.uint32(mask)
+        return r[:, : self.layer.n_out]
+
     def _sample(self, rows: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        """The sampled weights (in units of W0: -1, 0 or +1, as float64 for the exact matmul)."""
         w = self.W[rows]
-        if self.plan.weights == "sign":
-            return w >= 0
-        n_out = self.layer.n_out
-        d = rng.draws(len(rows) * self.layer.draws_per_row).reshape(len(rows), self.layer.draws_per_row)
-        r = np.empty((len(rows), 2 * d.shape[1]), dtype=np.int64)
-        mask = np.uint32(2 * self.plan.w0 - 1)
-        r[:, 0::2] = d & mask
-        r[:, 1::2] = (d >> np.uint32(16)) & mask
-        return binarize_stochastic(w, r[:, :n_out], self.plan.w0)
+        mode, w0 = self.plan.weights, self.plan.w0
+        if mode == "sign":
+            return np.where(w >= 0, 1.0, -1.0)
+        if mode == "ternary_det":
+            return ternarize_deterministic(w, w0).astype(np.float64)
+        if mode == "ternary":
+            return ternarize_stochastic(w, self._row_draws(len(rows), rng, w0 - 1), w0).astype(np.float64)
+        return np.where(binarize_stochastic(w, self._row_draws(len(rows), rng, 2 * w0 - 1), w0), 1.0, -1.0)
+
+    def deterministic_weights(self) -> np.ndarray:
+        """The weights inference uses: sign(W) (binary modes) or the deterministic ternarization."""
+        if self.plan.is_ternary:
+            return ternarize_deterministic(self.W, self.plan.w0).astype(np.float64)
+        return np.where(self.W >= 0, 1.0, -1.0)
 
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
         self._x = x
         self._active = np.flatnonzero(x)
-        self._signs = self._sample(self._active, rng)
-        pm = np.where(self._signs, 1.0, -1.0)
-        acc = exact_matmul(x[self._active], pm)
-        return self._activate(acc)
+        self._wb = self._sample(self._active, rng)
+        acc = exact_matmul(x[self._active], self._wb)
+        return self._activate(acc, train=True)
 
-    def _activate(self, acc: np.ndarray) -> np.ndarray:
-        z = round_shift_right(acc, self.layer.weight_shift)
+    def _activate(self, acc: np.ndarray, train: bool = False) -> np.ndarray:
+        z = round_shift_right(acc + self.b if self.layer.bias else acc, self.layer.weight_shift)
+        if self.bn is not None:  # batch norm before the activation; its output is saturated to +-ACT_MAX
+            z = self.bn.forward_train(z) if train else self.bn.infer(z)
         if self.layer.relu:
             return np.clip(z, 0, self.plan.act_max)
         return z
@@ -73,13 +109,19 @@ class DenseTwin:
         self._delta = delta
         out = np.zeros(self.layer.n_in, dtype=np.int64)
         if len(self._active):
-            pm = np.where(self._signs, 1.0, -1.0)
-            g = exact_matmul(pm, delta)
+            g = exact_matmul(self._wb, delta)
             e = self.plan.err_max
             out[self._active] = np.clip(round_shift_right(g, self.layer.weight_shift), -e, e)
         return out
 
     def update(self, rng: XorShiftStream, lr_exp: int) -> None:
+        if self.layer.bias:  # input 1: the error shifted, rounded to nearest, no draw
+            bm = self.layer.bias_max
+            ub = shift(self._delta, lr_exp + self.layer.bias_const)
+            if self.G is not None:
+                self.Gb += np.clip(ub, -2 * bm, 2 * bm)
+            else:
+                self.b = np.clip(self.b - ub, -bm, bm)
         rows = self._active
         if len(rows) == 0:
             return
@@ -106,7 +148,22 @@ class DenseTwin:
                 if bit.any():
                     u += np.where(bit[:, None], shift(d, b + c), 0)
         w0 = self.plan.w0
-        self.W[rows] = np.clip(self.W[rows] - u, -w0, w0 - 1)   # [-2^LW, 2^LW - 1]: one SSAT on the device
+        if self.G is not None:  # mini-batch: accumulate, applied by apply_batch
+            um = self.plan.update_max
+            self.G[rows] += np.clip(u, -um, um)
+        else:
+            self.W[rows] = np.clip(self.W[rows] - u, -w0, w0 - 1)   # [-2^LW, 2^LW - 1]: one SSAT on the device
+
+    def apply_batch(self) -> None:
+        """End of a mini-batch: W <- sat(W - round(G / batch_size)) to [-W0, W0 - 1], biases to +-bias_max; G <- 0."""
+        assert self.G is not None
+        w0, s = self.plan.w0, self.plan.batch_shift
+        self.W = np.clip(self.W - round_shift_right(self.G, s), -w0, w0 - 1)
+        self.G[:] = 0
+        if self.layer.bias:
+            bm = self.layer.bias_max
+            self.b = np.clip(self.b - round_shift_right(self.Gb, s), -bm, bm)
+            self.Gb[:] = 0
 
     def _shared_update(self, x: np.ndarray, d: np.ndarray, c: int, rng: XorShiftStream) -> np.ndarray:
         """update_rounding = "stochastic_shared" (docs/arithmetic.md, section 5): one quantization draw a row,
@@ -132,7 +189,6 @@ class DenseTwin:
         rr = (r16 >> np.maximum(16 - s, 0)) << np.maximum(s - 16, 0)
         return np.where(k >= 0, d << np.maximum(k, 0), (d + rr) >> s)
 
-    # -- inference (deterministic signs), a batch at a time -------------------
+    # -- inference (deterministic weights), a batch at a time -----------------
     def infer(self, x: np.ndarray) -> np.ndarray:
-        pm = np.where(self.W >= 0, 1.0, -1.0)
-        return self._activate(exact_matmul(x, pm))
+        return self._activate(exact_matmul(x, self.deterministic_weights()))

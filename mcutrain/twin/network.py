@@ -30,6 +30,9 @@ class TwinNetwork:
         for layer in self.layers:
             layer.init(self.rng)
         self.schedule.reset(samples_per_epoch)
+        self.batch_count = 0
+        self.spe = samples_per_epoch
+        self.epoch_left = samples_per_epoch
 
     def train_step(self, x: np.ndarray, label: int) -> int:
         """mt_train_step on one decoded sample (int, Q(A)); returns the prediction made before the update."""
@@ -41,6 +44,8 @@ class TwinNetwork:
         delta, self.last_hinge = squared_hinge_error(h, label, self.plan)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
+            if layer.bn is not None:  # error at the output -> error at z (and beta's update)
+                delta = layer.bn.backward(delta, self.schedule.lr_exp)
             if k > 0:
                 delta_in = layer.backward(delta)
             else:
@@ -48,8 +53,23 @@ class TwinNetwork:
             layer.update(self.rng, self.schedule.lr_exp)
             if k > 0:
                 delta = delta_in
+        if self.plan.batch_shift:
+            self._end_of_step_batch()
         self.schedule.advance()
         return pred
+
+    def _end_of_step_batch(self) -> None:
+        """Apply the accumulated updates after batch_size samples, or at the end of an epoch (a shorter
+        last batch, still divided by batch_size)."""
+        self.batch_count += 1
+        if self.spe:
+            self.epoch_left -= 1
+        if self.batch_count == self.plan.batch_size or (self.spe and self.epoch_left == 0):
+            for layer in self.layers:
+                layer.apply_batch()
+            self.batch_count = 0
+            if self.spe and self.epoch_left == 0:
+                self.epoch_left = self.spe
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """mt_infer on a batch (N, n_inputs): deterministic signs, argmax (first maximum)."""
@@ -59,7 +79,10 @@ class TwinNetwork:
         return np.argmax(h, axis=-1)
 
     def state_bytes(self) -> bytes:
-        return b"".join(layer.state_bytes() for layer in self.layers)
+        """Weights of every layer, zero padding to 4 bytes, biases of every layer that has one."""
+        return (b"".join(layer.state_bytes() for layer in self.layers) + bytes(self.plan.state_pad)
+                + b"".join(layer.bias_bytes() for layer in self.layers)
+                + b"".join(layer.bn.state_bytes() for layer in self.layers if layer.bn is not None))
 
     def digest(self) -> int:
         return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""The learning-rate schedule every twin shares (docs/arithmetic.md, section 5.6)."""
+"""The learning-rate schedule every twin shares (docs/arithmetic.md, section 5.9)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,63 @@
+"""`mcutrain modes-table`: every integer weight mode x quantized back-propagation, written into its own
+section of a results file, the rest of the file kept."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from helpers import small_model
+
+from mcutrain.cli import main
+from mcutrain.modes_table import MODES, SECTION
+from mcutrain.results_doc import replace_section
+
+
+def test_replace_section_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "results.md"
+    text = "# Results\n\n## A\nkept\n"
+    path.write_text(text)
+    replace_section(path, SECTION, "one\n")
+    once = path.read_text()
+    assert once.startswith(text.rstrip("\n")) and "one" in once
+    path.write_text(once + "\n## B\nalso kept\n")
+    replace_section(path, SECTION, "two\n")
+    twice = path.read_text()
+    assert "one" not in twice and "two" in twice and "also kept" in twice and "## A\nkept" in twice
+    assert twice.count(f"BEGIN generated:{SECTION}") == 1 and twice.count(f"END generated:{SECTION}") == 1
+
+
+def test_modes_table_command(tmp_path: Path) -> None:
+    model = small_model(tmp_path, weights="sign", units=32, train=1000, test=300, pool=2, encoding="u4", latent_bits=8)
+    out = tmp_path / "results.md"
+    out.write_text("# Results\n\n## Other section\nuntouched\n")
+    res = CliRunner().invoke(main, ["modes-table", str(model), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "## Other section\nuntouched" in text
+    rows = re.findall(r"^\| .*\(`(\w+)`\) \| (on|off) \| (\w+) \| ([\d.]+)% \| ([\d.]+)% \|$", text, re.M)
+    assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")] + [("float32", "off")]
+    accs = [float(a) for *_, a, _ in rows]
+    assert all(a > 25 for a in accs)  # 1000 samples: all far above chance (10%)
+    assert len(set(accs)) > 1  # the modes differ
+    assert all(r == "nearest" for w, q, r, *_ in rows if q == "off" and w != "float32")
+    assert re.search(r"^Goal \(issue 3\): .* gap (PASS|MISS), accuracy (PASS|MISS)\.$", text, re.M)
+
+
+def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:
+    """The model files --device trains are exactly the variants the twin measures (same model hash)."""
+    from helpers import DEMO
+
+    from mcutrain.model import load_model
+    from mcutrain.modes_table import variant, variant_toml
+
+    spec = load_model(DEMO)
+    for weights in MODES:
+        for qbp in (True, False):
+            v = variant(spec, weights, qbp)
+            p = tmp_path / f"{weights}-{qbp}.toml"
+            p.write_text(variant_toml(DEMO.read_text(), weights, qbp, v.arithmetic.update_rounding))
+            loaded = load_model(p)
+            assert loaded.model_hash() == v.model_hash()
+            assert (loaded.training.weights, loaded.training.quantized_backprop) == (weights, qbp)

@@ -10,9 +10,11 @@ DEMO = Path(__file__).resolve().parent.parent / "examples" / "mnist_demo.toml"
 def small_model(tmp: Path, *, weights: str = "binary", qbp: bool = True, units: int = 32,
                 train: int = 600, test: int = 300, name: str = "small", extra: str = "",
                 board: str = "netduinoplus2", pool: int = 1, encoding: str = "bits",
-                latent_bits: int | None = None) -> Path:
+                latent_bits: int | None = None, update_rounding: str | None = None) -> Path:
     p = tmp / f"{name}.toml"
     arithmetic = f"\n[arithmetic]\nlatent_bits = {latent_bits}\n" if latent_bits is not None else ""
+    if update_rounding is not None:
+        arithmetic = (arithmetic or "\n[arithmetic]\n") + f'update_rounding = "{update_rounding}"\n'
     p.write_text(f"""
 [model]
 name = "{name}"

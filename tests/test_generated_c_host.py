@@ -70,6 +70,10 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
         ("sign", True, [33, 17, 10], 12, 8, "stochastic"),
         ("sign", True, [64, 10], 13, 8, "nearest"),
         ("binary", True, [31, 10], 14, 12, "stochastic"),
+        ("binary", True, [100, 10], 15, 8, "stochastic_shared"),
+        ("sign", True, [33, 17, 10], 16, 8, "stochastic_shared"),
+        ("binary", True, [31, 9, 10], 17, 12, "stochastic_shared"),
+        ("sign", True, [64, 10], 18, 16, "stochastic_shared"),
         ("ternary", True, [100, 10], 15, 16, "nearest"),
         ("ternary", False, [33, 17, 10], 16, 16, "nearest"),
         ("ternary", True, [33, 17, 10], 17, 8, "stochastic"),
@@ -77,6 +81,7 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
         ("ternary_det", False, [33, 17, 10], 19, 16, "nearest"),
         ("ternary_det", True, [33, 17, 10], 20, 8, "stochastic"),
         ("ternary", True, [31, 10], 21, 12, "stochastic"),
+        ("ternary_det", True, [33, 17, 10], 22, 8, "stochastic_shared"),
     ],
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
@@ -108,6 +113,8 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
         ("ternary_det", True, [33, 17, 10], (True, False, True), 12, "stochastic"),
         # 8-bit latents, 784 x 33 + 33 x 10 = 26202 bytes of weights: 2 bytes of padding before the biases
         ("sign", True, [33, 10], (True, True), 8, "stochastic"),
+        ("sign", True, [33, 17, 10], (True, False, True), 8, "stochastic_shared"),
+        ("ternary", True, [31, 10], (True, True), 8, "stochastic_shared"),
     ],
 )
 def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,

@@ -42,6 +42,21 @@ def _flash(elf: Path) -> int:
     return sum(v for k, v in sizes.items() if k in (".isr_vector", ".text", ".rodata", ".data"))
 
 
+def test_shared_update_buffers_are_planned_exactly(tmp_path: Path) -> None:
+    """update_rounding = "stochastic_shared" adds per layer a row chain and an update vector: the plan's
+    figures are the symbols' sizes in the linked firmware."""
+    path = small_model(tmp_path, weights="sign", units=48, latent_bits=8, update_rounding="stochastic_shared")
+    spec = load_model(path)
+    spec = check_against_data(spec, spec.n_inputs or load_dataset(spec.data).n_inputs, 10)
+    proj = write_project(spec, tmp_path / "p")
+    elf = build(proj)
+    out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes = {ln.split()[3]: int(ln.split()[1], 16) for ln in out.splitlines() if len(ln.split()) == 4}
+    buffers = proj.generated.manifest["ram"]["buffers"]
+    planned = {i["name"]: i["bytes"] for i in buffers if i["kind"] == "update_buffers"}
+    assert set(planned) == {"l0_next", "l0_u", "l1_next", "l1_u"}
+    for name, nbytes in planned.items():
+        assert (sizes[name] + 3) // 4 * 4 == nbytes, (name, sizes[name], nbytes)
 def test_batch_accumulators_are_planned_and_a_model_that_does_not_fit_is_refused(tmp_path: Path) -> None:
     from mcutrain.arith.plan import make_plan
     from mcutrain.boards import get_board

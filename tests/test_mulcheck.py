@@ -151,3 +151,31 @@ def test_float32_firmware_does_multiply(tmp_path: Path, board_name: str, pool: i
         found = [f.text for f in reports[name].findings]
         hits = [t for t in found if re.search(multiply, t)]
         assert hits, f"{name} on {board_name}: no multiplication seen ({found})"
+
+
+@pytest.mark.parametrize("board_name,latent_bits", [("netduinoplus2", 8), ("netduinoplus2", 16), ("mps2-an505", 8),
+                                                    ("lm3s6965evb", 8), ("microbit", 8)])
+@pytest.mark.parametrize("weights", ["binary", "sign"])
+def test_shared_update_rounding_has_no_multiply(tmp_path: Path, board_name: str, latent_bits: int,
+                                                weights: str) -> None:
+    """update_rounding = "stochastic_shared": the update with its inlined vector and row kernels (SIMD on the
+    M4/M33, add-and-clamp on the M3/M0) multiplies nowhere; on the DSP cores the row update is SIMD."""
+    spec = load_model(board_model(tmp_path, board_name, weights=weights, latent_bits=latent_bits,
+                                  update_rounding="stochastic_shared"))
+    ds = load_dataset(spec.data)
+    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    proj = write_project(spec, tmp_path / "proj")
+    elf = build(proj)
+    fns = proj.generated.manifest["functions"]
+    names = sorted(set(fns["training"]) | set(fns["inference"]))
+    assert "l0_update" in names
+    reports = check_elf(str(elf), names)
+    assert all(r.instructions > 0 for r in reports)
+    bad = [f.text for r in reports for f in r.findings]
+    assert bad == [], f"multiply/divide found in the training path on {board_name}: {bad}"
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    update = dis.split("<l0_update>:", 1)[1].split("\n\n", 1)[0]
+    simd = ("qsub8", "qadd8", "shadd8") if latent_bits == 8 else ("qsub16", "ssat16")
+    dsp = get_board(board_name).core.startswith(("cortex-m4", "cortex-m33"))
+    assert all(f"\t{m}\t" in update for m in simd) == dsp, update

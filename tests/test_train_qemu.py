@@ -231,3 +231,25 @@ def test_model_hash_mismatch(tmp_path: Path, no_qemu_left: None) -> None:
 
 if os.environ.get("MCUTRAIN_SKIP_QEMU"):
     pytestmark = pytest.mark.skip(reason="MCUTRAIN_SKIP_QEMU set")
+
+
+# update_rounding = "stochastic_shared" (docs/arithmetic.md, section 5) end to end: the Cortex-M4F runs the SIMD row
+# update (QSUB8/QADD8/SHADD8 on 8-bit latents; QSUB16/SSAT16 on 16-bit ones), the Cortex-M0 the add-and-clamp loop.
+@pytest.mark.qemu
+# The first case also runs the M4's SIMD forward pass of layer 0 (u4 inputs fit a byte: SADD8/SEL/UXTAB16).
+@pytest.mark.parametrize("board_name,latent_bits,weights,encoding",
+                         [("netduinoplus2", 8, "sign", "u4"), ("netduinoplus2", 16, "binary", "bits"),
+                          ("microbit", 8, "binary", "bits")])
+def test_train_verify_shared_update_rounding(tmp_path: Path, no_qemu_left: None, board_name: str,
+                                             latent_bits: int, weights: str, encoding: str) -> None:
+    model = board_model(tmp_path, board_name, weights=weights, train=800, test=300, latent_bits=latent_bits,
+                        update_rounding="stochastic_shared", encoding=encoding,
+                        **({"pool": 2} if encoding == "u4" else {}))
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "200",
+                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    r = json.loads(report.read_text())
+    assert r["board"] == board_name and r["bit_exact"] is True and r["digests_checked"] == 4
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1

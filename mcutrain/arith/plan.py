@@ -56,6 +56,13 @@ class ArithPlan:
     layers: tuple[DensePlan, ...]
     latent_bits: int = 16
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
+    shared_update: bool = False      # "stochastic_shared": one stochastic rounding per (exponent, output) a step
+
+    @property
+    def update_bound(self) -> int:
+        """The shared update vectors are saturated to [-update_bound, update_bound] = +-(2 W0 - 1):
+        W - u then saturates to [-W0, W0 - 1] exactly as W - (the unsaturated u) would (section 5)."""
+        return 2 * self.w0 - 1
     batch_shift: int = 0     # mini-batches of 2^batch_shift samples (0: every sample updates the weights)
 
     # batch normalization (docs/arithmetic.md, section 5.8): statistics in Q(A + BN_FRAC)
@@ -193,6 +200,7 @@ class ArithPlan:
 
 WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det", "float32")
 TERNARY_MODES = ("ternary", "ternary_det")
+UPDATE_ROUNDINGS = ("nearest", "stochastic", "stochastic_shared")
 
 
 def glorot_w0(n_in: int, n_out: int) -> float:
@@ -237,6 +245,13 @@ def make_plan(
     if weights == "float32":
         # Conventional float SGD: no quantized back-propagation, no fixed-point update rounding.
         qbp, update_rounding = False, "nearest"
+    if update_rounding not in UPDATE_ROUNDINGS:
+        raise PlanError(f"update_rounding {update_rounding!r} is unknown; use one of {', '.join(UPDATE_ROUNDINGS)}")
+    if update_rounding != "nearest" and not qbp:
+        raise PlanError(f"update_rounding = {update_rounding} needs quantized_backprop = true; use nearest")
+    if update_rounding == "stochastic_shared" and batch_size != 1:
+        raise PlanError("update_rounding = stochastic_shared rounds each sample's update as it is applied; "
+                        "use batch_size = 1 or update_rounding = stochastic")
     n_layers = len(sizes) - 1
     biases = tuple(biases) if biases is not None else (False,) * n_layers
     if len(biases) != n_layers:
@@ -282,6 +297,7 @@ def make_plan(
         lr_start=lr_start, lr_decay_shift=lr_decay_shift,
         lr_decay_every_epochs=lr_decay_every_epochs, lr_min=lr_min, layers=tuple(layers),
         latent_bits=latent_bits, stochastic_update=update_rounding == "stochastic",
+        shared_update=update_rounding == "stochastic_shared",
         batch_shift=batch_size.bit_length() - 1,
     )
     if not plan.is_float:

@@ -433,10 +433,18 @@ def run_case(case: Case, work: Path, samples: int = DEFAULT_SAMPLES,
     return res
 
 
+SHARED_UPDATE = (("arithmetic", "update_rounding", '"stochastic_shared"'),)
+"""The opt-in shared stochastic rounding of the update (docs/arithmetic.md, section 5): extra rows."""
+SHARED_UPDATE_BOARDS = ("netduinoplus2", "lm3s6965evb", "microbit", "mps2-an505")
+"""One board of each core (the Nucleo boards share the M4F's and the M0's code): where the shared rows run."""
+
+
 def default_cases(boards: Iterable[str] | None = None, modes: Iterable[str] | None = None,
                   models: Iterable[str] | None = None, ablations: bool = True) -> list[Case]:
     """Every board of the registry x weight mode x model; plus, on the default board, the demo with
-    the update's stochastic rounding replaced by round-to-nearest (to attribute its cost)."""
+    the update's stochastic rounding replaced by round-to-nearest (to attribute its cost); plus the
+    binarized modes with update_rounding = "stochastic_shared" (the 64-32-10 MLP on one board of each
+    core, the demo on the default board)."""
     boards = list(boards) if boards is not None else list(BOARDS)
     modes = list(modes) if modes is not None else list(WEIGHT_MODES)
     unknown = [m for m in modes if m not in ALL_MODES]
@@ -450,6 +458,11 @@ def default_cases(boards: Iterable[str] | None = None, modes: Iterable[str] | No
         for mode in (m for m in modes if m in QUANTIZED_MODES):
             cases.append(Case("mnist-demo", mode, "netduinoplus2",
                               (("arithmetic", "update_rounding", '"nearest"'),)))
+    if ablations:
+        for model in models:
+            for b in boards:
+                if b in SHARED_UPDATE_BOARDS and (model != "mnist-demo" or b == "netduinoplus2"):
+                    cases += [Case(model, mode, b, SHARED_UPDATE) for mode in modes if mode in BINARY_MODES]
     return cases
 
 

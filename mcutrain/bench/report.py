@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cycles import table_for
-from .matrix import BINARY_MODES, MODELS, CaseResult, Skip
+from .matrix import BINARY_MODES, MODELS, SHARED_UPDATE, CaseResult, Skip
 
 #: AIfES 2.2.0 float32 SGD, instructions per training sample / per inference (anchors.md).
 AIFES = {
@@ -78,21 +78,39 @@ _FIXES = {
     "vs_float_m4": "With an FPU the float32 baseline pays, per weight of an active row, about 7 instructions in "
                    "the forward pass (two loads, VMUL, VADD, a store, the loop) and 14 in the update (two loads, "
                    "VMUL, VSUB, the clamp as two VCMP/VMRS pairs, a store); it skips zero input rows as the "
-                   "binarized code does. The binarized kernels pay about 3 a weight in the forward pass "
-                   "(signed byte load, AND with the sign mask, add; 8 accumulators in registers) but about 12 "
+                   "binarized code does. The binarized kernels pay about 3 a weight in the deterministic "
+                   "forward pass (signed byte load, AND with the sign mask, add; 8 accumulators in registers; "
+                   "about 1.5 where the inputs fit a byte: four signs a word with SADD8, SEL and UXTAB16), "
+                   "about 8 in the stochastic one (the sampling), but about 12 "
                    "in the update with stochastic rounding (half an xorshift step, the draw's two shifts, the "
                    "error load, add, arithmetic shift, weight load, subtract, SSAT, byte store): the update is "
                    "almost as dear as the float one, so the total cannot halve while the update rounds a "
-                   "32-bit error stochastically for every weight. What would cut it: round-to-nearest "
-                   "updates (the update_rounding = nearest row), fewer random bits a weight (a contract "
-                   "change), and four int8 signs a word in the forward pass (SADD8 + SEL + UXTAB16).",
+                   "32-bit error stochastically for every weight. What cuts it: one stochastic rounding per "
+                   "exponent and output instead of per weight (the update_rounding = \"stochastic_shared\" "
+                   "rows and their goal lines), or round-to-nearest updates (the update_rounding = nearest "
+                   "row).",
+    "vs_float_m4_shared": "With update_rounding = \"stochastic_shared\" the update rounds one vector per input "
+                          "exponent and subtracts it from the rows with saturation, four 8-bit weights a word "
+                          "(QSUB8, QADD8, SHADD8: about 1.5 instructions a weight); the deterministic forward "
+                          "pass of a layer whose inputs fit a byte adds four signs a word (SADD8, SEL, two "
+                          "UXTAB16). What is left in stochastic binary is the forward pass's sampling: one "
+                          "15-bit comparison a weight against half an xorshift step, with accumulators in "
+                          "memory (about 8 instructions a weight), which no rounding of the update changes; "
+                          "fewer random bits a weight would (a contract change).",
     "vs_float_m0": "Without an FPU every float32 multiply and add is a libgcc call (tens of instructions each), "
                    "so the binarized code is an order of magnitude cheaper; the kernels are branch-free in the "
                    "forward pass (ASR/AND sign masks) and saturate with one unsigned compare, but ARMv6-M has "
                    "eight low registers and no immediate-offset signed byte load: the stochastic update spills "
-                   "and re-materialises offsets, about 22 instructions a weight of an active row. What would "
-                   "cut it: a hand-scheduled update loop in assembly, or a cheaper stochastic rounding "
-                   "(a contract change).",
+                   "and re-materialises offsets, about 22 instructions a weight of an active row. What "
+                   "cuts it: update_rounding = \"stochastic_shared\" (its rows and goal lines), and a "
+                   "hand-scheduled update loop in assembly.",
+    "vs_float_m0_shared": "With update_rounding = \"stochastic_shared\" the M0's update is a plain "
+                          "subtract-and-clamp loop over the rows (two signed byte loads, subtract, the unsigned "
+                          "range compare and branch, a byte store and the loop: about 10 instructions a weight), "
+                          "and the forward pass still pays a signed byte load with a register offset, the "
+                          "ASR/AND mask and an add a weight, with spills (eight low registers). ARMv6-M has "
+                          "no SIMD and no saturation; what would cut it further: packed 1-bit signs for the "
+                          "forward pass (a format change) and hand-scheduled assembly.",
     "update": "The update touches every weight of every active row: per weight a load of the error, the "
               "add and arithmetic shift of the stochastic rounding (its 16-bit draw placed by two shifts, "
               "one xorshift step per two weights), a signed byte load, a subtract, the saturation to "
@@ -103,10 +121,15 @@ _FIXES = {
               "or fewer random bits a weight (a contract change).",
     "forward": "The deterministic forward pass holds 8 output accumulators in registers and walks the active "
                "rows: per weight a signed byte load, an AND with the sign mask (ASR #31) and an add, plus "
-               "per row and block the loads of the row pointer, its index and the input. The stochastic "
-               "one must draw in row order, so its accumulators stay in memory (about 8 a weight and half "
-               "an xorshift step). What would cut it: four int8 signs a word with the M4's SADD8 + SEL "
-               "and 16-bit accumulation (UXTAB16) where the inputs fit a byte, or 1-bit packed signs.",
+               "per row and block the loads of the row pointer, its index and the input; on the M4/M33 a "
+               "layer whose inputs fit a byte (u4/u8 pixels) adds four signs a word instead (SADD8, SEL, "
+               "UXTAB16 into 16-bit lanes). The stochastic one must draw in row order, so its accumulators "
+               "stay in memory (about 8 a weight and half an xorshift step). What would cut it: fewer "
+               "random bits a weight (a contract change), or 1-bit packed signs.",
+    "update_shared": "With update_rounding = \"stochastic_shared\" the update costs, per active row, its "
+                     "input's power-of-two rounding and chaining (one draw), per exponent that occurs one "
+                     "stochastically rounded vector (n_out entries, half an xorshift step each), and per weight "
+                     "a saturating subtract (four 8-bit weights a word with QSUB8/QADD8/SHADD8 on the M4).",
     "other": "Per-neuron and per-row overhead (clearing and clamping accumulators, the row index, the "
              "output error) is not proportional to the weights and weighs most in small layers.",
 }
@@ -128,7 +151,7 @@ def _versus_float(r: CaseResult, f: CaseResult) -> str:
 def _fix_note(r: CaseResult) -> str:
     top = r.by_function[0][0] if r.by_function else ""
     if top.endswith("_update"):
-        return _FIXES["update"]
+        return _FIXES["update_shared" if r.case.variant == SHARED_UPDATE else "update"]
     if top.endswith(("_forward_train", "_infer")):
         return _FIXES["forward"]
     return _FIXES["other"]
@@ -151,12 +174,29 @@ def goals(results: list[CaseResult], skips: list[Skip]) -> list[Goal]:
         "PASS" if bins and not bad else ("MISS" if bad else "NOT MEASURED"),
         "" if not bad else "executed in: " + ", ".join(_where(r) for r in bad)))
 
+    for variant, config in CONFIGURATIONS:
+        rows = [r for r in results if r.case.variant == variant]
+        if rows or not variant:
+            out += _speed_goals(results, rows, config, no_float)
+    return out + _memory_goals(prim)
+
+
+CONFIGURATIONS: tuple[tuple[tuple[tuple[str, str, str], ...], str], ...] = (
+    ((), 'update_rounding = "stochastic", the demo\'s settings'),
+    (SHARED_UPDATE, 'update_rounding = "stochastic_shared"'),
+)
+"""The configurations whose speed goals are judged: the demo's settings (the primary rows) and the
+opt-in shared rounding of the update (its own rows); each goal line names its configuration."""
+
+
+def _speed_goals(results: list[CaseResult], prim: list[CaseResult], config: str, no_float: str) -> list[Goal]:
+    out: list[Goal] = []
     # 2./3. ratios to the float32 baseline of the same run
     for fam, limit, label in (("m4", 0.5, "1/2"), ("m0", 1 / 20, "1/20")):
         rows = [r for r in prim if r.case.mode in BINARY_MODES and _core_family(r.board.core) == fam]
         core_name = "M4F" if fam == "m4" else "M0"
         if not rows:
-            out.append(Goal(f"instructions per training sample <= {label} of float32 on the {core_name}",
+            out.append(Goal(f"instructions per training sample <= {label} of float32 on the {core_name} ({config})",
                             f"no {core_name} board in this run", "NOT MEASURED"))
             continue
         pairs = [(r, _float_of(results, r)) for r in rows]
@@ -169,22 +209,27 @@ def goals(results: list[CaseResult], skips: list[Skip]) -> list[Goal]:
                     anchor.append(f"{r.case.mode} {r.case.model} on {r.case.board}: {_n(r.train.mean)} = "
                                   f"{r.train.mean / a[0]:.3f} x AIfES float32 ({_n(a[0])})")
             out.append(Goal(
-                f"instructions (and estimated cycles) per training sample <= {label} of float32 on the {core_name}",
-                no_float, "NOT MEASURED",
+                f"instructions (and estimated cycles) per training sample <= {label} of float32 on the {core_name} "
+                f"({config})", no_float, "NOT MEASURED",
                 ("For scale only, another system's float32 SGD on the same network size "
                  "(anchors.md, not this run): " + "; ".join(anchor)) if anchor else ""))
             continue
-        lines, ok = [], True
-        for r, f in measured:
-            ri, rc = r.train.mean / f.train.mean, r.train_cycles.mean / f.train_cycles.mean
-            cyc_ok = rc <= limit or fam != "m4"
-            ok &= ri <= limit and cyc_ok
-            lines.append(f"{r.case.model} {r.case.mode} {r.case.board}: {ri:.3f} (cycles {rc:.3f})")
-        out.append(Goal(
-            f"instructions per training sample <= {label} of float32 on the {core_name}"
-            + (" (and estimated cycles)" if fam == "m4" else ""),
-            "; ".join(lines), "PASS" if ok else "MISS",
-            "" if ok else _versus_float(*measured[0]) + " " + _FIXES["vs_float_" + fam]))
+        for mode in BINARY_MODES:  # one line a weight mode: each mode is a configuration of its own
+            of_mode = [(r, f) for r, f in measured if r.case.mode == mode]
+            if not of_mode:
+                continue
+            lines, ok = [], True
+            for r, f in of_mode:
+                ri, rc = r.train.mean / f.train.mean, r.train_cycles.mean / f.train_cycles.mean
+                cyc_ok = rc <= limit or fam != "m4"
+                ok &= ri <= limit and cyc_ok
+                lines.append(f"{r.case.model} {r.case.board}: {ri:.3f} (cycles {rc:.3f})")
+            fix = _FIXES["vs_float_" + fam + ("_shared" if of_mode[0][0].case.variant == SHARED_UPDATE else "")]
+            out.append(Goal(
+                f"instructions per training sample <= {label} of float32 on the {core_name}"
+                + (" (and estimated cycles)" if fam == "m4" else "") + f", {mode} weights ({config})",
+                "; ".join(lines), "PASS" if ok else "MISS",
+                "" if ok else _versus_float(*of_mode[0]) + " " + fix))
 
     # 4./5. instructions per weight on the M4F (boards with the same core run the same code: grouped)
     for mode, limit, label in (("binary", 12, "stochastic binary with quantized back-propagation"),
@@ -208,12 +253,17 @@ def goals(results: list[CaseResult], skips: list[Skip]) -> list[Goal]:
                     note += f" Measured with {x.case.variant_text}: {x.train_per_weight:.2f} a weight."
             boards = r.board.name + (f"; {', '.join(same)} the same" if same else "")
             out.append(Goal(f"M4F: <= {limit} instructions per weight per training sample, {label} "
-                            f"({MODELS[r.case.model].title})",
+                            f"({MODELS[r.case.model].title}; {config})",
                             f"{r.train_per_weight:.2f} ({_n(r.train.mean)} / {_n(r.n_weights)} weights; {boards})",
                             "PASS" if ok else "MISS", note))
         if not rows:
-            out.append(Goal(f"M4F: <= {limit} instructions per weight, {label}", "no M4F case", "NOT MEASURED"))
+            out.append(Goal(f"M4F: <= {limit} instructions per weight, {label} ({config})", "no M4F case",
+                            "NOT MEASURED"))
+    return out
 
+
+def _memory_goals(prim: list[CaseResult]) -> list[Goal]:
+    out: list[Goal] = []
     # 6. memory of the 64-32-10 MLP
     mem = [r for r in prim if r.case.model == "mlp-64-32-10" and r.case.mode in BINARY_MODES]
     if mem:

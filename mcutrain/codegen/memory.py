@@ -33,7 +33,7 @@ class ModelTooLargeError(McutrainError):
 @dataclass(frozen=True)
 class MemoryItem:
     kind: str      # latent_weights (float weights in float32 mode) | sign_bits | row_index | activations | errors
-    #               | biases | input | runtime
+    #               | update_buffers (update_rounding = "stochastic_shared") | biases | input | runtime
     name: str
     bytes: int
 
@@ -92,6 +92,19 @@ def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
         MemoryItem("batch_accumulators", f"l{k}_G",
                    _align4(plan.batch_acc_bytes * layer.n_in * layer.n_out) if plan.batch_shift else 0),
         MemoryItem("batch_accumulators", f"l{k}_GB", 4 * layer.n_out if plan.batch_shift and layer.bias else 0),
+        *shared_update_items(layer, plan),
+    ]
+
+
+def shared_update_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
+    """update_rounding = "stochastic_shared" (templates/layers/dense_update_shared.c.j2): the rows chained by
+    exponent (a byte a row below 255 inputs, else two) and one update vector of the layer's outputs."""
+    if not (plan.qbp and plan.shared_update):
+        return []
+    k = layer.index
+    return [
+        MemoryItem("update_buffers", f"l{k}_next", _align4(layer.n_in * (1 if layer.n_in < 255 else 2))),
+        MemoryItem("update_buffers", f"l{k}_u", _align4(layer.n_out * plan.latent_bytes)),
     ]
 
 

@@ -16,6 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from ..arith.plan import UPDATE_ROUNDINGS
 from ..errors import McutrainError, ModelFileError
 from .reader import REQUIRED, Problems, Table, suggest, type_name
 from .spec import (
@@ -474,7 +475,7 @@ def _arithmetic_table(t: Table, data: DataSpec | None) -> ArithmeticSpec | None:
                        why="latent weights are stored as int8 (8) or int16 (9 to 16)")
     wss = t.integer("weight_scale_shift", d.weight_scale_shift, lo=0, hi=4,
                     why="W0 is the paper's Glorot value times 2^weight_scale_shift")
-    rounding = t.string("update_rounding", d.update_rounding, choices=("nearest", "stochastic"))
+    rounding = t.string("update_rounding", d.update_rounding, choices=UPDATE_ROUNDINGS)
     t.finish(ARITHMETIC_KEYS)
     if act is not None and data is not None:
         need = MIN_FRAC_FOR_ENCODING[data.encoding]

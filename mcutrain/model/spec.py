@@ -180,7 +180,7 @@ class ArithmeticSpec:
     error_frac_bits: int = 12                     # E: errors are Q(E)
     latent_bits: int = 16                         # latent weights in +-2^(latent_bits-2); int8 if <= 8
     weight_scale_shift: int = 0                   # W0 = 2^weight_scale_shift x the Glorot W0 (arithmetic.md)
-    update_rounding: str = "nearest"              # nearest | stochastic: rounding of the shifted weight update
+    update_rounding: str = "nearest"              # nearest | stochastic | stochastic_shared: rounding of the update
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -128,7 +128,9 @@ class DenseTwin:
         x = self._x[rows]
         c = lr_exp + self.layer.update_const
         d = self._delta[None, :]
-        if self.plan.qbp:
+        if self.plan.qbp and self.plan.shared_update:
+            u = self._shared_update(x, d, c, rng)
+        elif self.plan.qbp:
             per_row = 1 + (self.layer.draws_per_row if self.plan.stochastic_update else 0)
             draws = rng.draws(len(rows) * per_row).reshape(len(rows), per_row)
             r = draws[:, 0].astype(np.int64)
@@ -162,6 +164,20 @@ class DenseTwin:
             bm = self.layer.bias_max
             self.b = np.clip(self.b - round_shift_right(self.Gb, s), -bm, bm)
             self.Gb[:] = 0
+
+    def _shared_update(self, x: np.ndarray, d: np.ndarray, c: int, rng: XorShiftStream) -> np.ndarray:
+        """update_rounding = "stochastic_shared" (docs/arithmetic.md, section 5): one quantization draw a row,
+        then one stochastically rounded vector u_e per exponent e that a row rounded to, in increasing e."""
+        r = rng.draws(len(x)).astype(np.int64)
+        ex, keep = pow2_exponent_stochastic(x, r, self.plan.ex_min, self.plan.ex_max)
+        used = np.unique(ex[keep])
+        draws = rng.draws(len(used) * self.layer.draws_per_row).reshape(len(used), self.layer.draws_per_row)
+        if len(used) == 0:
+            return np.zeros((len(x), self.layer.n_out), dtype=np.int64)
+        bound = self.plan.update_bound
+        vectors = np.clip(self._shift_stochastic(d, (used + c)[:, None], draws), -bound, bound)
+        u = vectors[np.searchsorted(used, np.where(keep, ex, used[0]))]
+        return np.where(keep[:, None], u, 0)
 
     def _shift_stochastic(self, d: np.ndarray, k: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """d * 2^k, rounded down after adding a uniform draw below 2^-k when k < 0 (unbiased)."""

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
-for tool in arm-none-eabi-gcc arm-none-eabi-objdump qemu-system-arm gcc; do
+for tool in arm-none-eabi-gcc arm-none-eabi-objdump qemu-system-arm gcc pgrep; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=("python3-venv")
@@ -14,7 +14,7 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing the ARM toolchain and QEMU (missing: ${need[*]})"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc libc6-dev \
+    gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc libc6-dev procps \
     python3 python3-venv python3-pip >/dev/null
 fi
 # clang + libFuzzer (compiler-rt) for the frame-parser fuzzer (scripts/fuzz_link.sh, tests/test_link_fuzz.py).

@@ -74,3 +74,34 @@ def board_model(tmp: Path, board_name: str, **kw: object) -> Path:
     params: dict[str, object] = {**fitting_params(board_name, weights, qbp), "board": board_name}
     params.update(kw)
     return small_model(tmp, **params)  # type: ignore[arg-type]
+
+
+def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int, checkpoint_every: int = 300):
+    """A verified session on the emulated board whose emulator is killed once, when the device has trained
+    `kill_at` samples; the session reconnects to a restarted emulator and restores the last checkpoint.
+    Returns (SessionResult, the sample counts at which the kill happened)."""
+    from mcutrain.host.link import DeviceLink
+    from mcutrain.host.session import run_session
+
+    from mcutrain.cli import _session_inputs
+    from mcutrain.cli_link import start_emulator
+
+    emu = start_emulator(proj, elf)
+    killed: list[int] = []
+
+    def kill_once(samples: int) -> None:
+        if samples >= kill_at and not killed:
+            killed.append(samples)
+            emu.stop()
+
+    def reconnect() -> DeviceLink:
+        emu.start()
+        return DeviceLink.open(emu.url)
+
+    try:
+        with DeviceLink.open(emu.url) as link:
+            res = run_session(link, checkpoint_every=checkpoint_every, reconnect=reconnect, on_samples=kill_once,
+                              **_session_inputs(spec, verify=True, digest_every=digest_every, quiet=True))
+    finally:
+        emu.stop()
+    return res, killed

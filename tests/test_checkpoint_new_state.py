@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import small_model
-from mcutrain.host.link import DeviceLink
-from mcutrain.host.session import run_session
+from helpers import session_with_board_reset, small_model
 
 from mcutrain.checkpoint_cadence import check_checkpoint_cadence
-from mcutrain.cli import _session_inputs, main
-from mcutrain.cli_link import build_firmware, start_emulator
+from mcutrain.cli import main
+from mcutrain.cli_link import build_firmware
 from mcutrain.errors import McutrainError
 
 
@@ -65,24 +63,7 @@ def test_board_reset_restores_the_new_state(tmp_path: Path, weights: str, extra:
                         extra=extra)
     model.write_text(edit(model.read_text()))
     spec, proj, elf = build_firmware(model, None, tmp_path / "b", quiet=True)
-    emu = start_emulator(proj, elf)
-    killed: list[int] = []
-
-    def kill_once(samples: int) -> None:
-        if samples >= kill_at and not killed:
-            killed.append(samples)
-            emu.stop()
-
-    def reconnect() -> DeviceLink:
-        emu.start()
-        return DeviceLink.open(emu.url)
-
-    try:
-        with DeviceLink.open(emu.url) as link:
-            res = run_session(link, checkpoint_every=300, reconnect=reconnect, on_samples=kill_once,
-                              **_session_inputs(spec, verify=True, digest_every=50, quiet=True))
-    finally:
-        emu.stop()
+    res, killed = session_with_board_reset(spec, proj, elf, kill_at=kill_at, digest_every=50)
     assert killed and res.recoveries == 1
     samples_of_digests = [d[0] for d in res.digests]
     assert samples_of_digests.count(replayed) == 2  # trained before the reset and again after the restore

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import small_model
+from helpers import session_with_board_reset, small_model
 from mcutrain.host.faults import FaultProxy, FaultRates
 from mcutrain.host.link import DeviceLink
 from mcutrain.host.session import run_session
@@ -78,24 +78,7 @@ def test_faults_both_ways_bit_identical(built, clean):
 def test_board_reset_mid_session(built, clean):
     """QEMU killed after 500 samples: the host restarts it, restores the checkpoint at 300, replays."""
     _, spec, proj, elf, _ = built
-    emu = start_emulator(proj, elf)
-    killed: list[int] = []
-
-    def kill_once(samples: int) -> None:
-        if samples >= 500 and not killed:
-            killed.append(emu.pid)
-            emu.stop()
-
-    def reconnect() -> DeviceLink:
-        emu.start()
-        return DeviceLink.open(emu.url)
-
-    try:
-        with DeviceLink.open(emu.url) as link:
-            res = run_session(link, checkpoint_every=300, reconnect=reconnect, on_samples=kill_once,
-                              **_session_inputs(spec, verify=True, digest_every=150, quiet=True))
-    finally:
-        emu.stop()
+    res, killed = session_with_board_reset(spec, proj, elf, kill_at=500, digest_every=150)
     assert killed and res.recoveries == 1
     assert res.bit_exact is True and res.final_state_crc32 == clean.final_state_crc32
     assert res.checkpoints >= 3  # 300, 600 (again after the restore: 600), ...

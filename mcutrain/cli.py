@@ -142,15 +142,21 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
 @click.argument("model", type=click.Path(path_type=Path), default=Path("examples/mnist_demo.toml"))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True,
               help="Markdown file whose modes-table section is (re)written; the rest is kept.")
-@click.option("--device", is_flag=True, help="Also train each row on the emulated board with --verify (minutes a row).")
-def modes_table(model: Path, out: Path, device: bool) -> None:
+@click.option("--device", is_flag=True, help="Train each row on the emulated board with --verify (minutes a row); a "
+              "rerun reuses the rows whose sessions finished.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="--device: sessions at a time (each its own QEMU).")
+@click.option("--digest-every", type=click.IntRange(1), default=5000, show_default=True,
+              help="--device: samples between weight digests compared with the twin.")
+def modes_table(model: Path, out: Path, device: bool, jobs: int, digest_every: int) -> None:
     """Test accuracy of every integer weight mode with and without quantized back-propagation for MODEL's
     architecture (bit-exact twin, i.e. the emulated board's result); write the table into OUT."""
     from .modes_table import write_table
 
     try:
-        write_table(model, out, f"mcutrain modes-table {model} -o {out}{' --device' if device else ''}",
-                    log=lambda s: click.echo(s, err=True), device=device)
+        cmd = f"mcutrain modes-table {model} -o {out}" + (f" --device --jobs {jobs}" if device else "")
+        write_table(model, out, cmd, log=lambda s: click.echo(s, err=True), device=device, jobs=jobs,
+                    digest_every=digest_every)
     except McutrainError as exc:
         _fail(exc)
 

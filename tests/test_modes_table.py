@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from helpers import small_model
 
@@ -61,3 +62,40 @@ def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:
             loaded = load_model(p)
             assert loaded.model_hash() == v.model_hash()
             assert (loaded.training.weights, loaded.training.quantized_backprop) == (weights, qbp)
+
+
+def _qemu_with(marker: str) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-a", "-x", "qemu-system-arm"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if marker in ln]
+
+
+@pytest.mark.qemu
+def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--device: all 8 variants as `mcutrain train --verify` sessions on the emulated board, two at a time;
+    every row bit-exact with its twin; a rerun reuses the finished sessions (model hash unchanged) and
+    trains again the one whose report was removed; no QEMU is left."""
+    monkeypatch.chdir(tmp_path)
+    model = small_model(tmp_path, weights="sign", units=16, train=300, test=100, pool=2, encoding="u4",
+                        latent_bits=8, name="tiny")
+    out = tmp_path / "results.md"
+    args = ["modes-table", str(model), "-o", str(out), "--device", "--jobs", "2", "--digest-every", "100"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    rows = re.findall(r"^\| .*\(`(\w+)`\) \| (on|off) \| \w+ \| ([\d.]+)% \| [\d.]+% \| ([\d.]+)% \| (yes|NO) \|",
+                      text, re.M)
+    assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")]
+    assert all(twin == dev and exact == "yes" for _, _, twin, dev, exact in rows)
+    assert "--device --jobs 2" in text
+    assert _qemu_with(str(tmp_path)) == []
+    reports = sorted((tmp_path / "build" / "modes-table" / "tiny").glob("*.json"))
+    assert len(reports) == 8
+    reports[0].unlink()
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("reused the finished session") == 7
+    assert out.read_text().count("| yes |") == 8
+    assert _qemu_with(str(tmp_path)) == []

@@ -256,6 +256,36 @@ def test_paper_table_command_writes_its_section(tmp_path: Path, data_dir: Path,
     assert res.exit_code != 0 and "--minutes" in res.output
 
 
+def test_rows_run_as_separate_processes_merge_one_at_a_time(tmp_path: Path, data_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`paper-table --row X` runs in parallel (one process a row) take a lock on the JSON while they merge:
+    a run that finishes while another holds it waits, then merges, so no row is lost."""
+    import threading
+    import time
+
+    from mcutrain.reference.paper_table import json_lock, run_table
+
+    monkeypatch.setenv("MCUTRAIN_DATA_DIR", str(data_dir))
+    md, js = tmp_path / "results.md", tmp_path / "table.json"
+    md.write_text("# Results\n")
+    lines: list[str] = []
+    kw = dict(epochs=1, minutes=None, sizes=(784, 16, 10), train_samples=500, results_md=md, json_path=js,
+              command="test")
+    with json_lock(js):
+        t = threading.Thread(target=run_table, kwargs=dict(kw, rows=("full",), log=lines.append))
+        t.start()
+        deadline = time.monotonic() + 120
+        while not any(ln.startswith("full: epoch 1/1") for ln in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(ln.startswith("full: epoch 1/1") for ln in lines), lines
+        t.join(timeout=1.0)
+        assert t.is_alive() and not js.exists()  # trained, waiting for the lock
+    t.join(timeout=60)
+    assert not t.is_alive() and js.exists()
+    run_table(**kw, rows=("ternary-qbp",), log=lambda s: None)
+    assert [r["row"]["key"] for r in json.loads(js.read_text())["rows"]] == ["full", "ternary-qbp"]
+
+
 def test_float_and_integer_quantizers_agree_in_expectation() -> None:
     """The float samplers and the integer twin's (mcutrain/arith/quant.py) give the same distributions:
     binary connect P(+1) and power-of-two rounding inside and below the exponent range."""

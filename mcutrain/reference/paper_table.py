@@ -8,10 +8,11 @@ number of epochs that fit the budget fixes the learning-rate decay (so lr still 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,22 @@ def run_table(*, rows: tuple[str, ...] | None, epochs: int | None, minutes: floa
                "rows": [row_summary(r) for r in results]}
     for r in summary["rows"]:
         r["command"], r["date"], r["load_average"] = command, summary["date"], summary["load_average"]
-    if rows is not None:
-        summary = merge_rows(summary, json_path)
-    write_outputs(summary, results_md, json_path)
+    with json_lock(json_path):  # rows run as separate processes (--row each) merge one at a time
+        if rows is not None:
+            summary = merge_rows(summary, json_path)
+        write_outputs(summary, results_md, json_path)
     return summary
+
+
+@contextlib.contextmanager
+def json_lock(json_path: Path) -> Iterator[None]:
+    """An exclusive lock on <json>.lock while a run merges its rows into the JSON and the section."""
+    import fcntl
+
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(json_path.with_suffix(json_path.suffix + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -258,4 +258,11 @@ def write_table(model: Path, out: Path, command: str, log: Any = None, device: b
     rows = measure(spec, ds, log=log, device=model if device else None, jobs=jobs, digest_every=digest_every)
     section = render(spec, rows, command, time.monotonic() - t0, digest_every)
     replace_section(out, SECTION, section)
+    differ = [f"{r.weights} QBP {'on' if r.qbp else 'off'}" for r in rows if r.device_bit_exact is False]
+    if differ:
+        from .host.session import VerificationError
+
+        raise VerificationError(f"the table is written to {out}, but these sessions were not bit-exact with the "
+                               f"twin: {', '.join(differ)} (their reports under build/modes-table/{spec.name}/ "
+                               "list the first mismatches)")
     return rows

@@ -99,3 +99,55 @@ def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
     assert res.output.count("reused the finished session") == 7
     assert out.read_text().count("| yes |") == 8
     assert _qemu_with(str(tmp_path)) == []
+
+
+def _fake_rows(tmp_path: Path, n: int) -> list:
+    from mcutrain.modes_device import DeviceRow
+
+    return [DeviceRow((f"m{i}", True), tmp_path / f"m{i}.toml", f"hash{i}") for i in range(n)]
+
+
+def test_device_rows_keep_a_session_that_was_not_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session that finished but disagreed with its twin (exit 10 with its report) is a row of the table
+    (shown as not bit-exact), not a crash of the table."""
+    import json
+    import sys
+
+    from mcutrain import modes_device
+
+    def fake(row: modes_device.DeviceRow, digest_every: int) -> list[str]:
+        rep = {"model_hash": row.model_hash, "bit_exact": False, "test_accuracy": 0.5, "wall_seconds": 1.0}
+        return [sys.executable, "-c", f"import sys; open({str(row.report)!r}, 'w').write({json.dumps(rep)!r}); "
+                "sys.exit(10)"]
+
+    monkeypatch.setattr(modes_device, "train_command", fake)
+    reps = modes_device.run_rows(_fake_rows(tmp_path, 2), jobs=2, poll=0.1)
+    assert sorted(reps) == [("m0", True), ("m1", True)] and all(r["bit_exact"] is False for r in reps.values())
+
+
+def test_a_failed_device_row_stops_the_table_and_ends_the_running_sessions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+    import time
+
+    from mcutrain import modes_device
+    from mcutrain.errors import McutrainError
+
+    pid_file = tmp_path / "running.pid"
+
+    def fake(row: modes_device.DeviceRow, digest_every: int) -> list[str]:
+        if row.key[0] == "m0":  # fails, without a report, once the other session runs
+            return [sys.executable, "-c", f"import os,sys,time\nwhile not os.path.exists({str(pid_file)!r}): "
+                    "time.sleep(0.05)\nprint('boom'); sys.exit(3)"]
+        return [sys.executable, "-c", f"import os,time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+                "time.sleep(60)"]
+
+    monkeypatch.setattr(modes_device, "train_command", fake)
+    t0 = time.monotonic()
+    with pytest.raises(McutrainError, match=r"m0: `mcutrain train` exited with 3 .*boom.*m0\.log"):
+        modes_device.run_rows(_fake_rows(tmp_path, 2), jobs=2, poll=0.5)
+    assert time.monotonic() - t0 < 30
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

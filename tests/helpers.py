@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "mnist_demo.toml"
 
@@ -105,3 +108,24 @@ def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int
     finally:
         emu.stop()
     return res, killed
+
+
+def qemu_processes(marker: str) -> list[str]:
+    """Command lines of the running QEMUs that contain `marker` (a test's tmp path: its own emulators)."""
+    out = subprocess.run(["pgrep", "-a", "-x", "qemu-system-arm"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if marker in ln]
+
+
+def train_verified(model: Path, tmp: Path, *args: str, digest_every: int = 250) -> dict[str, Any]:
+    """`mcutrain train MODEL ARGS --verify` (build in tmp/b, report in tmp/report.json), asserted to
+    succeed bit-exactly; its JSON report."""
+    from click.testing import CliRunner
+
+    from mcutrain.cli import main
+
+    report = tmp / "report.json"
+    res = CliRunner().invoke(main, ["train", str(model), *args, "--verify", "--digest-every", str(digest_every),
+                                    "--report", str(report), "--build-dir", str(tmp / "b")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: yes" in res.output
+    return json.loads(report.read_text())

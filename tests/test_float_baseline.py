@@ -5,7 +5,6 @@ The host build's bit-exactness is in test_generated_c_host.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import small_model
+from helpers import small_model, train_verified
 
 from mcutrain.arith.plan import make_plan
 from mcutrain.cli import main
@@ -106,12 +105,7 @@ def test_float32_session_on_qemu_is_bit_exact(tmp_path: Path) -> None:
     """netduinoplus2 (Cortex-M4F, -mfloat-abi=hard): the device's float SGD and the float32 twin agree
     on every digest, every test prediction and the final weights."""
     model = small_model(tmp_path, weights="float32", qbp=False, train=1000, test=300)
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
-    r = json.loads(report.read_text())
+    r = train_verified(model, tmp_path)
     assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.5
 

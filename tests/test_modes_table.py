@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import small_model
+from helpers import qemu_processes, small_model
 
 from mcutrain.cli import main
 from mcutrain.modes_table import MODES, SECTION
@@ -64,13 +64,6 @@ def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:
             assert (loaded.training.weights, loaded.training.quantized_backprop) == (weights, qbp)
 
 
-def _qemu_with(marker: str) -> list[str]:
-    import subprocess
-
-    out = subprocess.run(["pgrep", "-a", "-x", "qemu-system-arm"], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if marker in ln]
-
-
 @pytest.mark.qemu
 def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +83,7 @@ def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
     assert [(w, q) for w, q, *_ in rows] == [(w, q) for w in MODES for q in ("on", "off")]
     assert all(twin == dev and exact == "yes" for _, _, twin, dev, exact in rows)
     assert "--device --jobs 2" in text
-    assert _qemu_with(str(tmp_path)) == []
+    assert qemu_processes(str(tmp_path)) == []
     reports = sorted((tmp_path / "build" / "modes-table" / "tiny").glob("*.json"))
     assert len(reports) == 8
     reports[0].unlink()
@@ -98,7 +91,7 @@ def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
     assert res.exit_code == 0, res.output
     assert res.output.count("reused the finished session") == 7
     assert out.read_text().count("| yes |") == 8
-    assert _qemu_with(str(tmp_path)) == []
+    assert qemu_processes(str(tmp_path)) == []
 
 
 def _fake_rows(tmp_path: Path, n: int) -> list:

@@ -6,39 +6,28 @@ import json
 import os
 import re
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import board_model, small_model
+from helpers import board_model, qemu_processes, small_model, train_verified
 
 from mcutrain.boards import BOARDS
 from mcutrain.cli import main
 
 
-def _qemu_lines(marker: str) -> list[str]:
-    out = subprocess.run(["pgrep", "-a", "-x", "qemu-system-arm"], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if marker in ln]
-
-
 @pytest.fixture()
 def no_qemu_left(tmp_path: Path):
     yield
-    left = _qemu_lines(str(tmp_path))
+    left = qemu_processes(str(tmp_path))
     assert left == [], f"a QEMU started by the test is still running: {left}"
 
 
 @pytest.mark.qemu
 def test_train_verify_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None:
     model = small_model(tmp_path, train=1500, test=500)
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
-    r = json.loads(report.read_text())
+    r = train_verified(model, tmp_path)
     for key in ("model_hash", "board", "samples_trained", "test_accuracy", "bit_exact", "digests_checked",
                 "wall_seconds", "link_bytes"):
         assert key in r
@@ -54,12 +43,7 @@ def test_ternary_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, weig
     """Ternary connect (stochastic and deterministic) trains on the emulated board bit for bit like the twin;
     the device evaluates with the deterministic ternarization of the latent weights."""
     model = small_model(tmp_path, weights=weights, qbp=qbp, train=1000, test=300)
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
-    r = json.loads(report.read_text())
+    r = train_verified(model, tmp_path)
     assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
 
@@ -70,15 +54,10 @@ def test_batch_norm_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> 
     board, bit for bit like the twin (the statistics are part of the state bytes read back)."""
     model = small_model(tmp_path, weights="ternary", train=1000, test=300)
     model.write_text(model.read_text().replace('activation = "relu"', 'activation = "relu"\nbatch_norm = true'))
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
+    r = train_verified(model, tmp_path)
     manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
     assert manifest["ram"]["by_kind"]["batch_norm"] == 16 * 32
     assert "l0_bn_infer" in manifest["functions"]["inference"]
-    r = json.loads(report.read_text())
     assert r["bit_exact"] is True and r["digests_checked"] == 4
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
 
@@ -90,14 +69,9 @@ def test_biases_session_is_bit_exact(tmp_path: Path, no_qemu_left: None) -> None
     model = small_model(tmp_path, weights="ternary", train=1000, test=300)
     text = model.read_text().replace('activation = "relu"', 'activation = "relu"\nbias = true')
     model.write_text(text.replace('activation = "linear"', 'activation = "linear"\nbias = true'))
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
+    r = train_verified(model, tmp_path)
     manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
     assert manifest["ram"]["by_kind"]["biases"] == 4 * (32 + 10)  # 784 x 32 + 32 x 10 int16 weights: no padding
-    r = json.loads(report.read_text())
     assert r["bit_exact"] is True and r["digests_checked"] == 4
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3
 
@@ -110,15 +84,10 @@ def test_mini_batch_sessions_are_bit_exact(tmp_path: Path, no_qemu_left: None, w
     multiple of 32: a short last batch), bit for bit like the twin."""
     model = small_model(tmp_path, weights=weights, units=16, train=1000, test=300, latent_bits=latent_bits,
                         extra=f"batch_size = {batch}")
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
+    r = train_verified(model, tmp_path)
     manifest = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
     assert manifest["ram"]["by_kind"]["batch_accumulators"] > 0
     assert "l0_apply_batch" in manifest["functions"]["training"]
-    r = json.loads(report.read_text())
     assert r["bit_exact"] is True and r["digests_checked"] == 4
     # chance is 0.1; ternary 8-bit batch 8: 0.2067 with latents in [-W0, W0], 0.1967 in [-W0, W0 - 1] (format 4)
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.15
@@ -135,12 +104,7 @@ OTHER_EMULATED = [name for name, b in BOARDS.items() if b.emulated and name != "
 def test_train_verify_on_every_emulated_board(tmp_path: Path, no_qemu_left: None, board_name: str) -> None:
     # sized for board_name, but the file names the default board: --board picks the board
     model = board_model(tmp_path, board_name, board="netduinoplus2", train=1000, test=300)
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--board", board_name, "--verify", "--digest-every", "250",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
-    r = json.loads(report.read_text())
+    r = train_verified(model, tmp_path, "--board", board_name)
     assert r["board"] == board_name and r["device"] == f"qemu -M {BOARDS[board_name].qemu_machine}"
     assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["samples_trained"] == 1000
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1
@@ -245,11 +209,6 @@ def test_train_verify_shared_update_rounding(tmp_path: Path, no_qemu_left: None,
     model = board_model(tmp_path, board_name, weights=weights, train=800, test=300, latent_bits=latent_bits,
                         update_rounding="stochastic_shared", encoding=encoding,
                         **({"pool": 2} if encoding == "u4" else {}))
-    report = tmp_path / "report.json"
-    res = CliRunner().invoke(main, ["train", str(model), "--verify", "--digest-every", "200",
-                                    "--report", str(report), "--build-dir", str(tmp_path / "b")])
-    assert res.exit_code == 0, res.output
-    assert "bit-exact: yes" in res.output
-    r = json.loads(report.read_text())
+    r = train_verified(model, tmp_path, digest_every=200)
     assert r["board"] == board_name and r["bit_exact"] is True and r["digests_checked"] == 4
     assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.3  # chance is 0.1

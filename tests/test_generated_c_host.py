@@ -30,6 +30,18 @@ def mnist_bits(n: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.packbits(x >= 128, axis=1, bitorder="little"), (x >= 128).astype(np.int64) * 256, d["y_train"][:n]
 
 
+
+def compile_driver(plan, tmp: Path, encoding: str = "bits", sample_bytes: int = 98,
+                   flags: list[str] | None = None) -> Path:
+    """The generated C of `plan` with the test driver, compiled by the host's gcc into tmp/driver."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed for this test: apt-get install gcc")
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", encoding, sample_bytes)), tmp)
+    exe = tmp / "driver"
+    subprocess.run(["gcc", *(CFLAGS if flags is None else flags), "-I", str(tmp), str(tmp / "mt_model.c"),
+                    str(DRIVER), "-o", str(exe)], check=True)
+    return exe
+
 def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarray, *, seed: int, spe: int, n: int,
                     every: int, n_eval: int) -> tuple[bytes, list[tuple[int, int]]]:
     """Run the compiled driver and the twin on the same samples; assert every output equal.
@@ -86,16 +98,11 @@ def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarra
 )
 def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, qbp: bool,
                                   sizes: list[int], seed: int, latent_bits: int, rounding: str) -> None:
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, latent_bits=latent_bits,
                      update_rounding=rounding)
-    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
-    exe = tmp_path / "driver"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
-                    "-o", str(exe)], check=True)
+    exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
     # the check can fail: the twin is not trivially equal to a different seed's run
@@ -121,16 +128,11 @@ def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, we
                                               sizes: list[int], biases: tuple[bool, ...], latent_bits: int,
                                               rounding: str) -> None:
     """Biases (int32, in the state after the weights) are updated and saved bit for bit like the twin's."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
                      update_rounding=rounding, biases=biases)
-    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
-    exe = tmp_path / "driver"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
-                    "-o", str(exe)], check=True)
+    exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, _ = run_and_compare(exe, net, enc, x, y, seed=31, spe=spe, n=n, every=every, n_eval=n_eval)
     assert len(c_state) == plan.state_bytes
@@ -156,17 +158,12 @@ def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Pa
                                                     rounding: str, batch: int, spe: int) -> None:
     """Mini-batches: summed clamped updates applied with a shift every batch_size samples and at the end of
     every epoch (150 samples: a short last batch), bit for bit like the twin."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, every = 400, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
                      update_rounding=rounding, biases=biases, batch_size=batch)
     assert plan.batch_acc_ctype == ("int16_t" if batch * 2 * plan.w0 < 2**15 else "int32_t")
-    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
-    exe = tmp_path / "driver"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
-                    "-o", str(exe)], check=True)
+    exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, train = run_and_compare(exe, net, enc, x, y, seed=41, spe=spe, n=n, every=every, n_eval=n_eval)
     # the weights moved away from their initial values (the batches were applied)
@@ -189,17 +186,12 @@ def test_generated_c_with_batch_norm_matches_twin(tmp_path: Path, data_dir: Path
                                                   biases: tuple[bool, ...] | None, latent_bits: int,
                                                   rounding: str) -> None:
     """Batch norm without multiplications: the running statistics, beta and every prediction bit for bit."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
                      update_rounding=rounding, biases=biases, batch_norm=bn)
     plan = dataclasses.replace(plan, bn_momentum_shift=4)  # statistics that move fast: more of them is tested
-    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98)), tmp_path)
-    exe = tmp_path / "driver"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
-                    "-o", str(exe)], check=True)
+    exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, _ = run_and_compare(exe, net, enc, x, y, seed=51, spe=spe, n=n, every=every, n_eval=n_eval)
     assert len(c_state) == plan.state_bytes
@@ -230,19 +222,14 @@ def test_generated_float32_c_matches_float32_twin(tmp_path: Path, data_dir: Path
     from mcutrain.data import decode, encode
     from mcutrain.twin import Float32Twin, make_twin
 
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed for this test: apt-get install gcc")
     n, n_eval, spe, every = 400, 150, 150, 50
     d = np.load(data_dir / "mnist.npz")
     pixels, y = d["x_train"].reshape(-1, 784)[:n], d["y_train"][:n]
     enc = encode(pixels, encoding, 128)
     x = decode(enc, encoding, 784, 8)
     plan = make_plan([784, *sizes], weights="float32", lr_start=lr[0], lr_min=lr[1], weight_scale_shift=wss)
-    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", encoding, enc.shape[1])), tmp_path)
-    exe = tmp_path / "driver"
     flags = [f for f in CFLAGS if f != "-O2"] + [opt, "-ffp-contract=off"]
-    subprocess.run(["gcc", *flags, "-I", str(tmp_path), str(tmp_path / "mt_model.c"), str(DRIVER),
-                    "-o", str(exe)], check=True)
+    exe = compile_driver(plan, tmp_path, encoding, enc.shape[1], flags)
     net = make_twin(plan)
     assert isinstance(net, Float32Twin)
     c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)

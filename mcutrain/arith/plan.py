@@ -332,28 +332,25 @@ def check_ranges(plan: ArithPlan) -> None:
                 raise PlanError(
                     f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} plus the bias ({layer.bias_max} at most) "
                     f"overflows the int32 forward accumulator; use fewer inputs or no bias")
-            blo, bhi = plan.lr_min + layer.bias_const, plan.lr_start + layer.bias_const
-            if -blo > 30:
-                raise PlanError(
-                    f"layers[{layer.index}]: the bias update shifts an error right by up to {-blo} bits (more than "
-                    f"30); raise lr_min")
-            if bhi > 0 and plan.err_max << bhi > ACC_LIMIT:
-                raise PlanError(
-                    f"layers[{layer.index}]: the bias update shifts an error left by up to {bhi} bits, which "
-                    f"overflows int32; lower learning_rate")
+            check_update_shifts(plan, layer, "bias", plan.lr_min + layer.bias_const,
+                                plan.lr_start + layer.bias_const, "")
         if layer.bn:
             check_bn_ranges(plan, layer)
-        lo, hi = plan.update_shift_range(layer)
-        if -lo > 30:
-            raise PlanError(
-                f"layers[{layer.index}]: the weight update shifts an error right by up to {-lo} bits (more than 30); "
-                f"raise lr_min or error_frac_bits")
-        if hi > 0 and plan.err_max << hi > ACC_LIMIT:
-            raise PlanError(
-                f"layers[{layer.index}]: the weight update shifts an error left by up to {hi} bits, which "
-                f"overflows int32; lower learning_rate or error_frac_bits")
+        check_update_shifts(plan, layer, "weight", *plan.update_shift_range(layer), " or error_frac_bits")
     if plan.layers[-1].n_out * 2 * plan.one > ACC_LIMIT:
         raise PlanError("too many classes for the hinge-loss statistic")
+
+
+def check_update_shifts(plan: ArithPlan, layer: DensePlan, what: str, lo: int, hi: int, also: str) -> None:
+    """An update shifts an error by lo..hi bits: right by at most 30, left without overflowing int32."""
+    if -lo > 30:
+        raise PlanError(
+            f"layers[{layer.index}]: the {what} update shifts an error right by up to {-lo} bits (more than 30); "
+            f"raise lr_min{also}")
+    if hi > 0 and plan.err_max << hi > ACC_LIMIT:
+        raise PlanError(
+            f"layers[{layer.index}]: the {what} update shifts an error left by up to {hi} bits, which "
+            f"overflows int32; lower learning_rate{also}")
 
 
 def check_bn_ranges(plan: ArithPlan, layer: DensePlan) -> None:

@@ -90,6 +90,21 @@ def load_mnist(*, download: bool = True) -> Dataset:
     return ds
 
 
+def mnist_file(*, download: bool = True) -> Path:
+    """The checked ``mnist.npz`` that :func:`load_mnist` reads: found by the same search order, else fetched
+    and cached there. The tests' data fixture and anything that needs the file (not the arrays) use this."""
+    for path in mnist_search_paths():
+        if path.is_file():
+            check_mnist(load_npz(path, name="mnist"), path)
+            return path
+    load_mnist(download=download)
+    cached = mnist_cache_path()
+    if not cached.is_file():
+        raise DataError(f"mnist: fetched, but it could not be cached at {cached} (see the warning above); "
+                        f"make that folder writable, or set ${ENV_DATA_DIR} to a folder holding mnist.npz")
+    return cached
+
+
 def check_mnist(ds: Dataset, path: Path) -> None:
     digest = ds.digest()
     if digest != MNIST_ARRAYS_SHA256:

@@ -34,6 +34,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 echo "setup: installing mcutrain into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,plot]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,plot,fleet]'
 .venv/bin/python -c "from mcutrain.toolchain import ensure_pio_core, pio_core_dir; ensure_pio_core(pio_core_dir())"
 echo "setup: done"

@@ -26,6 +26,10 @@ class NotBitExactError(McutrainError):
     exit_code = 10
 
 
+class BoardLostError(DeviceSilentError):
+    """The connection to a board broke in a round (its emulator killed, its cable pulled)."""
+
+
 @dataclass
 class FleetData:
     """A model's data, encoded for the link and decoded for the twin."""
@@ -174,9 +178,12 @@ class BoardBackend:
                 Streamer(link, window=self.window, on_progress=lambda p: last_p.__setitem__(0, p)).train(
                     (int(y[i]), enc[i].tobytes()) for i in order)
                 got, _ = link.read_weights()
-            except (DeviceSilentError, DeviceResetError, OSError, McutrainError):
+            except (DeviceSilentError, DeviceResetError, McutrainError):
                 self._drop_link()
                 raise
+            except (OSError, ValueError) as exc:  # a closed or broken connection
+                self._drop_link()
+                raise BoardLostError(f"the connection to the board broke: {exc}") from exc
         errors = last_p[0].errors if last_p[0] is not None else -1
         return RoundResult(got, len(order), errors, bit_exact=got == want.state and errors == want.errors)
 
@@ -189,9 +196,12 @@ class BoardBackend:
                 link = self._link()
                 self._restore(link, state, 1, 0, bytes(16))
                 ev = Streamer(link, window=self.window).evaluate(self.data.test_enc[i].tobytes() for i in idx)
-            except (DeviceSilentError, DeviceResetError, OSError, McutrainError):
+            except (DeviceSilentError, DeviceResetError, McutrainError):
                 self._drop_link()
                 raise
+            except (OSError, ValueError) as exc:  # a closed or broken connection
+                self._drop_link()
+                raise BoardLostError(f"the connection to the board broke: {exc}") from exc
         return np.frombuffer(ev.predictions, dtype=np.uint8)
 
     def close(self) -> None:

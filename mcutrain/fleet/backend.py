@@ -137,6 +137,7 @@ class BoardBackend:
         self.window = window
         self.link: Any = None
         self.reconnects = 0
+        self.on_samples: Callable[[int], None] | None = None  #: called with the samples trained so far in a round
         self._lock = threading.Lock()
 
     def _link(self) -> Any:
@@ -170,12 +171,17 @@ class BoardBackend:
         want = self.twin.train_round(state, seed, order)
         sched = self.twin.begin(state, seed, len(order))  # the schedule after S (the twin's state is reloaded)
         last_p: list[Any] = [None]
+
+        def progress(p: Any) -> None:
+            last_p[0] = p
+            if self.on_samples is not None:
+                self.on_samples(p.samples_trained)
         with self._lock:
             try:
                 link = self._link()
                 self._restore(link, state, seed, len(order), sched)
                 enc, y = self.data.train_enc, self.data.y_train
-                Streamer(link, window=self.window, on_progress=lambda p: last_p.__setitem__(0, p)).train(
+                Streamer(link, window=self.window, on_progress=progress).train(
                     (int(y[i]), enc[i].tobytes()) for i in order)
                 got, _ = link.read_weights()
             except (DeviceSilentError, DeviceResetError, McutrainError):

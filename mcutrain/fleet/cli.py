@@ -206,3 +206,34 @@ def client(model: Path, port: str | None, emulate: bool, twin: bool, server_addr
             start_client(server_address=server_address, client=fc, insecure=True, max_retries=30, max_wait_time=60.0)
     except McutrainError as exc:
         _fail(exc)
+
+
+@fleet.command()
+@click.argument("model", type=click.Path(path_type=Path), default=Path("examples/fleet_demo.toml"))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True,
+              help="Markdown file whose fleet section is (re)written; the rest is kept.")
+@click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--clients", default="4,100", show_default=True, help="Fleet sizes, comma-separated.")
+@alpha_option
+def results(model: Path, out: Path, rounds: int, clients: str, alpha: float) -> None:
+    """Accuracy by round of simulated fleets (twins), IID and non-IID, against one board on all the data."""
+    from .results import write_results
+
+    try:
+        _need_flwr()
+        sizes = [int(c) for c in clients.split(",")]
+        if not sizes or min(sizes) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(McutrainError(f"--clients {clients!r}: write fleet sizes like 4,100"))
+        return
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    cmd = f"mcutrain fleet results {model} -o {out} --rounds {rounds} --clients {clients} --alpha {alpha}"
+    try:
+        write_results(model, out, cmd, rounds=rounds, clients=sizes, alpha=alpha, log=lambda s: click.echo(s, err=True))
+    except McutrainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote the fleet section of {out}")

@@ -194,9 +194,13 @@ def client(model: Path, port: str | None, emulate: bool, twin: bool, server_addr
                 from ..cli_link import build_firmware, start_emulator
 
                 _, proj, elf = build_firmware(model, None, build_dir, quiet=quiet)
+                from concurrent.futures import ThreadPoolExecutor
+
+                keeper = ThreadPoolExecutor(max_workers=1)
+                stack.callback(keeper.shutdown)
                 emu = start_emulator(proj, elf)
                 stack.callback(emu.stop)
-                backend = BoardBackend(data, emulator_connect(emu))
+                backend = BoardBackend(data, emulator_connect(emu, keeper))
             else:
                 from ..cli_link import reopen_port
 

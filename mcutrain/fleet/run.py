@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ def shards_of(data: FleetData, n_clients: int, split: str, alpha: float) -> list
     return make_shards(data.y_train, n_clients, split=split, seed=data.seed, alpha=alpha)
 
 
-def emulator_connect(emu: Any) -> Callable[[], Any]:
-    """Connect to an emulated board; every later call (after a fault) restarts QEMU first: a board reset."""
+def emulator_connect(emu: Any, keeper: ThreadPoolExecutor) -> Callable[[], Any]:
+    """Connect to an emulated board; every later call (after a fault) restarts QEMU first: a board reset.
+
+    QEMU dies with the thread that started it (PR_SET_PDEATHSIG, host/emulator.py), and Flower calls clients
+    from short-lived worker threads, so restarts run in `keeper`, a one-thread executor that lives as long
+    as the emulator."""
     from ..cli_link import restart_emulator
     from ..host.link import DeviceLink
 
@@ -38,7 +43,9 @@ def emulator_connect(emu: Any) -> Callable[[], Any]:
 
     def connect() -> Any:
         calls[0] += 1
-        return DeviceLink.open(emu.url) if calls[0] == 1 and emu.running() else restart()
+        if calls[0] == 1 and emu.running():
+            return DeviceLink.open(emu.url)
+        return keeper.submit(restart).result()
 
     return connect
 
@@ -75,8 +82,10 @@ def run_boards(model: Path, *, boards: int, rounds: int, split: str, alpha: floa
             stack.callback(emu.stop)
             emus.append(emu)
         backends: list[Any] = []
+        keeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qemu-keeper")
+        stack.callback(keeper.shutdown)
         for cid, emu in enumerate(emus):
-            b = BoardBackend(data, emulator_connect(emu))
+            b = BoardBackend(data, emulator_connect(emu, keeper))
             stack.callback(b.close)
             backends.append(wrap(cid, b, emu) if wrap is not None else b)
         clients = [FleetClient(c, backends[c], shards[c], n_clients=boards, quiet=quiet) for c in range(boards)]

@@ -116,3 +116,25 @@ def test_fleet_sim_command(data_dir: Path, tmp_path: Path) -> None:
                                     "--report", str(tmp_path / "r.json")])
     assert res.exit_code == 0, res.output
     assert "round 2: clients [0, 1, 2, 3, 4, 5] (0 left out), 300 samples" in res.output
+
+
+class Disagreeing(Flaky):
+    """A 'board' whose round differs from its twin's in round 2 (what BoardBackend reports then)."""
+
+    kind = "board"
+
+    def __init__(self, data, cid: int) -> None:
+        super().__init__(data, cid, set())
+        self.kind = "board"
+
+    def train_round(self, state: bytes, seed: int, order: np.ndarray):
+        res = self.inner.train_round(state, seed, order)
+        res.bit_exact = seed != round_seed(self.data.seed, 2, self.cid)
+        return res
+
+
+def test_a_board_that_disagrees_with_its_twin_stops_the_server(data) -> None:
+    from mcutrain.fleet.backend import NotBitExactError
+
+    with pytest.raises(NotBitExactError, match="round 2: the boards of clients \\[0, 1\\]"):
+        simulate(data, 2, 3, split="iid", alpha=0.5, backend=lambda c: Disagreeing(data, c))

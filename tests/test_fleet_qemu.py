@@ -148,3 +148,17 @@ def test_a_board_behind_the_fault_proxy_stays_bit_exact(data_dir: Path, tmp_path
             p.stop()
     assert proxies[0].faults_injected > 0
     assert rep["bit_exact_rounds"] == rep["client_rounds"] == 4 and rep["equal_to_twin_simulation"]
+
+
+def test_fleet_demo_command(data_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mcutrain.cli import main
+
+    model = fleet_model(tmp_path, train=300, test=100)
+    res = CliRunner().invoke(main, ["fleet", "demo", str(model), "--boards", "2", "--rounds", "1", "--build-dir",
+                                    str(tmp_path / "b"), "--report", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: 2 of 2 board rounds equal to their twin's" in res.output
+    assert "equal to the all-twin simulation's" in res.output
+    assert qemu_processes(str(tmp_path)) == []

@@ -138,3 +138,20 @@ def test_a_board_that_disagrees_with_its_twin_stops_the_server(data) -> None:
 
     with pytest.raises(NotBitExactError, match="round 2: the boards of clients \\[0, 1\\]"):
         simulate(data, 2, 3, split="iid", alpha=0.5, backend=lambda c: Disagreeing(data, c))
+
+
+def test_fleet_results_command_writes_its_section(data_dir: Path, tmp_path: Path) -> None:
+    model = fleet_model(tmp_path, train=200, test=100)
+    out = tmp_path / "results.md"
+    out.write_text("# Results\n\nkept\n")
+    res = CliRunner().invoke(main, ["fleet", "results", str(model), "-o", str(out), "--rounds", "2",
+                                    "--clients", "2,5"])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "kept" in text and "<!-- BEGIN generated:fleet -->" in text and "<!-- END generated:fleet -->" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "%" in ln]
+    assert [r.split(" | ")[0] for r in rows] == ["| 2 clients, IID", "| 2 clients, non-IID (Dirichlet 0.5)",
+                                                 "| 5 clients, IID", "| 5 clients, non-IID (Dirichlet 0.5)",
+                                                 "| 1 board, all the data (same samples)"]
+    bad = CliRunner().invoke(main, ["fleet", "results", str(model), "-o", str(out), "--clients", "4,x"])
+    assert bad.exit_code == 1 and "write fleet sizes like 4,100" in bad.output

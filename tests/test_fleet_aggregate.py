@@ -29,6 +29,7 @@ def _random_state(layout: StateLayout, rng: np.random.Generator) -> bytes:
     return layout.join([rng.integers(s.lo, s.hi + 1, s.count) for s in layout.segments])
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(-(1 << 40), 1 << 40), min_size=1, max_size=20), st.integers(1, 1 << 20))
 def test_div_round_half_even_matches_fractions(nums: list[int], den: int) -> None:
     got = div_round_half_even(np.array(nums, dtype=np.int64), den)
@@ -44,7 +45,7 @@ client_values = st.lists(st.tuples(st.lists(st.integers(-64, 63), min_size=5, ma
                                    st.integers(1, 60000)), min_size=1, max_size=8)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(client_values, st.randoms(use_true_random=False))
 def test_order_of_clients_does_not_change_the_result(clients, rnd) -> None:
     states = [[np.array(w), np.array(b)] for w, b, _ in clients]

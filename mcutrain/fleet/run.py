@@ -19,9 +19,18 @@ from .strategy import IntegerFedAvg
 
 def load_fleet_data(model: Path, board: str | None = None) -> tuple[Any, FleetData]:
     """(spec, data) of a model file: its data set encoded for the link and decoded for the twin."""
-    from ..cli import _load, _with_data
+    import dataclasses
 
-    spec, ds = _with_data(_load(model, board))
+    from ..data import load_dataset
+    from ..model import check_against_data, load_model
+
+    spec = load_model(model)
+    if board is not None:
+        from ..boards import get_board
+
+        spec = dataclasses.replace(spec, board=get_board(board).name)
+    ds = load_dataset(spec.data)
+    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
     return spec, FleetData.from_spec(spec, ds)
 
 

@@ -489,3 +489,12 @@ def _register_link_commands() -> None:
 
 
 _register_link_commands()
+
+
+def _register_fleet_commands() -> None:
+    from .fleet.cli import fleet  # the fleet package imports Flower only when a fleet command runs
+
+    main.add_command(fleet)
+
+
+_register_fleet_commands()

@@ -3,7 +3,7 @@
 # a virtual environment with mcutrain and its test tools (pip), PlatformIO's
 # offline core directory. Idempotent; prints what it does.
 #   bash scripts/setup.sh          what the demo needs (scripts/demo.sh)
-#   bash scripts/setup.sh --test   also the test tools: clang + libFuzzer for the fuzzer, pytest, ruff,
+#   bash scripts/setup.sh --test   also the test tools: clang + libFuzzer for the fuzzer, pytest, ruff, flwr,
 #                                  hypothesis, unicorn/capstone (scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 extras="plot"
-[ "$for_tests" -eq 1 ] && extras="test,plot"
+[ "$for_tests" -eq 1 ] && extras="test,plot,fleet"
 echo "setup: installing mcutrain[$extras] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
 .venv/bin/python -c "from mcutrain.toolchain import ensure_pio_core, pio_core_dir; ensure_pio_core(pio_core_dir())"

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from mcutrain.arith.plan import plan_from_spec  # noqa: E402
 from mcutrain.bench.matrix import MODELS  # noqa: E402
-from mcutrain.cli import _with_data  # noqa: E402
 from mcutrain.data import decode, encode  # noqa: E402
+from mcutrain.job import load_data  # noqa: E402
 from mcutrain.model import load_model  # noqa: E402
 from mcutrain.twin import make_twin  # noqa: E402
 
@@ -49,7 +49,7 @@ def twin_accuracy(model: Path, settings: list[str], seed: int | None = None) -> 
         spec = _override(spec, a)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    spec, ds = _with_data(spec)
+    spec, ds = load_data(spec)
     enc, thr, n, af = spec.data.encoding, spec.data.threshold, spec.n_inputs, spec.arithmetic.activation_frac_bits
     x_train = decode(encode(ds.x_train, enc, thr), enc, n, af)
     x_test = decode(encode(ds.x_test, enc, thr), enc, n, af)

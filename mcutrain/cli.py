@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import click
-import numpy as np
 
 from . import __version__
 from .errors import McutrainError
@@ -39,27 +35,6 @@ def _invocation() -> str:
     return " ".join(parts)
 
 
-def _load(model: Path, board: str | None) -> Any:
-    from .model import load_model
-
-    spec = load_model(model)
-    if board is not None:
-        from .boards import get_board
-
-        get_board(board)
-        spec = dataclasses.replace(spec, board=board)
-    return spec
-
-
-def _with_data(spec: Any) -> tuple[Any, Any]:
-    from .data import load_dataset
-    from .model import check_against_data
-
-    ds = load_dataset(spec.data)
-    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
-    return spec, ds
-
-
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
@@ -73,12 +48,13 @@ def main() -> None:
 @click.option("--board", default=None, help="Override the model file's board.")
 def generate(model: Path, out: Path | None, board: str | None) -> None:
     """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
+    from .job import load_data, load_spec
     from .project import write_project
 
     try:
-        spec = _load(model, board)
+        spec = load_spec(model, board)
         if spec.n_inputs is None:
-            spec, _ = _with_data(spec)
+            spec, _ = load_data(spec)
         root = out or Path("build") / spec.name
         proj = write_project(spec, root)
     except McutrainError as exc:
@@ -274,6 +250,7 @@ def train(model: Path | None, port: str | None, board: str | None, verify: bool,
     With --checkpoint-every the device's state reaches the host every N samples; a reset board goes on
     from the last checkpoint, and `--resume SESSION` goes on after the host process was stopped.
     Exit codes: `mcutrain --help`."""
+    from .job import run_train
     from .progress import CurveRecorder
 
     recorder = CurveRecorder(quiet=quiet)
@@ -288,8 +265,9 @@ def train(model: Path | None, port: str | None, board: str | None, verify: bool,
             session_path = session_path or resume_path
         elif model is None:
             raise McutrainError("give a MODEL file, or --resume SESSION")
-        report = _train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder,
-                        checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path)
+        report = run_train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder,
+                           checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path,
+                           log=lambda s: click.echo(s, err=True))
         if report_dir is not None:
             from .report_png import write_reports
 
@@ -321,149 +299,6 @@ def train(model: Path | None, port: str | None, board: str | None, verify: bool,
             for line in report["mismatches"][:10]:
                 click.echo(f"  {line}", err=True)
             sys.exit(10)
-
-
-def _session_inputs(spec: Any, verify: bool, digest_every: int, quiet: bool, ds: Any = None) -> dict[str, Any]:
-    """The data and settings run_session takes for ``spec``."""
-    from .arith.plan import plan_from_spec
-    from .data import decode, encode
-
-    if ds is None:
-        spec, ds = _with_data(spec)
-    enc, thr = spec.data.encoding, spec.data.threshold
-    train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
-    a = spec.arithmetic.activation_frac_bits
-
-    def twin_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
-        n = spec.n_inputs
-        return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
-
-    return dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
-                test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,
-                digest_every=digest_every, twin_factory=twin_inputs if verify else None, quiet=quiet)
-
-
-def _train(model: Path, port: str | None, board: str | None, verify: bool, digest_every: int,
-           build_dir: Path | None, quiet: bool, recorder: Any = None, *, checkpoint_every: int = 0,
-           session_path: Path | None = None, resume_path: Path | None = None) -> dict[str, Any]:
-    from .cli_link import reopen_port, restart_emulator, start_emulator
-    from .host.link import DeviceLink
-    from .host.session import run_session
-    from .host.sessionfile import SessionFile
-    from .project import build, write_project
-
-    t_start = time.monotonic()
-    spec = _load(model, board)
-    spec, ds = _with_data(spec)
-    if checkpoint_every:
-        from .checkpoint_cadence import check_checkpoint_cadence
-
-        check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(ds.y_train))
-    root = build_dir or Path("build") / spec.name
-    proj = write_project(spec, root)
-    if not quiet:
-        click.echo(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}", err=True)
-    elf = build(proj)
-    kwargs = _session_inputs(spec, verify, digest_every, quiet, ds)
-    resume, phase = None, "train"
-    if resume_path is not None:
-        sf = SessionFile.load(resume_path)
-        if sf.model_hash != spec.model_hash():
-            from .errors import ModelMismatchError
-
-            raise ModelMismatchError(f"{resume_path} is a session of model {sf.model_hash}, but {model} is now "
-                                     f"{spec.model_hash()}: the model file changed; start a new session")
-        resume, phase = sf.get_checkpoint(resume_path), sf.phase
-        if phase == "done":
-            raise McutrainError(f"the session in {resume_path} is finished already")
-    if checkpoint_every and session_path is None:
-        session_path = root / "session.json"
-    sf = SessionFile(str(model), spec.model_hash(), proj.board.name, spec.seed, spec.training.epochs, digest_every,
-                     checkpoint_every, port, str(root), verify)
-
-    if recorder is not None:
-        recorder.hinge_scale = 1 << spec.arithmetic.activation_frac_bits
-        kwargs["progress"] = recorder
-
-    def on_checkpoint(ck: Any, ck_phase: str) -> None:
-        if session_path is not None:
-            sf.set_checkpoint(ck)
-            sf.phase = ck_phase
-            sf.save(session_path)
-
-    kwargs.update(checkpoint_every=checkpoint_every, resume=resume, resume_phase=phase, on_checkpoint=on_checkpoint)
-    if port is not None:
-        with DeviceLink.open(port) as link:
-            res = run_session(link, reconnect=reopen_port(port), **kwargs)
-        where = port
-    else:
-        emu = start_emulator(proj, elf)
-        try:
-            with DeviceLink.open(emu.url) as link:
-                res = run_session(link, reconnect=restart_emulator(emu), **kwargs)
-        finally:
-            emu.stop()
-        where = f"qemu -M {proj.board.qemu_machine}"
-    if session_path is not None:
-        sf.phase = "done"
-        sf.save(session_path)
-    return {
-        "model_hash": spec.model_hash(),
-        "model": spec.name,
-        "board": proj.board.name,
-        "device": where,
-        "samples_trained": res.samples_trained,
-        "epochs": spec.training.epochs,
-        "test_samples": res.test_samples,
-        "test_accuracy": res.test_accuracy,
-        "twin_test_accuracy": res.twin_test_accuracy,
-        "bit_exact": res.bit_exact,
-        "digests_checked": res.digests_checked,
-        "mismatches": res.digest_mismatches
-        + ([] if res.predictions_equal in (None, True) else ["test-set predictions differ"])
-        + ([] if res.weights_equal in (None, True) else ["final weights differ"]),
-        "train_seconds": round(res.train_seconds, 2),
-        "eval_seconds": round(res.eval_seconds, 2),
-        "train_samples_per_second": round((res.samples_trained - (res.resumed_from or 0))
-                                          / max(res.train_seconds, 1e-9), 1),
-        "wall_seconds": round(time.monotonic() - t_start, 2),
-        "link_bytes": res.link_bytes,
-        "ram_planned_bytes": proj.generated.manifest["ram"]["planned_bytes"],
-        "final_state_crc32": f"{res.final_state_crc32:08x}" if res.final_state_crc32 is not None else None,
-        "resumed_from_samples": res.resumed_from,
-        "recoveries": res.recoveries,
-        "checkpoints": res.checkpoints,
-        "link": res.link_stats,
-        **_report_extras(res, ds, spec.training.epochs, recorder),
-    }
-
-
-def _report_extras(res: Any, ds: Any, epochs: int, recorder: Any) -> dict[str, Any]:
-    """The curve (from the device's progress messages) and the test-set confusion matrix, for the PNG reports."""
-    from .report_png import confusion_matrix
-
-    out: dict[str, Any] = {}
-    if res.device_predictions is not None and len(res.device_predictions):
-        preds = np.asarray(res.device_predictions)
-        out["confusion_matrix"] = confusion_matrix(ds.y_test[: len(preds)], preds, ds.n_classes).tolist()
-    if recorder is not None:
-        per_epoch = max(res.samples_trained // max(epochs, 1), 1)
-        out["curve"] = recorder.binned(max(per_epoch // 50, 64))
-        out["epoch_figures"] = _epoch_figures(recorder, per_epoch, epochs)
-    return out
-
-
-def _epoch_figures(recorder: Any, per_epoch: int, epochs: int) -> list[dict[str, float]]:
-    """Mean loss and training accuracy of each epoch, from the device's progress messages."""
-    figs = []
-    for e in range(epochs):
-        pts = [p for p in recorder.points if e * per_epoch < p.samples <= (e + 1) * per_epoch]
-        n = sum(p.n for p in pts)
-        if n:
-            figs.append({"epoch": e + 1, "samples": n,
-                         "loss": sum(p.hinge_sum for p in pts) / n / recorder.hinge_scale,
-                         "train_accuracy": 1 - sum(p.errors for p in pts) / n})
-    return figs
 
 
 # Commands kept in their own modules (mcutrain/cli_*.py).

@@ -248,12 +248,9 @@ def len_or(n: int, full: int = 60000) -> str:
 
 def write_table(model: Path, out: Path, command: str, log: Any = None, device: bool = False, jobs: int = 2,
                 digest_every: int = 5000) -> list[ModeRow]:
-    from .data import load_dataset
-    from .model import check_against_data, load_model
+    from .job import load_data, load_spec
 
-    spec = load_model(model)
-    ds = load_dataset(spec.data)
-    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    spec, ds = load_data(load_spec(model))
     t0 = time.monotonic()
     rows = measure(spec, ds, log=log, device=model if device else None, jobs=jobs, digest_every=digest_every)
     section = render(spec, rows, command, time.monotonic() - t0, digest_every)

@@ -86,8 +86,7 @@ def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int
     from mcutrain.host.link import DeviceLink
     from mcutrain.host.session import run_session
 
-    from mcutrain.cli import _session_inputs
-    from mcutrain.cli_link import start_emulator
+    from mcutrain.job import session_inputs, start_emulator
 
     emu = start_emulator(proj, elf)
     killed: list[int] = []
@@ -104,7 +103,7 @@ def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int
     try:
         with DeviceLink.open(emu.url) as link:
             res = run_session(link, checkpoint_every=checkpoint_every, reconnect=reconnect, on_samples=kill_once,
-                              **_session_inputs(spec, verify=True, digest_every=digest_every, quiet=True))
+                              **session_inputs(spec, verify=True, digest_every=digest_every, quiet=True))
     finally:
         emu.stop()
     return res, killed

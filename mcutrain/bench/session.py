@@ -22,12 +22,12 @@ REPEATS = 2          # sessions of each model, interleaved; QEMU's link rate var
 
 
 def _session(model_text: str, root: Path, quiet: bool = True) -> dict[str, Any]:
-    from ..cli import _train
+    from ..job import run_train
 
     root.mkdir(parents=True, exist_ok=True)
     model = root / "model.toml"
     model.write_text(model_text)
-    return _train(model, None, None, False, 1000, root / "proj", quiet)
+    return run_train(model, build_dir=root / "proj", quiet=quiet)
 
 
 def run_sessions(work: Path, train_samples: int = 2000, test_samples: int = 500,

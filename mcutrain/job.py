@@ -93,20 +93,32 @@ def build_firmware(model: Path, board: str | None, build_dir: Path | None, quiet
 # ---------------------------------------------------------------------------------------------
 # session
 # ---------------------------------------------------------------------------------------------
+def encoded_data(spec: Any, ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(training set, test set) in the model's encoding: the bytes of the samples sent to the device."""
+    from .data import encode
+
+    enc, thr = spec.data.encoding, spec.data.threshold
+    return encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
+
+
+def twin_data(spec: Any, train_enc: np.ndarray, test_enc: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(arithmetic plan, decoded training set, decoded test set): what the twin computes on, the values the
+    device decodes from the same bytes."""
+    from .arith.plan import plan_from_spec
+    from .data import decode
+
+    enc, n, a = spec.data.encoding, spec.n_inputs, spec.arithmetic.activation_frac_bits
+    return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
+
+
 def session_inputs(spec: Any, verify: bool, digest_every: int, quiet: bool, ds: Any = None) -> dict[str, Any]:
     """The data and settings run_session takes for ``spec`` (its data set loaded unless ``ds`` is given)."""
-    from .arith.plan import plan_from_spec
-    from .data import decode, encode
-
     if ds is None:
         spec, ds = load_data(spec)
-    enc, thr = spec.data.encoding, spec.data.threshold
-    train_enc, test_enc = encode(ds.x_train, enc, thr), encode(ds.x_test, enc, thr)
-    a = spec.arithmetic.activation_frac_bits
+    train_enc, test_enc = encoded_data(spec, ds)
 
     def twin_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
-        n = spec.n_inputs
-        return plan_from_spec(spec), decode(train_enc, enc, n, a), decode(test_enc, enc, n, a)
+        return twin_data(spec, train_enc, test_enc)
 
     return dict(model_hash=spec.model_hash(), seed=spec.seed, train_enc=train_enc, train_labels=ds.y_train,
                 test_enc=test_enc, test_labels=ds.y_test, epochs=spec.training.epochs,

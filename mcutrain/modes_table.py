@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from .arith.modes import QUANTIZED_MODES
 from .results_doc import replace_section
 
-MODES = ("binary", "sign", "ternary", "ternary_det")
+MODES = QUANTIZED_MODES  # the integer weight modes, the table's rows
 SECTION = "modes-table"  # docs/results.md section key (mcutrain/results_doc.py)
 MODE_NAMES = {
     "binary": "binary connect, stochastic (`binary`)",
@@ -62,23 +63,17 @@ def variant(spec: Any, weights: str, qbp: bool) -> Any:
 def twin_session(spec: Any, ds: Any) -> tuple[float, float]:
     """Train the twin as `mcutrain train` trains the device (same encoding, seed, sample order and
     epochs), evaluate on the test set; return (test accuracy, online training accuracy)."""
-    from .arith.plan import plan_from_spec
-    from .data import decode, encode
-    from .host.session import sample_order
+    from .host.twin_run import sample_order, train_twin
+    from .job import encoded_data, twin_data
     from .twin import make_twin
 
-    enc, thr, a, n_in = spec.data.encoding, spec.data.threshold, spec.arithmetic.activation_frac_bits, spec.n_inputs
-    x_train = decode(encode(ds.x_train, enc, thr), enc, n_in, a)
-    x_test = decode(encode(ds.x_test, enc, thr), enc, n_in, a)
-    net = make_twin(plan_from_spec(spec))
+    plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
+    net = make_twin(plan)
     n = len(x_train)
-    net.start(spec.seed, n)
-    hits = 0
     order = sample_order(spec.seed, n, spec.training.epochs)
-    for idx in order:
-        hits += net.train_step(x_train[idx], int(ds.y_train[idx])) == int(ds.y_train[idx])
+    run = train_twin(net, spec.seed, n, x_train, ds.y_train, order)
     preds = net.infer(x_test)
-    return float(np.mean(preds == ds.y_test)), hits / len(order)
+    return float(np.mean(preds == ds.y_test)), run.hits(ds.y_train, order) / len(order)
 
 
 def variant_toml(text: str, weights: str, qbp: bool, rounding: str) -> str:

@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mcutrain.host
 import pytest
 
 import mcutrain
-import mcutrain.host
 
 
 def package_modules(packages: dict[str, Path]) -> dict[str, Path]:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import board_model, small_model
 
+from mcutrain.arith.modes import WEIGHT_MODES
 from mcutrain.boards import BOARDS, get_board
 from mcutrain.data import load_dataset
 from mcutrain.model import check_against_data, load_model
-from mcutrain.model.spec import WEIGHT_MODES
 from mcutrain.mulcheck import check_elf, check_function
 from mcutrain.project import build, write_project
 

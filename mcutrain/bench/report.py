@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..arith.modes import BINARY_MODES
 from .cycles import table_for
-from .matrix import BINARY_MODES, MODELS, SHARED_UPDATE, CaseResult, Skip
+from .matrix import MODELS, SHARED_UPDATE, CaseResult, Skip
 
 #: AIfES 2.2.0 float32 SGD, instructions per training sample / per inference (anchors.md).
 AIFES = {

@@ -183,10 +183,17 @@ def test_two_devices_side_by_side_and_throughput(tmp_path):
     assert fig["ratio"] == round(a["train_samples_per_second"] / rate.samples_per_second, 3)
 
 
+#: A floor far below the benchmark's timed goal (linkrate.LINK_GOAL, judged in BENCHMARKS.md): a host that
+#: throttles the link (per-sample work in the streaming loop, a progress redraw a frame) falls below it on
+#: any machine; scheduling noise on two busy cores does not.
+MIN_SESSION_SHARE = 0.5
+
+
 @pytest.mark.qemu
 def test_session_vs_link_alone(tmp_path):
     """One session alone, then the link alone on the same firmware and encoding: both rates and the
-    ratio (goal >= 90%) are printed; `pytest -s -m qemu tests/test_train_tool.py` shows them."""
+    ratio are printed (`pytest -s -m qemu tests/test_train_tool.py` shows them), and the session gets at
+    least MIN_SESSION_SHARE of the link-alone rate."""
     from mcutrain.bench.linkrate import format_ratio, link_alone_for_model, throughput_ratio
 
     model = small_model(tmp_path, train=3000, test=100)
@@ -197,4 +204,5 @@ def test_session_vs_link_alone(tmp_path):
     fig = throughput_ratio(session["train_samples_per_second"], rate)
     print("\n" + format_ratio(fig))
     assert fig["sample_bytes"] == 98 and session["samples_trained"] == rate.samples == 3000
-    assert fig["ratio"] == round(session["train_samples_per_second"] / rate.samples_per_second, 3) > 0
+    assert fig["ratio"] == round(session["train_samples_per_second"] / rate.samples_per_second, 3)
+    assert fig["ratio"] >= MIN_SESSION_SHARE, format_ratio(fig)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..arith.modes import BINARY_MODES
 from .cycles import table_for
+from .linkrate import LINK_GOAL, goal_verdict
 from .matrix import MODELS, SHARED_UPDATE, CaseResult, Skip
 
 #: AIfES 2.2.0 float32 SGD, instructions per training sample / per inference (anchors.md).
@@ -523,7 +524,8 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
             w(f"The link alone (the demo's firmware fed {la['sample_bytes']}-byte samples by the streamer with "
               f"nothing else on the host, `mcutrain/bench/linkrate.py`) carries "
               f"{la['link_alone_samples_per_second']:,.1f} samples/s; the session gets "
-              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least 90%).")
+              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least "
+              f"{100 * LINK_GOAL:.0f}%: **{goal_verdict(la['ratio'])}**).")
         demo_r = next((r for r in prim if r.case.model == "mnist-demo" and r.case.board == d["board"]
                        and r.case.mode == "sign"), None)
         if demo_r is not None:

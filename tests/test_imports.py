@@ -129,10 +129,10 @@ def test_the_check_finds_a_planted_cycle(tmp_path: Path) -> None:
     assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
 
 
-@pytest.mark.parametrize("first", ["mcutrain.cli_link", "mcutrain.bench.session", "mcutrain.job",
+@pytest.mark.parametrize("first", ["mcutrain.cli.link", "mcutrain.bench.session", "mcutrain.job",
                                    "mcutrain.bench.run", "mcutrain.cli"])
 def test_each_module_imports_first_in_a_fresh_interpreter(first: str) -> None:
-    """The modules of the two former cycles (cli <-> cli_link, cli -> bench.run -> bench.session -> cli),
+    """The modules of the two former cycles (cli <-> cli_link, now cli.link, cli -> bench.run -> bench.session -> cli),
     each imported first, then the command line: a cycle at import time would fail here."""
     code = f"import {first}; import mcutrain.cli; mcutrain.cli.main.name"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

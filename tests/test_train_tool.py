@@ -114,12 +114,12 @@ def test_png_reports_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_exit_codes_documented():
-    """Every exit code of mcutrain/errors.py is in the table of mcutrain/exit_codes.py, which is in the
+    """Every exit code of mcutrain/errors.py is in the table of mcutrain/cli/exit_codes.py, which is in the
     README's table and in `mcutrain --help`, word for word."""
     from mcutrain.host.session import VerificationError
 
     from mcutrain import errors
-    from mcutrain.exit_codes import EXIT_CODES
+    from mcutrain.cli.exit_codes import EXIT_CODES
     from mcutrain.report_png import PlotMissingError
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.McutrainError)]

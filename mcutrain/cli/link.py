@@ -1,7 +1,6 @@
 """Commands of the robust link: `mcutrain emulate` and `mcutrain soak`.
 
-Kept apart from cli.py (which registers these commands) so the tool's and the
-link's changes do not tangle; the work itself is in mcutrain/job.py.
+Registered on the group in mcutrain/cli/__init__.py; the work itself is in mcutrain/job.py.
 """
 
 from __future__ import annotations
@@ -15,12 +14,8 @@ from typing import Any
 
 import click
 
-from .errors import McutrainError
-
-
-def _fail(exc: McutrainError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(exc.exit_code)
+from ..errors import McutrainError
+from .common import fail
 
 
 @click.command()
@@ -35,13 +30,13 @@ def emulate(model: Path, board: str | None, listen: int, build_dir: Path | None)
     Then `mcutrain train MODEL --port socket://127.0.0.1:PORT` talks to it as to a real port.
     Runs until Ctrl-C or SIGTERM; QEMU is always ended.
     """
-    from .job import build_firmware, start_emulator
+    from ..job import build_firmware, start_emulator
 
     try:
         spec, proj, elf = build_firmware(model, board, build_dir, log=lambda s: click.echo(s, err=True))
         emu = start_emulator(proj, elf, port=listen)
     except McutrainError as exc:
-        _fail(exc)
+        fail(exc)
         return
 
     def on_term(signum: int, frame: Any) -> None:
@@ -82,13 +77,13 @@ def soak(model: Path, board: str | None, rate: float, delay_s: float, reset_ever
          fault_seed: int, report_path: Path | None, build_dir: Path | None) -> None:
     """Train MODEL on the emulated board through a fault-injecting proxy, verify against the twin,
     and print what was survived (faults, retransmissions, resets) and whether the weights are bit-exact."""
-    from .job import run_soak
+    from ..job import run_soak
 
     try:
         report = run_soak(model, board, rate, delay_s, reset_every, checkpoint_every, fault_seed, build_dir,
                           log=lambda s: click.echo(s, err=True))
     except McutrainError as exc:
-        _fail(exc)
+        fail(exc)
         return
     text = json.dumps(report, indent=2)
     if report_path is not None:

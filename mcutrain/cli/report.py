@@ -1,4 +1,4 @@
-"""`mcutrain report`: draw the PNG reports of a saved JSON report (registered in mcutrain/cli.py)."""
+"""`mcutrain report`: draw the PNG reports of a saved JSON report (registered in mcutrain/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .errors import McutrainError
+from ..errors import McutrainError
 
 
 @click.command()
@@ -17,7 +17,7 @@ from .errors import McutrainError
               help="Folder for curves.png and confusion.png (default: the report's folder).")
 def report(report_json: Path, out_dir: Path | None) -> None:
     """Draw curves.png and confusion.png from REPORT_JSON (written by `mcutrain train --report/--report-dir`)."""
-    from .report_png import plot_confusion, plot_curves
+    from ..report_png import plot_confusion, plot_curves
 
     out_dir = out_dir or report_json.parent
     try:

@@ -46,7 +46,7 @@ def load_spec(model: Path, board: str | None = None) -> Any:
 
     spec = load_model(model)
     if board is not None:
-        from .boards import get_board
+        from .build.boards import get_board
 
         get_board(board)
         spec = dataclasses.replace(spec, board=board)
@@ -70,7 +70,7 @@ def project_root(spec: Any, build_dir: Path | None) -> Path:
 
 def build_project(spec: Any, build_dir: Path | None, quiet: bool = False, log: Log | None = None) -> tuple[Any, Path]:
     """Generate ``spec``'s project and build it: (project, firmware ELF)."""
-    from .project import build, write_project
+    from .build.project import build, write_project
 
     root = project_root(spec, build_dir)
     proj = write_project(spec, root)

@@ -35,5 +35,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing mcutrain into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,plot]'
-.venv/bin/python -c "from mcutrain.toolchain import ensure_pio_core, pio_core_dir; ensure_pio_core(pio_core_dir())"
+.venv/bin/python -c "from mcutrain.build.toolchain import ensure_pio_core, pio_core_dir; ensure_pio_core(pio_core_dir())"
 echo "setup: done"

@@ -59,7 +59,7 @@ def fitting_params(board: str, weights: str = "binary", qbp: bool = True) -> dic
     """small_model keywords (pool, units, latent_bits) of the largest candidate whose memory
     plan fits ``board``: 784-32-10 on the big boards, down to 49-32-10 on the 8 KB one."""
     from mcutrain.arith.plan import make_plan
-    from mcutrain.boards import get_board
+    from mcutrain.build.boards import get_board
     from mcutrain.codegen.memory import plan_memory
 
     b = get_board(board)

@@ -7,7 +7,7 @@ import re
 
 from mcutrain.bench import report
 from mcutrain.bench.matrix import Case, CaseResult, Stats
-from mcutrain.boards import get_board
+from mcutrain.build.boards import get_board
 
 
 def _result(by_function: list[tuple[str, int]], samples: int = 4, n_weights: int = 100) -> CaseResult:

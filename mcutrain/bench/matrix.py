@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..arith.modes import BINARY_MODES, QUANTIZED_MODES, WEIGHT_MODES
-from ..boards import BOARDS, Board, get_board
+from ..build.boards import BOARDS, Board, get_board
 from ..errors import McutrainError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,7 +268,7 @@ class Skip:
 def _size(elf: Path) -> tuple[int, int, int, int]:
     """(text, data, bss, stack reserve) from `arm-none-eabi-size -A`; the linker scripts put the stack
     reserve in its own NOLOAD section ``.stack``, which the Berkeley format would add to bss."""
-    from ..toolchain import find_tool
+    from ..build.toolchain import find_tool
     out = subprocess.run([find_tool("arm-none-eabi-size"), "-A", str(elf)], capture_output=True, text=True,
                          check=True).stdout.splitlines()
     sec = {}
@@ -307,11 +307,11 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
 def run_case(case: Case, work: Path, samples: int = DEFAULT_SAMPLES,
              log: Callable[[str], None] = print) -> CaseResult | Skip:
     from ..arith.plan import plan_from_spec
+    from ..build.mulcheck import check_elf
+    from ..build.project import build, write_project
     from ..data import decode, encode, load_dataset
     from ..host.twin_run import train_twin
     from ..model import check_against_data, load_model
-    from ..mulcheck import check_elf
-    from ..project import build, write_project
     from .counter import Machine
 
     root = work / case.name

@@ -343,8 +343,8 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
       + "; ".join(sorted({f"{t.core}: {t.source}" for t in (table_for(r.board.core) for r in prim)}))
       + ". *samples/s* = the board's rated clock / estimated cycles per training sample.")
     w("- **Multiplications**: *executed* = multiply/divide instructions executed (the mnemonics of "
-      "`mcutrain/mulcheck.py`) plus calls of the compiler's multiply/divide helpers; *present* = "
-      "`mcutrain.mulcheck.check_elf` over every training and inference function the manifest names; "
+      "`mcutrain/build/mulcheck.py`) plus calls of the compiler's multiply/divide helpers; *present* = "
+      "`mcutrain.build.mulcheck.check_elf` over every training and inference function the manifest names; "
       "*by formula* = weight multiplications per sample a float32 SGD step needs (forward "
       "sum n_in*n_out, backward from the second layer, update n_in*n_out + n_in; every input non-zero), "
       "0 for binary/sign.")

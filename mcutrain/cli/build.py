@@ -18,8 +18,8 @@ from .common import fail
 @click.option("--board", default=None, help="Override the model file's board.")
 def generate(model: Path, out: Path | None, board: str | None) -> None:
     """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
+    from ..build.project import write_project
     from ..job import load_data, load_spec
-    from ..project import write_project
 
     try:
         spec = load_spec(model, board)
@@ -41,7 +41,7 @@ def generate(model: Path, out: Path | None, board: str | None) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def pio(args: tuple[str, ...]) -> None:
     """Run PlatformIO offline in the current project (same as `pio ARGS` with mcutrain's core dir)."""
-    from ..toolchain import run_pio
+    from ..build.toolchain import run_pio
 
     try:
         res = run_pio(list(args), Path.cwd(), capture=False, check=False, timeout=None)
@@ -54,7 +54,7 @@ def pio(args: tuple[str, ...]) -> None:
 @click.command()
 def boards() -> None:
     """List the boards: core, clock, RAM, flash, emulated or real."""
-    from ..boards import BOARDS
+    from ..build.boards import BOARDS
 
     click.echo(f"{'board':16} {'core':13} {'clock':>8} {'RAM':>8} {'flash':>8}  kind")
     for b in BOARDS.values():

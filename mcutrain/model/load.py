@@ -256,13 +256,13 @@ def _model_table(t: Table, path: Path) -> tuple[str | None, str | None, int | No
 def _board_problem(board: str) -> str | None:
     """None if `board` is a known board, else the fix.
 
-    HOOK: the board registry is mcutrain.boards (another part of the project). While
+    HOOK: the board registry is mcutrain.build.boards (another part of the project). While
     that module does not exist, every board name is accepted here and checked later.
     """
     try:
-        boards = importlib.import_module("mcutrain.boards")
+        boards = importlib.import_module("mcutrain.build.boards")
     except ModuleNotFoundError as e:
-        if e.name == "mcutrain.boards":
+        if e.name == "mcutrain.build.boards":
             return None
         raise
     get_board = getattr(boards, "get_board", None)

@@ -270,7 +270,7 @@ def train_report(spec: Any, proj: Any, ds: Any, res: Any, where: str, wall_secon
 
 def report_extras(res: Any, ds: Any, epochs: int, recorder: Any) -> dict[str, Any]:
     """The curve (from the device's progress messages) and the test-set confusion matrix, for the PNG reports."""
-    from .report_png import confusion_matrix
+    from .results.report_png import confusion_matrix
 
     out: dict[str, Any] = {}
     if res.device_predictions is not None and len(res.device_predictions):

@@ -17,7 +17,7 @@ from helpers import small_model
 
 from mcutrain.cli import main
 from mcutrain.progress import CurveRecorder, ProgressBar
-from mcutrain.report_png import PlotMissingError, confusion_matrix, write_reports
+from mcutrain.results.report_png import PlotMissingError, confusion_matrix, write_reports
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 try:
@@ -120,7 +120,7 @@ def test_exit_codes_documented():
 
     from mcutrain import errors
     from mcutrain.cli.exit_codes import EXIT_CODES
-    from mcutrain.report_png import PlotMissingError
+    from mcutrain.results.report_png import PlotMissingError
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.McutrainError)]
     codes = {c.exit_code for c in classes + [VerificationError, PlotMissingError]}

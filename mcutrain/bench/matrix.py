@@ -284,12 +284,12 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
     """Weight multiplications per training sample and per inference, by formula, for a dense network
     whose inputs are all non-zero (an upper bound: the generated code skips the rows of zero inputs).
 
-    The device's convention of mcutrain/multiplications.py (batch 1, no batch norm): float32 SGD per
+    The device's convention of mcutrain/results/multiplications.py (batch 1, no batch norm): float32 SGD per
     dense layer with n_in x n_out weights: forward n_in*n_out; backward (the error of the layer's
     input, from the second layer on) n_in*n_out; update w -= (lr*x_i)*d_j: n_in*n_out + n_in.
     Binary/sign/ternary modes (with quantized back-propagation): no weight multiplication at all (a
     product with a +-1 or 0 weight is an add, a subtract or nothing; lr * x_q * d is a shift)."""
-    from ..multiplications import DEVICE, count_layers, inference_total
+    from ..results.multiplications import DEVICE, count_layers, inference_total
 
     quantized = mode in QUANTIZED_MODES
     layers = count_layers(sizes, quantized_weights=quantized, qbp=quantized, batch_norm=False, conv=DEVICE)

@@ -17,7 +17,7 @@ from ..errors import McutrainError
               help="Folder for curves.png and confusion.png (default: the report's folder).")
 def report(report_json: Path, out_dir: Path | None) -> None:
     """Draw curves.png and confusion.png from REPORT_JSON (written by `mcutrain train --report/--report-dir`)."""
-    from ..report_png import plot_confusion, plot_curves
+    from ..results.report_png import plot_confusion, plot_curves
 
     out_dir = out_dir or report_json.parent
     try:

@@ -45,7 +45,7 @@ def bench(out: Path, samples: int, boards: tuple[str, ...], modes: tuple[str, ..
 def modes_table(model: Path, out: Path, device: bool, jobs: int, digest_every: int) -> None:
     """Test accuracy of every integer weight mode with and without quantized back-propagation for MODEL's
     architecture (bit-exact twin, i.e. the emulated board's result); write the table into OUT."""
-    from ..modes_table import write_table
+    from ..results.modes_table import write_table
 
     try:
         cmd = f"mcutrain modes-table {model} -o {out}" + (f" --device --jobs {jobs}" if device else "")
@@ -62,7 +62,7 @@ def modes_table(model: Path, out: Path, device: bool, jobs: int, digest_every: i
               show_default=True, help="Markdown file whose generated section is replaced.")
 def mults_table(model: Path, results_md: Path) -> None:
     """Multiplications per training sample, per layer and phase, float32 vs binary/ternary (+ QBP)."""
-    from ..reference.mults_table import write_table
+    from ..results.mults_table import write_table
 
     try:
         write_table(results_md, model, invocation())

@@ -62,7 +62,7 @@ def train(model: Path | None, port: str | None, board: str | None, verify: bool,
                            checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path,
                            log=lambda s: click.echo(s, err=True))
         if report_dir is not None:
-            from ..report_png import write_reports
+            from ..results.report_png import write_reports
 
             write_reports(report, report_dir)
     except McutrainError as exc:

@@ -185,7 +185,7 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
     spec = load_spec(model, board)
     spec, ds = load_data(spec)
     if checkpoint_every:
-        from .checkpoint_cadence import check_checkpoint_cadence
+        from .host.checkpoint_cadence import check_checkpoint_cadence
 
         check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(ds.y_train))
     root = project_root(spec, build_dir)
@@ -304,7 +304,7 @@ def run_soak(model: Path, board: str | None, rate: float, delay_s: float, reset_
              log: Log | None = None) -> dict[str, Any]:
     """Train ``model`` on the emulated board through the fault-injecting proxy (``rate`` faults per byte
     each way, a QEMU kill every ``reset_every`` s), verified against the twin; the soak report."""
-    from .checkpoint_cadence import check_checkpoint_cadence
+    from .host.checkpoint_cadence import check_checkpoint_cadence
     from .host.faults import FaultProxy, FaultRates
     from .host.link import DeviceLink
     from .host.session import run_session

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import session_with_board_reset, small_model
+from mcutrain.host.checkpoint_cadence import check_checkpoint_cadence
 
-from mcutrain.checkpoint_cadence import check_checkpoint_cadence
 from mcutrain.cli import main
 from mcutrain.errors import McutrainError
 from mcutrain.job import build_firmware

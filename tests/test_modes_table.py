@@ -124,8 +124,8 @@ def test_a_failed_device_row_stops_the_table_and_ends_the_running_sessions(
     import sys
     import time
 
-    from mcutrain.results import modes_device
     from mcutrain.errors import McutrainError
+    from mcutrain.results import modes_device
 
     pid_file = tmp_path / "running.pid"
 

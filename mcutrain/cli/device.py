@@ -53,7 +53,7 @@ def monitor(port: str, baud: int, hello: bool, duration: float | None, no_timest
     and any text that is not a frame. The device sends only when spoken to or while training, and a
     port is held by one program at a time: monitor a device that no session is using."""
     from ..host.link import open_transport  # noqa: PLC0415
-    from ..monitor import monitor as run_monitor  # noqa: PLC0415
+    from ..host.monitor import monitor as run_monitor  # noqa: PLC0415
 
     try:
         transport = open_transport(port, baud)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
 from ..errors import McutrainError
 
 
-def fail(exc: McutrainError) -> None:
+def fail(exc: McutrainError) -> NoReturn:
+    """Print the error and exit with its exit code (docs: `mcutrain --help`)."""
     click.echo(f"error: {exc}", err=True)
     sys.exit(exc.exit_code)
 

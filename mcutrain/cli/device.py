@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from ..errors import McutrainError
+from .common import fail
 
 NO_PORTS = ("no serial ports found. Plug the board in over USB (a Nucleo shows up as /dev/ttyACM0, a "
             "USB-serial cable as /dev/ttyUSB0), check that you may open it (Linux: the dialout group), "
@@ -58,8 +58,7 @@ def monitor(port: str, baud: int, hello: bool, duration: float | None, no_timest
     try:
         transport = open_transport(port, baud)
     except McutrainError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)
     summary: Any = None
     try:
         summary = run_monitor(transport, click.echo, duration=duration, hello=hello, timestamps=not no_timestamps)

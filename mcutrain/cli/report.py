@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import McutrainError
+from .common import fail
 
 
 @click.command()
@@ -31,5 +32,4 @@ def report(report_json: Path, out_dir: Path | None) -> None:
         for path in (plot_curves(data, out_dir / "curves.png"), plot_confusion(data, out_dir / "confusion.png")):
             click.echo(f"wrote {path}")
     except McutrainError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)

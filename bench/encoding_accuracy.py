@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 from mcutrain.data import load_dataset  # noqa: E402
 from mcutrain.model import check_against_data, load_model  # noqa: E402
 from mcutrain.model.spec import input_bytes  # noqa: E402
-from mcutrain.modes_table import twin_session  # noqa: E402
-from mcutrain.results_doc import machine_description, replace_section  # noqa: E402
+from mcutrain.results.modes_table import twin_session  # noqa: E402
+from mcutrain.results.results_doc import machine_description, replace_section  # noqa: E402
 
 ENCODINGS = ("u8", "u4", "bits")
 SECTION = "encodings"

@@ -23,14 +23,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mcutrain.arith.plan import plan_from_spec  # noqa: E402
+from mcutrain.host.twin_run import train_twin  # noqa: E402
+
+from mcutrain.arith.modes import UPDATE_ROUNDINGS  # noqa: E402
 from mcutrain.bench.matrix import MODELS  # noqa: E402
-from mcutrain.cli import _with_data  # noqa: E402
-from mcutrain.data import decode, encode  # noqa: E402
+from mcutrain.job import encoded_data, load_data, twin_data  # noqa: E402
 from mcutrain.model import load_model  # noqa: E402
 from mcutrain.twin import make_twin  # noqa: E402
 
-ROUNDINGS = ("stochastic", "stochastic_shared", "nearest")
+ROUNDINGS = UPDATE_ROUNDINGS
 GRID = (("mnist-demo", range(1, 6)), ("mlp-64-32-10", range(1, 11)))   # model, seeds
 
 
@@ -49,16 +50,13 @@ def twin_accuracy(model: Path, settings: list[str], seed: int | None = None) -> 
         spec = _override(spec, a)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    spec, ds = _with_data(spec)
-    enc, thr, n, af = spec.data.encoding, spec.data.threshold, spec.n_inputs, spec.arithmetic.activation_frac_bits
-    x_train = decode(encode(ds.x_train, enc, thr), enc, n, af)
-    x_test = decode(encode(ds.x_test, enc, thr), enc, n, af)
-    net = make_twin(plan_from_spec(spec))
+    spec, ds = load_data(spec)
+    plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
+    net = make_twin(plan)
     t0 = time.monotonic()
-    net.start(spec.seed, len(x_train))
-    for _ in range(spec.training.epochs):
-        for x, y in zip(x_train, ds.y_train, strict=True):
-            net.train_step(x, int(y))
+    # the data set's own order in every epoch (not a session's shuffled order)
+    order = np.tile(np.arange(len(x_train)), spec.training.epochs)
+    train_twin(net, spec.seed, len(x_train), x_train, ds.y_train, order)
     acc = float(np.mean(net.infer(x_test) == ds.y_test))
     return {"model": str(model), "set": settings, "seed": spec.seed, "train_samples": len(x_train),
             "epochs": spec.training.epochs, "test_samples": len(x_test), "test_accuracy": acc,

@@ -81,7 +81,7 @@ def _default_serial_index(machine: str) -> int:
     """Which of the machine's serial ports the firmware's link UART is,
     from the board registry (e.g. 1 for netduinoplus2: USART2); 0 if unknown."""
     try:
-        from ..boards import BOARDS  # noqa: PLC0415
+        from ..build.boards import BOARDS  # noqa: PLC0415
     except ImportError:  # pragma: no cover
         return 0
     for board in BOARDS.values():

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import DeviceSilentError, McutrainError
+from ..progress import ProgressBar
 from . import messages as m
 from .link import DeviceLink, DeviceResetError
 from .stream import Checkpoint, Streamer
+from .twin_run import sample_order, train_twin
 
 #: Board resets (or lost connections) a session recovers from before giving up.
 MAX_RECOVERIES = 10
@@ -64,50 +66,6 @@ class SessionResult:
                 and self.digests_checked > 0)
 
 
-class Progress:
-    """One line of progress on stderr, refreshed at most every `interval` seconds."""
-
-    def __init__(self, total: int, what: str, quiet: bool = False, interval: float | None = None) -> None:
-        self.tty = sys.stderr.isatty()
-        if interval is None:
-            interval = 1.0 if self.tty else 15.0  # a log file gets a line every 15 s, a terminal a live line
-        self.total, self.what, self.quiet, self.interval = total, what, quiet, interval
-        self.t0 = time.monotonic()
-        self.last = 0.0
-        self.done = 0
-        self.hinge = 0
-        self.errors = 0
-        self.window = 0
-
-    def update(self, done: int, hinge: int = 0, errors: int = 0, n: int = 0) -> None:
-        self.done = done
-        self.hinge += hinge
-        self.errors += errors
-        self.window += n
-        now = time.monotonic()
-        if self.quiet or (now - self.last < self.interval and done < self.total):
-            return
-        self.last = now
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - done) / rate if rate > 0 else float("inf")
-        extra = ""
-        if self.window:
-            extra = f"  hinge {self.hinge / self.window / 256:.3f}  online acc {1 - self.errors / self.window:.3f}"
-            self.hinge = self.errors = self.window = 0
-        line = f"{self.what}: {done}/{self.total}  {rate:.0f} samples/s  ETA {eta:.0f} s{extra}"
-        sys.stderr.write(f"\r{line}   " if self.tty else line + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if not self.quiet and self.tty:
-            sys.stderr.write("\n")
-
-
-def sample_order(seed: int, n: int, epochs: int) -> np.ndarray:
-    """The training order of a session: epoch e visits a permutation from PCG64 seeded with (seed, e)."""
-    return np.concatenate([np.random.default_rng([seed, e]).permutation(n) for e in range(epochs)])
-
-
 class TwinRunner(threading.Thread):
     """The twin over the same sample order, producing digests to compare."""
 
@@ -124,11 +82,7 @@ class TwinRunner(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.net.start(self.seed, self.spe)
-            for k, idx in enumerate(self.order):
-                self.net.train_step(self.x[idx], int(self.y[idx]))
-                if self.every and (k + 1) % self.every == 0:
-                    self.digests[k + 1] = (self.net.digest(), self.net.prng_state)
+            self.digests = train_twin(self.net, self.seed, self.spe, self.x, self.y, self.order, self.every).digests
         except BaseException as exc:  # reported by the session
             self.error = exc
 
@@ -146,7 +100,7 @@ def run_session(
     digest_every: int,
     twin_factory: Callable[[], tuple[Any, np.ndarray, np.ndarray]] | None = None,
     quiet: bool = False,
-    progress: Callable[[int, str, bool], Any] = Progress,  # hook: mcutrain.progress.ProgressBar/CurveRecorder
+    progress: Callable[[int, str, bool], Any] = ProgressBar,  # or a mcutrain.progress.CurveRecorder
     checkpoint_every: int = 0,
     reconnect: Callable[[], DeviceLink] | None = None,
     resume: Checkpoint | None = None,

@@ -12,7 +12,7 @@ class McutrainError(Exception):
 
 
 class UnknownBoardError(McutrainError):
-    """A board name that is not in the registry (:mod:`mcutrain.boards`)."""
+    """A board name that is not in the registry (:mod:`mcutrain.build.boards`)."""
 
     exit_code = 2
 

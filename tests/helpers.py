@@ -59,7 +59,7 @@ def fitting_params(board: str, weights: str = "binary", qbp: bool = True) -> dic
     """small_model keywords (pool, units, latent_bits) of the largest candidate whose memory
     plan fits ``board``: 784-32-10 on the big boards, down to 49-32-10 on the 8 KB one."""
     from mcutrain.arith.plan import make_plan
-    from mcutrain.boards import get_board
+    from mcutrain.build.boards import get_board
     from mcutrain.codegen.memory import plan_memory
 
     b = get_board(board)
@@ -86,8 +86,7 @@ def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int
     from mcutrain.host.link import DeviceLink
     from mcutrain.host.session import run_session
 
-    from mcutrain.cli import _session_inputs
-    from mcutrain.cli_link import start_emulator
+    from mcutrain.job import session_inputs, start_emulator
 
     emu = start_emulator(proj, elf)
     killed: list[int] = []
@@ -104,7 +103,7 @@ def session_with_board_reset(spec, proj, elf, *, kill_at: int, digest_every: int
     try:
         with DeviceLink.open(emu.url) as link:
             res = run_session(link, checkpoint_every=checkpoint_every, reconnect=reconnect, on_samples=kill_once,
-                              **_session_inputs(spec, verify=True, digest_every=digest_every, quiet=True))
+                              **session_inputs(spec, verify=True, digest_every=digest_every, quiet=True))
     finally:
         emu.stop()
     return res, killed

@@ -181,9 +181,9 @@ def test_mnemonics_and_cycle_tables() -> None:
 
 
 def _tiny_project(tmp: Path, board: str):
+    from mcutrain.build.project import build, write_project
     from mcutrain.data import load_dataset
     from mcutrain.model import check_against_data, load_model
-    from mcutrain.project import build, write_project
 
     model = tmp / "tiny.toml"
     model.write_text("""

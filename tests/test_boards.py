@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mcutrain.boards import BOARDS, Board, board_names, get_board
+from mcutrain.build.boards import BOARDS, Board, board_names, get_board
 from mcutrain.errors import McutrainError, UnknownBoardError
 
 ROOT = Path(__file__).resolve().parent.parent

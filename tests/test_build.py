@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mcutrain.boards import BOARDS, get_board
-from mcutrain.errors import BuildError, ToolMissingError
-from mcutrain.toolchain import (
+from mcutrain.build.boards import BOARDS, get_board
+from mcutrain.build.toolchain import (
     ensure_pio_core,
     find_tool,
     kill_process_group,
@@ -29,6 +28,7 @@ from mcutrain.toolchain import (
     pio_env,
     run_pio,
 )
+from mcutrain.errors import BuildError, ToolMissingError
 
 ROOT = Path(__file__).resolve().parent.parent
 ARM_PLATFORM = ROOT / "firmware" / "platforms" / "mcutrain-arm"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import session_with_board_reset, small_model
+from mcutrain.host.checkpoint_cadence import check_checkpoint_cadence
 
-from mcutrain.checkpoint_cadence import check_checkpoint_cadence
 from mcutrain.cli import main
-from mcutrain.cli_link import build_firmware
 from mcutrain.errors import McutrainError
+from mcutrain.job import build_firmware
 
 
 @pytest.mark.parametrize("batch,every,epoch", [(1, 7, 601), (4, 300, 600), (4, 8, 0), (32, 1000, 1000),

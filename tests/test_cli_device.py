@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from mcutrain.host import messages as m
 from mcutrain.host.framing import encode_frame
 from mcutrain.host.link import PipeTransport
+from mcutrain.host.monitor import MonitorDecoder, monitor
 
 from mcutrain.cli import main
-from mcutrain.monitor import MonitorDecoder, monitor
 
 
 def fake_ports(monkeypatch, ports):

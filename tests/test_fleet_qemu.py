@@ -86,8 +86,8 @@ def test_grpc_clients_on_boards(data_dir: Path, tmp_path: Path) -> None:
 
     from test_fleet_grpc import _free_port
 
-    from mcutrain.cli_link import build_firmware, start_emulator
     from mcutrain.fleet.run import load_fleet_data, simulate
+    from mcutrain.job import build_firmware, start_emulator
 
     model = fleet_model(tmp_path, train=300, test=60)
     _, proj, elf = build_firmware(model, None, tmp_path / "b", quiet=True)

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from helpers import small_model, train_verified
 
 from mcutrain.arith.plan import make_plan
+from mcutrain.build.project import build, write_project
 from mcutrain.cli import main
 from mcutrain.model import check_against_data, load_model
-from mcutrain.project import build, write_project
 from mcutrain.reference import FloatMLP
 from mcutrain.twin import Float32Twin, TwinNetwork, make_twin
 

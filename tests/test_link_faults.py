@@ -22,8 +22,8 @@ from mcutrain.host.faults import FaultProxy, FaultRates
 from mcutrain.host.link import DeviceLink
 from mcutrain.host.session import run_session
 
-from mcutrain.cli import _session_inputs, main
-from mcutrain.cli_link import build_firmware, start_emulator
+from mcutrain.cli import main
+from mcutrain.job import build_firmware, session_inputs, start_emulator
 
 pytestmark = pytest.mark.qemu
 
@@ -46,7 +46,7 @@ def clean(built):
     emu = start_emulator(proj, elf)
     try:
         with DeviceLink.open(emu.url) as link:
-            res = run_session(link, **_session_inputs(spec, verify=True, digest_every=150, quiet=True))
+            res = run_session(link, **session_inputs(spec, verify=True, digest_every=150, quiet=True))
     finally:
         emu.stop()
     assert res.bit_exact is True and res.link_stats["retransmitted_frames"] == 0
@@ -61,7 +61,7 @@ def test_faults_both_ways_bit_identical(built, clean):
     try:
         with DeviceLink.open(proxy.url) as link:
             res = run_session(link, checkpoint_every=300,
-                              **_session_inputs(spec, verify=True, digest_every=150, quiet=True))
+                              **session_inputs(spec, verify=True, digest_every=150, quiet=True))
     finally:
         proxy.stop()
         emu.stop()

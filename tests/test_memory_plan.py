@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import DEMO, small_model
 
+from mcutrain.build.project import build, write_project
 from mcutrain.data import load_dataset
 from mcutrain.model import check_against_data, load_model
-from mcutrain.project import build, write_project
 
 
 def _elf_ram(elf: Path) -> int:
@@ -59,7 +59,7 @@ def test_shared_update_buffers_are_planned_exactly(tmp_path: Path) -> None:
         assert (sizes[name] + 3) // 4 * 4 == nbytes, (name, sizes[name], nbytes)
 def test_batch_accumulators_are_planned_and_a_model_that_does_not_fit_is_refused(tmp_path: Path) -> None:
     from mcutrain.arith.plan import make_plan
-    from mcutrain.boards import get_board
+    from mcutrain.build.boards import get_board
     from mcutrain.codegen.memory import ModelTooLargeError, check_fits, plan_memory
 
     board = get_board("netduinoplus2")

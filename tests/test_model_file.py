@@ -682,3 +682,14 @@ def test_shared_update_rounding_is_a_new_hash_and_needs_quantized_backprop(tmp_p
         make_plan([784, 32, 10], update_rounding="stochastic_shared", batch_size=4)
     err = error_of(tmp_path, edit(BASE, ("latent_bits = 16", 'latent_bits = 16\nupdate_rounding = "shared"')))
     assert_names(err, "arithmetic.update_rounding", '"shared"', "stochastic_shared")
+
+
+def test_load_checks_the_plan_the_generator_builds(tmp_path: Path) -> None:
+    """Loading builds the generator's own plan (plan_from_spec): a setting only that plan reads, such as
+    stochastic update rounding without quantized back-propagation, is a model-file error at load time,
+    not a failure later in `mcutrain generate`."""
+    err = error_of(tmp_path, edit(BASE, ("quantized_backprop = true", "quantized_backprop = false"),
+                                  ("latent_bits = 16", 'latent_bits = 16\nupdate_rounding = "stochastic"')))
+    msg = str(err)
+    assert "model.toml" in msg and "update_rounding = stochastic needs quantized_backprop = true" in msg, msg
+    assert err.exit_code == 2 and any(k == "arithmetic" for k, _, _ in err.problems)

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from helpers import qemu_processes, small_model
 
 from mcutrain.cli import main
-from mcutrain.modes_table import MODES, SECTION
-from mcutrain.results_doc import replace_section
+from mcutrain.results.modes_table import MODES, SECTION
+from mcutrain.results.results_doc import replace_section
 
 
 def test_replace_section_keeps_the_rest(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_variant_model_files_are_the_variants(tmp_path: Path) -> None:
     from helpers import DEMO
 
     from mcutrain.model import load_model
-    from mcutrain.modes_table import variant, variant_toml
+    from mcutrain.results.modes_table import variant, variant_toml
 
     spec = load_model(DEMO)
     for weights in MODES:
@@ -95,7 +95,7 @@ def test_modes_table_on_the_device_verifies_every_row_and_reuses_finished_ones(
 
 
 def _fake_rows(tmp_path: Path, n: int) -> list:
-    from mcutrain.modes_device import DeviceRow
+    from mcutrain.results.modes_device import DeviceRow
 
     return [DeviceRow((f"m{i}", True), tmp_path / f"m{i}.toml", f"hash{i}") for i in range(n)]
 
@@ -106,7 +106,7 @@ def test_device_rows_keep_a_session_that_was_not_bit_exact(tmp_path: Path, monke
     import json
     import sys
 
-    from mcutrain import modes_device
+    from mcutrain.results import modes_device
 
     def fake(row: modes_device.DeviceRow, digest_every: int) -> list[str]:
         rep = {"model_hash": row.model_hash, "bit_exact": False, "test_accuracy": 0.5, "wall_seconds": 1.0}
@@ -124,8 +124,8 @@ def test_a_failed_device_row_stops_the_table_and_ends_the_running_sessions(
     import sys
     import time
 
-    from mcutrain import modes_device
     from mcutrain.errors import McutrainError
+    from mcutrain.results import modes_device
 
     pid_file = tmp_path / "running.pid"
 

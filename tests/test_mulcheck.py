@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from helpers import board_model, small_model
 
-from mcutrain.boards import BOARDS, get_board
+from mcutrain.arith.modes import WEIGHT_MODES
+from mcutrain.build.boards import BOARDS, get_board
+from mcutrain.build.mulcheck import check_elf, check_function
+from mcutrain.build.project import build, write_project
 from mcutrain.data import load_dataset
 from mcutrain.model import check_against_data, load_model
-from mcutrain.model.spec import WEIGHT_MODES
-from mcutrain.mulcheck import check_elf, check_function
-from mcutrain.project import build, write_project
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware" / "platforms"))
 import mtbuild  # noqa: E402  the flags the builder ships

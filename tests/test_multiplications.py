@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mcutrain.bench.matrix import mults_formula
-from mcutrain.multiplications import DEVICE, PAPER, count_layers, inference_total, training_total
+from mcutrain.results.multiplications import DEVICE, PAPER, count_layers, inference_total, training_total
 
 
 def test_tiny_net_by_hand() -> None:

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from helpers import small_model
 
-from mcutrain.boards import BOARDS, get_board
+from mcutrain.build.boards import BOARDS, get_board
+from mcutrain.build.resources import firmware_dir
+from mcutrain.build.toolchain import run_pio
 from mcutrain.codegen.stack import board_build, estimate_stack, shipped_cflags
-from mcutrain.resources import firmware_dir
-from mcutrain.toolchain import run_pio
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERN = 0x57AC57AC  # MT_STACK_PATTERN of firmware/boards/common/mt_stack.h
@@ -80,8 +80,8 @@ def test_register_lists_and_frames() -> None:
 
 
 def test_manifest_has_the_stack_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcutrain.build.project import write_project
     from mcutrain.model import check_against_data, load_model
-    from mcutrain.project import write_project
 
     spec = check_against_data(load_model(small_model(tmp_path, units=24)), 784, 10)
     ram = write_project(spec, tmp_path / "p").generated.manifest["ram"]
@@ -142,9 +142,9 @@ def test_product_firmware_peak_stack_after_a_session(tmp_path: Path, weights: st
     from mcutrain.host.link import DeviceLink
     from mcutrain.host.session import run_session
 
+    from mcutrain.build.project import build, write_project
     from mcutrain.data import encode, load_dataset
     from mcutrain.model import check_against_data, load_model
-    from mcutrain.project import build, write_project
 
     spec = load_model(small_model(tmp_path, weights=weights, qbp=weights != "float32", train=300, test=100,
                                   board=board_name, pool=pool, units=units, latent_bits=latent_bits))

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import board_model, qemu_processes, small_model, train_verified
 
-from mcutrain.boards import BOARDS
+from mcutrain.build.boards import BOARDS
 from mcutrain.cli import main
 
 
@@ -173,7 +173,7 @@ def test_device_silent(tmp_path: Path) -> None:
 def test_model_hash_mismatch(tmp_path: Path, no_qemu_left: None) -> None:
     from mcutrain.host.emulator import Emulator
 
-    from mcutrain.boards import get_board
+    from mcutrain.build.boards import get_board
 
     # firmware built for one model, session started for another
     a = small_model(tmp_path, name="a", units=32)
@@ -181,7 +181,7 @@ def test_model_hash_mismatch(tmp_path: Path, no_qemu_left: None) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["generate", str(a), "-o", str(tmp_path / "pa")])
     assert res.exit_code == 0, res.output
-    from mcutrain.toolchain import run_pio
+    from mcutrain.build.toolchain import run_pio
 
     run_pio(["run"], tmp_path / "pa")
     elf = tmp_path / "pa" / ".pio" / "build" / "netduinoplus2" / "firmware.elf"

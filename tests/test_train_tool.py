@@ -17,7 +17,7 @@ from helpers import small_model
 
 from mcutrain.cli import main
 from mcutrain.progress import CurveRecorder, ProgressBar
-from mcutrain.report_png import PlotMissingError, confusion_matrix, write_reports
+from mcutrain.results.report_png import PlotMissingError, confusion_matrix, write_reports
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 try:
@@ -114,13 +114,13 @@ def test_png_reports_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_exit_codes_documented():
-    """Every exit code of mcutrain/errors.py is in the table of mcutrain/exit_codes.py, which is in the
+    """Every exit code of mcutrain/errors.py is in the table of mcutrain/cli/exit_codes.py, which is in the
     README's table and in `mcutrain --help`, word for word."""
     from mcutrain.host.session import VerificationError
 
     from mcutrain import errors
-    from mcutrain.exit_codes import EXIT_CODES
-    from mcutrain.report_png import PlotMissingError
+    from mcutrain.cli.exit_codes import EXIT_CODES
+    from mcutrain.results.report_png import PlotMissingError
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.McutrainError)]
     codes = {c.exit_code for c in classes + [VerificationError, PlotMissingError]}
@@ -183,10 +183,17 @@ def test_two_devices_side_by_side_and_throughput(tmp_path):
     assert fig["ratio"] == round(a["train_samples_per_second"] / rate.samples_per_second, 3)
 
 
+#: A floor far below the benchmark's timed goal (linkrate.LINK_GOAL, judged in BENCHMARKS.md): a host that
+#: throttles the link (per-sample work in the streaming loop, a progress redraw a frame) falls below it on
+#: any machine; scheduling noise on two busy cores does not.
+MIN_SESSION_SHARE = 0.5
+
+
 @pytest.mark.qemu
 def test_session_vs_link_alone(tmp_path):
     """One session alone, then the link alone on the same firmware and encoding: both rates and the
-    ratio (goal >= 90%) are printed; `pytest -s -m qemu tests/test_train_tool.py` shows them."""
+    ratio are printed (`pytest -s -m qemu tests/test_train_tool.py` shows them), and the session gets at
+    least MIN_SESSION_SHARE of the link-alone rate."""
     from mcutrain.bench.linkrate import format_ratio, link_alone_for_model, throughput_ratio
 
     model = small_model(tmp_path, train=3000, test=100)
@@ -197,4 +204,5 @@ def test_session_vs_link_alone(tmp_path):
     fig = throughput_ratio(session["train_samples_per_second"], rate)
     print("\n" + format_ratio(fig))
     assert fig["sample_bytes"] == 98 and session["samples_trained"] == rate.samples == 3000
-    assert fig["ratio"] == round(session["train_samples_per_second"] / rate.samples_per_second, 3) > 0
+    assert fig["ratio"] == round(session["train_samples_per_second"] / rate.samples_per_second, 3)
+    assert fig["ratio"] >= MIN_SESSION_SHARE, format_ratio(fig)

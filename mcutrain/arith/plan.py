@@ -198,9 +198,7 @@ class ArithPlan:
         return self.act_max.bit_length()
 
 
-WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det", "float32")
-TERNARY_MODES = ("ternary", "ternary_det")
-UPDATE_ROUNDINGS = ("nearest", "stochastic", "stochastic_shared")
+from .modes import TERNARY_MODES, UPDATE_ROUNDINGS, WEIGHT_MODES  # noqa: E402 (the names, defined once)
 
 
 def glorot_w0(n_in: int, n_out: int) -> float:

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..build.mulcheck import FORBIDDEN, HELPER
 from ..errors import McutrainError, ToolMissingError
-from ..mulcheck import FORBIDDEN, HELPER
 from .cycles import CycleTable, classify, histogram_key, split_mnemonic, table_for
 from .elf import ElfImage, read_elf
 
@@ -342,7 +342,7 @@ class Machine:
 
     def muldiv(self, prof: Profile) -> tuple[Counter, Counter]:
         """(executed multiply/divide instructions by mnemonic, calls of multiply/divide helpers by name):
-        the mnemonics and helper names of mcutrain.mulcheck."""
+        the mnemonics and helper names of mcutrain.build.mulcheck."""
         ins: Counter = Counter()
         for addr, n in prof.counts.items():
             base, _cond, dtype = split_mnemonic(self.insns[addr].mnemonic)

@@ -27,19 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from ..boards import BOARDS, Board, get_board
+from ..arith.modes import BINARY_MODES, QUANTIZED_MODES, WEIGHT_MODES
+from ..build.boards import BOARDS, Board, get_board
 from ..errors import McutrainError
-from ..model.spec import WEIGHT_MODES as SPEC_WEIGHT_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "examples" / "mnist_demo.toml"
-WEIGHT_MODES = ("binary", "sign", "float32")  # the default matrix
-# Every mode of a model file (spec.WEIGHT_MODES) can be asked for with --weights; the ternary modes are
-# not in the default matrix: two more modes would make the benchmark (boards x modes x models, each
+DEFAULT_MODES = ("binary", "sign", "float32")  # the default matrix
+# Every mode of a model file (arith.modes.WEIGHT_MODES) can be asked for with --weights; the ternary modes
+# are not in the default matrix: two more modes would make the benchmark (boards x modes x models, each
 # case a build and an instruction-counting run in QEMU) about two thirds longer.
-ALL_MODES = SPEC_WEIGHT_MODES
-BINARY_MODES = ("binary", "sign")
-QUANTIZED_MODES = ("binary", "sign", "ternary", "ternary_det")  # no weight multiplication at all
 DEFAULT_SAMPLES = 20
 
 
@@ -271,7 +268,7 @@ class Skip:
 def _size(elf: Path) -> tuple[int, int, int, int]:
     """(text, data, bss, stack reserve) from `arm-none-eabi-size -A`; the linker scripts put the stack
     reserve in its own NOLOAD section ``.stack``, which the Berkeley format would add to bss."""
-    from ..toolchain import find_tool
+    from ..build.toolchain import find_tool
     out = subprocess.run([find_tool("arm-none-eabi-size"), "-A", str(elf)], capture_output=True, text=True,
                          check=True).stdout.splitlines()
     sec = {}
@@ -287,12 +284,12 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
     """Weight multiplications per training sample and per inference, by formula, for a dense network
     whose inputs are all non-zero (an upper bound: the generated code skips the rows of zero inputs).
 
-    The device's convention of mcutrain/multiplications.py (batch 1, no batch norm): float32 SGD per
+    The device's convention of mcutrain/results/multiplications.py (batch 1, no batch norm): float32 SGD per
     dense layer with n_in x n_out weights: forward n_in*n_out; backward (the error of the layer's
     input, from the second layer on) n_in*n_out; update w -= (lr*x_i)*d_j: n_in*n_out + n_in.
     Binary/sign/ternary modes (with quantized back-propagation): no weight multiplication at all (a
     product with a +-1 or 0 weight is an add, a subtract or nothing; lr * x_q * d is a shift)."""
-    from ..multiplications import DEVICE, count_layers, inference_total
+    from ..results.multiplications import DEVICE, count_layers, inference_total
 
     quantized = mode in QUANTIZED_MODES
     layers = count_layers(sizes, quantized_weights=quantized, qbp=quantized, batch_norm=False, conv=DEVICE)
@@ -310,10 +307,11 @@ def mults_formula(sizes: list[int], mode: str) -> tuple[int, int, str]:
 def run_case(case: Case, work: Path, samples: int = DEFAULT_SAMPLES,
              log: Callable[[str], None] = print) -> CaseResult | Skip:
     from ..arith.plan import plan_from_spec
+    from ..build.mulcheck import check_elf
+    from ..build.project import build, write_project
     from ..data import decode, encode, load_dataset
+    from ..host.twin_run import train_twin
     from ..model import check_against_data, load_model
-    from ..mulcheck import check_elf
-    from ..project import build, write_project
     from .counter import Machine
 
     root = work / case.name
@@ -387,8 +385,8 @@ def run_case(case: Case, work: Path, samples: int = DEFAULT_SAMPLES,
         plan = plan_from_spec(spec)
         a_bits = spec.arithmetic.activation_frac_bits
         net = make_twin(plan)
-        net.start(spec.seed, spe)
-        tw_preds = [net.train_step(decode(x_tr[i], enc_name, sizes[0], a_bits), int(y_tr[i])) for i in range(n)]
+        run = train_twin(net, spec.seed, spe, decode(x_tr, enc_name, sizes[0], a_bits), y_tr, np.arange(n))
+        tw_preds = [int(p) for p in run.predictions]
         tw_state = net.state_bytes()
         tw_inf = [int(v) for v in net.infer(decode(x_te, enc_name, sizes[0], a_bits))]
         state = m.read(state_ptr, len(tw_state))           # inference leaves the weights alone
@@ -446,10 +444,10 @@ def default_cases(boards: Iterable[str] | None = None, modes: Iterable[str] | No
     binarized modes with update_rounding = "stochastic_shared" (the 64-32-10 MLP on one board of each
     core, the demo on the default board)."""
     boards = list(boards) if boards is not None else list(BOARDS)
-    modes = list(modes) if modes is not None else list(WEIGHT_MODES)
-    unknown = [m for m in modes if m not in ALL_MODES]
+    modes = list(modes) if modes is not None else list(DEFAULT_MODES)
+    unknown = [m for m in modes if m not in WEIGHT_MODES]
     if unknown:
-        raise McutrainError(f"bench --weights {', '.join(unknown)}: unknown weight mode; use {', '.join(ALL_MODES)}")
+        raise McutrainError(f"bench --weights {', '.join(unknown)}: unknown weight mode; use {', '.join(WEIGHT_MODES)}")
     models = list(models) if models is not None else list(MODELS)
     for b in boards:
         get_board(b)

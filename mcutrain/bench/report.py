@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..arith.modes import BINARY_MODES
 from .cycles import table_for
-from .matrix import BINARY_MODES, MODELS, SHARED_UPDATE, CaseResult, Skip
+from .linkrate import LINK_GOAL, goal_verdict
+from .matrix import MODELS, SHARED_UPDATE, CaseResult, Skip
 
 #: AIfES 2.2.0 float32 SGD, instructions per training sample / per inference (anchors.md).
 AIFES = {
@@ -75,15 +77,16 @@ def _dominates(r: CaseResult, k: int = 3) -> str:
 
 
 _FIXES = {
-    "vs_float_m4": "With an FPU the float32 baseline pays, per weight of an active row, about 7 instructions in "
-                   "the forward pass (two loads, VMUL, VADD, a store, the loop) and 14 in the update (two loads, "
-                   "VMUL, VSUB, the clamp as two VCMP/VMRS pairs, a store); it skips zero input rows as the "
-                   "binarized code does. The binarized kernels pay about 3 a weight in the deterministic "
-                   "forward pass (signed byte load, AND with the sign mask, add; 8 accumulators in registers; "
-                   "about 1.5 where the inputs fit a byte: four signs a word with SADD8, SEL and UXTAB16), "
-                   "about 8 in the stochastic one (the sampling), but about 12 "
-                   "in the update with stochastic rounding (half an xorshift step, the draw's two shifts, the "
-                   "error load, add, arithmetic shift, weight load, subtract, SSAT, byte store): the update is "
+    # What the code does, in words; every count next to these notes is measured by the run that writes them
+    # (_versus_float, _measured_per_weight), none is typed here.
+    "vs_float_m4": "With an FPU the float32 baseline pays, per weight of an active row, two loads, VMUL, VADD, a "
+                   "store and the loop in the forward pass, and two loads, VMUL, VSUB, the clamp as two VCMP/VMRS "
+                   "pairs and a store in the update; it skips zero input rows as the binarized code does. The "
+                   "binarized kernels pay a signed byte load, an AND with the sign mask and an add a weight in the "
+                   "deterministic forward pass (8 accumulators in registers; four signs a word with SADD8, SEL "
+                   "and UXTAB16 where the inputs fit a byte), the sampling in the stochastic one, and in the "
+                   "update with stochastic rounding half an xorshift step, the draw's two shifts, the error "
+                   "load, add, arithmetic shift, weight load, subtract, SSAT and a byte store: the update is "
                    "almost as dear as the float one, so the total cannot halve while the update rounds a "
                    "32-bit error stochastically for every weight. What cuts it: one stochastic rounding per "
                    "exponent and output instead of per weight (the update_rounding = \"stochastic_shared\" "
@@ -91,40 +94,37 @@ _FIXES = {
                    "row).",
     "vs_float_m4_shared": "With update_rounding = \"stochastic_shared\" the update rounds one vector per input "
                           "exponent and subtracts it from the rows with saturation, four 8-bit weights a word "
-                          "(QSUB8, QADD8, SHADD8: about 1.5 instructions a weight); the deterministic forward "
-                          "pass of a layer whose inputs fit a byte adds four signs a word (SADD8, SEL, two "
-                          "UXTAB16). What is left in stochastic binary is the forward pass's sampling: one "
-                          "15-bit comparison a weight against half an xorshift step, with accumulators in "
-                          "memory (about 8 instructions a weight), which no rounding of the update changes; "
+                          "(QSUB8, QADD8, SHADD8); the deterministic forward pass of a layer whose inputs fit a "
+                          "byte adds four signs a word (SADD8, SEL, two UXTAB16). What is left in stochastic "
+                          "binary is the forward pass's sampling: one 15-bit comparison a weight against half an "
+                          "xorshift step, with accumulators in memory, which no rounding of the update changes; "
                           "fewer random bits a weight would (a contract change).",
-    "vs_float_m0": "Without an FPU every float32 multiply and add is a libgcc call (tens of instructions each), "
-                   "so the binarized code is an order of magnitude cheaper; the kernels are branch-free in the "
-                   "forward pass (ASR/AND sign masks) and saturate with one unsigned compare, but ARMv6-M has "
-                   "eight low registers and no immediate-offset signed byte load: the stochastic update spills "
-                   "and re-materialises offsets, about 22 instructions a weight of an active row. What "
-                   "cuts it: update_rounding = \"stochastic_shared\" (its rows and goal lines), and a "
-                   "hand-scheduled update loop in assembly.",
+    "vs_float_m0": "Without an FPU every float32 multiply and add is a libgcc call, so the binarized code is "
+                   "far cheaper; the kernels are branch-free in the forward pass (ASR/AND sign masks) and "
+                   "saturate with one unsigned compare, but ARMv6-M has eight low registers and no "
+                   "immediate-offset signed byte load: the stochastic update spills and re-materialises "
+                   "offsets. What cuts it: update_rounding = \"stochastic_shared\" (its rows and goal lines), "
+                   "and a hand-scheduled update loop in assembly.",
     "vs_float_m0_shared": "With update_rounding = \"stochastic_shared\" the M0's update is a plain "
                           "subtract-and-clamp loop over the rows (two signed byte loads, subtract, the unsigned "
-                          "range compare and branch, a byte store and the loop: about 10 instructions a weight), "
-                          "and the forward pass still pays a signed byte load with a register offset, the "
-                          "ASR/AND mask and an add a weight, with spills (eight low registers). ARMv6-M has "
-                          "no SIMD and no saturation; what would cut it further: packed 1-bit signs for the "
-                          "forward pass (a format change) and hand-scheduled assembly.",
+                          "range compare and branch, a byte store and the loop), and the forward pass still pays "
+                          "a signed byte load with a register offset, the ASR/AND mask and an add a weight, with "
+                          "spills (eight low registers). ARMv6-M has no SIMD and no saturation; what would cut it "
+                          "further: packed 1-bit signs for the forward pass (a format change) and hand-scheduled "
+                          "assembly.",
     "update": "The update touches every weight of every active row: per weight a load of the error, the "
               "add and arithmetic shift of the stochastic rounding (its 16-bit draw placed by two shifts, "
               "one xorshift step per two weights), a signed byte load, a subtract, the saturation to "
               "[-W0, W0 - 1] (one SSAT on the M3/M4/M33, one unsigned compare on the M0) and a byte "
-              "store: about 12 instructions a weight on the M4. Its arithmetic is 32-bit (errors have 21 "
-              "bits), so the M4's 8/16-bit SIMD does not apply. What would cut it: round-to-nearest "
-              "updates (see the update_rounding = nearest row; 8-bit latents then lose small updates) "
-              "or fewer random bits a weight (a contract change).",
+              "store. Its arithmetic is 32-bit (errors have 21 bits), so the M4's 8/16-bit SIMD does not "
+              "apply. What would cut it: round-to-nearest updates (see the update_rounding = nearest row; "
+              "8-bit latents then lose small updates) or fewer random bits a weight (a contract change).",
     "forward": "The deterministic forward pass holds 8 output accumulators in registers and walks the active "
                "rows: per weight a signed byte load, an AND with the sign mask (ASR #31) and an add, plus "
                "per row and block the loads of the row pointer, its index and the input; on the M4/M33 a "
                "layer whose inputs fit a byte (u4/u8 pixels) adds four signs a word instead (SADD8, SEL, "
                "UXTAB16 into 16-bit lanes). The stochastic one must draw in row order, so its accumulators "
-               "stay in memory (about 8 a weight and half an xorshift step). What would cut it: fewer "
+               "stay in memory (and half an xorshift step a weight). What would cut it: fewer "
                "random bits a weight (a contract change), or 1-bit packed signs.",
     "update_shared": "With update_rounding = \"stochastic_shared\" the update costs, per active row, its "
                      "input's power-of-two rounding and chaining (one draw), per exponent that occurs one "
@@ -133,6 +133,21 @@ _FIXES = {
     "other": "Per-neuron and per-row overhead (clearing and clamping accumulators, the row index, the "
              "output error) is not proportional to the weights and weighs most in small layers.",
 }
+
+
+def _measured_per_weight(r: CaseResult) -> str:
+    """This run's instructions a weight in the update and forward functions of a training sample (all weights
+    counted, rows of zero inputs included: a lower bound of the cost of a weight of an active row)."""
+    per = {"update": 0, "forward": 0}
+    for fn, n in r.by_function:
+        if fn.endswith("_update"):
+            per["update"] += n
+        elif fn.endswith("_forward_train"):
+            per["forward"] += n
+    scale = r.samples * r.n_weights
+    return (f"Measured in this run ({r.case.model}, {r.board.name}): {per['forward'] / scale:.2f} instructions a "
+            f"weight in the forward functions and {per['update'] / scale:.2f} in the update functions of a "
+            "training sample (divided by all weights, rows of zero inputs included).")
 
 
 def _versus_float(r: CaseResult, f: CaseResult) -> str:
@@ -151,9 +166,9 @@ def _versus_float(r: CaseResult, f: CaseResult) -> str:
 def _fix_note(r: CaseResult) -> str:
     top = r.by_function[0][0] if r.by_function else ""
     if top.endswith("_update"):
-        return _FIXES["update_shared" if r.case.variant == SHARED_UPDATE else "update"]
+        return _FIXES["update_shared" if r.case.variant == SHARED_UPDATE else "update"] + " " + _measured_per_weight(r)
     if top.endswith(("_forward_train", "_infer")):
-        return _FIXES["forward"]
+        return _FIXES["forward"] + " " + _measured_per_weight(r)
     return _FIXES["other"]
 
 
@@ -328,8 +343,8 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
       + "; ".join(sorted({f"{t.core}: {t.source}" for t in (table_for(r.board.core) for r in prim)}))
       + ". *samples/s* = the board's rated clock / estimated cycles per training sample.")
     w("- **Multiplications**: *executed* = multiply/divide instructions executed (the mnemonics of "
-      "`mcutrain/mulcheck.py`) plus calls of the compiler's multiply/divide helpers; *present* = "
-      "`mcutrain.mulcheck.check_elf` over every training and inference function the manifest names; "
+      "`mcutrain/build/mulcheck.py`) plus calls of the compiler's multiply/divide helpers; *present* = "
+      "`mcutrain.build.mulcheck.check_elf` over every training and inference function the manifest names; "
       "*by formula* = weight multiplications per sample a float32 SGD step needs (forward "
       "sum n_in*n_out, backward from the second layer, update n_in*n_out + n_in; every input non-zero), "
       "0 for binary/sign.")
@@ -509,7 +524,8 @@ def render(results: list[CaseResult], skips: list[Skip], session: dict[str, Any]
             w(f"The link alone (the demo's firmware fed {la['sample_bytes']}-byte samples by the streamer with "
               f"nothing else on the host, `mcutrain/bench/linkrate.py`) carries "
               f"{la['link_alone_samples_per_second']:,.1f} samples/s; the session gets "
-              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least 90%).")
+              f"{la['session_samples_per_second']:,.1f}, **{100 * la['ratio']:.1f}%** of it (goal: at least "
+              f"{100 * LINK_GOAL:.0f}%: **{goal_verdict(la['ratio'])}**).")
         demo_r = next((r for r in prim if r.case.model == "mnist-demo" and r.case.board == d["board"]
                        and r.case.mode == "sign"), None)
         if demo_r is not None:

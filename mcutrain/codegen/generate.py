@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
-from ..boards import get_board
+from ..build.boards import get_board
 from ..errors import McutrainError
 from .memory import MemoryPlan, ModelTooLargeError, check_fits, plan_flash
 from .render import RenderInputs, render_sources, write_sources

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..arith.plan import ArithPlan, DensePlan, make_plan
-from ..boards import Board
+from ..build.boards import Board
 from ..errors import McutrainError
 
 # Static RAM of the hand-written runtime (firmware/core): link receive/transmit

@@ -9,7 +9,7 @@ import jinja2
 
 from .. import __version__
 from ..arith.plan import ArithPlan, float32_value
-from ..resources import templates_dir
+from ..build.resources import templates_dir
 
 
 @dataclass(frozen=True)

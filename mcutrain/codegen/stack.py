@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..armasm import register_list_count
-from ..resources import firmware_dir
+from ..build.armasm import register_list_count
+from ..build.resources import firmware_dir
 
 #: entry points of the generated model whose stack use is reported on their own
 MODEL_ENTRIES = ("mt_session_start", "mt_train_step", "mt_infer", "mt_state_digest")

@@ -191,7 +191,7 @@ def client(model: Path, port: str | None, emulate: bool, twin: bool, server_addr
             if twin:
                 backend = TwinBackend(data)
             elif emulate:
-                from ..cli_link import build_firmware, start_emulator
+                from ..job import build_firmware, start_emulator
 
                 _, proj, elf = build_firmware(model, None, build_dir, quiet=quiet)
                 from concurrent.futures import ThreadPoolExecutor
@@ -202,7 +202,7 @@ def client(model: Path, port: str | None, emulate: bool, twin: bool, server_addr
                 stack.callback(emu.stop)
                 backend = BoardBackend(data, emulator_connect(emu, keeper))
             else:
-                from ..cli_link import reopen_port
+                from ..job import reopen_port
 
                 backend = BoardBackend(data, reopen_port(str(port)))
             stack.callback(backend.close)

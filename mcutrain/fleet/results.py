@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..results_doc import machine_description, replace_section
+from ..results.results_doc import machine_description, replace_section
 from .backend import FleetData
 from .run import load_fleet_data, simulate
 

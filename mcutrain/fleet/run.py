@@ -26,7 +26,7 @@ def load_fleet_data(model: Path, board: str | None = None) -> tuple[Any, FleetDa
 
     spec = load_model(model)
     if board is not None:
-        from ..boards import get_board
+        from ..build.boards import get_board
 
         spec = dataclasses.replace(spec, board=get_board(board).name)
     ds = load_dataset(spec.data)
@@ -44,8 +44,8 @@ def emulator_connect(emu: Any, keeper: ThreadPoolExecutor) -> Callable[[], Any]:
     QEMU dies with the thread that started it (PR_SET_PDEATHSIG, host/emulator.py), and Flower calls clients
     from short-lived worker threads, so restarts run in `keeper`, a one-thread executor that lives as long
     as the emulator."""
-    from ..cli_link import restart_emulator
     from ..host.link import DeviceLink
+    from ..job import restart_emulator
 
     restart = restart_emulator(emu)
     calls = [0]
@@ -77,7 +77,7 @@ def run_boards(model: Path, *, boards: int, rounds: int, split: str, alpha: floa
     """`boards` emulated boards (one QEMU each, ended on every path), each a Flower client checked bit-exact
     against its twin every round; then the all-twin simulation of the same fleet, whose global state must
     equal the boards' after every round. `wrap(cid, backend, emulator)` may replace a backend (fault tests)."""
-    from ..cli_link import build_firmware, start_emulator
+    from ..job import build_firmware, start_emulator
 
     t0 = time.monotonic()
     spec, proj, elf = build_firmware(model, None, build_dir, quiet=quiet)

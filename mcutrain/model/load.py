@@ -121,20 +121,14 @@ def _input_bytes_fix(n: int, enc: str) -> str | None:
 
 
 def check_plan(spec: ModelSpec) -> None:
-    """Run the fixed-point range proof (mcutrain.arith.plan) and report a failure as a model-file problem."""
-    from ..arith.plan import PlanError, make_plan
+    """Build the plan the generator builds (mcutrain.arith.plan.plan_from_spec: the fixed-point range proof)
+    and report a failure as a model-file problem."""
+    from ..arith.plan import PlanError, plan_from_spec
 
-    t, a = spec.training, spec.arithmetic
+    a = spec.arithmetic
     sizes = spec.layer_sizes()
     try:
-        make_plan(
-            sizes, weights=t.weights, qbp=t.quantized_backprop, qbp_range=t.qbp_exponent_range,
-            biases=spec.layer_biases(), act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits,
-            latent_bits=a.latent_bits,
-            lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
-            lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min, batch_size=t.batch_size,
-            batch_norm=spec.layer_batch_norm(),
-        )
+        plan_from_spec(spec)
     except PlanError as e:
         text = str(e)
         m = re.match(r"(layers\[\d+\])", text)
@@ -262,13 +256,13 @@ def _model_table(t: Table, path: Path) -> tuple[str | None, str | None, int | No
 def _board_problem(board: str) -> str | None:
     """None if `board` is a known board, else the fix.
 
-    HOOK: the board registry is mcutrain.boards (another part of the project). While
+    HOOK: the board registry is mcutrain.build.boards (another part of the project). While
     that module does not exist, every board name is accepted here and checked later.
     """
     try:
-        boards = importlib.import_module("mcutrain.boards")
+        boards = importlib.import_module("mcutrain.build.boards")
     except ModuleNotFoundError as e:
-        if e.name == "mcutrain.boards":
+        if e.name == "mcutrain.build.boards":
             return None
         raise
     get_board = getattr(boards, "get_board", None)

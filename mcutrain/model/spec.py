@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ..arith.modes import WEIGHT_MODES  # noqa: F401 (re-exported; defined once, in mcutrain/arith/modes.py)
 from .reader import Table
 
 ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
-WEIGHT_MODES: tuple[str, ...] = ("binary", "sign", "ternary", "ternary_det", "float32")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 

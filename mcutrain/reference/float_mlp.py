@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arith.modes import WEIGHT_MODES as MODES  # the model file's names
 from .quantizers import pow2_stochastic
-
-MODES = ("binary", "sign", "ternary", "ternary_det", "float32")  # the model file's names (spec.WEIGHT_MODES)
 
 
 class FloatMLP:

@@ -221,7 +221,7 @@ def merge_rows(summary: dict[str, Any], json_path: Path) -> dict[str, Any]:
 
 
 def write_outputs(summary: dict[str, Any], results_md: Path, json_path: Path) -> None:
-    from ..results_doc import replace_section
+    from ..results.results_doc import replace_section
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     replace_section(results_md, SECTION, render(summary))
@@ -235,7 +235,7 @@ def run_table(*, rows: tuple[str, ...] | None, epochs: int | None, minutes: floa
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every requested row, write the JSON and the section of results_md; return the summary."""
     from ..data.mnist import load_mnist
-    from ..results_doc import machine_description
+    from ..results.results_doc import machine_description
     from .blas_threads import limit_blas_threads
 
     if (epochs is None) == (minutes is None):

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
-WEIGHT_MODES = ("float32", "binary", "binary-det", "ternary", "ternary-det")
-"""Weight modes of the float reference: full precision, binary connect (stochastic, deterministic),
-ternary connect (stochastic, deterministic)."""
+from ..arith.modes import WEIGHT_MODES as DEVICE_MODES
 
 DEVICE_MODE_NAMES = {"sign": "binary-det", "ternary_det": "ternary-det"}
-"""The model file's names (mcutrain.model.spec.WEIGHT_MODES) of the deterministic modes, and the
+"""The model file's names (mcutrain.arith.modes.WEIGHT_MODES) of the deterministic modes, and the
 reference's; "binary", "ternary" and "float32" are the same in both."""
+
+WEIGHT_MODES = tuple(DEVICE_MODE_NAMES.get(m, m) for m in DEVICE_MODES)
+"""Weight modes of the float reference, the model file's under the reference's names: binary connect
+(stochastic, deterministic), ternary connect (stochastic, deterministic), full precision."""
 
 
 def reference_mode(mode: str) -> str:

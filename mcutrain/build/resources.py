@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(__file__).resolve().parents[1]  # the mcutrain package (this file is in mcutrain/build/)
 
 
 def _find(name: str) -> Path:

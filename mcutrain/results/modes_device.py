@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import McutrainError
-from .host.session import VerificationError
-from .toolchain import kill_process_group
+from ..build.toolchain import kill_process_group
+from ..errors import McutrainError
+from ..host.session import VerificationError
 
 NOT_BIT_EXACT = VerificationError.exit_code  # `mcutrain train` finished, wrote its report, and the twin disagreed
 

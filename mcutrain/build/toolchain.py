@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import BuildError, ToolMissingError
+from ..errors import BuildError, ToolMissingError
 
 #: Environment variable that overrides the PlatformIO core directory.
 CORE_DIR_ENV = "MCUTRAIN_PIO_CORE"
@@ -138,7 +138,7 @@ def _scons_package_dir() -> tuple[Path, str]:
 
 
 _SCONS_LAUNCHER = '''\
-"""SCons launcher for PlatformIO (written by mcutrain.toolchain)."""
+"""SCons launcher for PlatformIO (written by mcutrain.build.toolchain)."""
 import os
 import sys
 

@@ -10,7 +10,7 @@ or when the cadence is a multiple of the epoch.
 
 from __future__ import annotations
 
-from .errors import McutrainError
+from ..errors import McutrainError
 
 
 def check_checkpoint_cadence(batch_size: int, checkpoint_every: int, samples_per_epoch: int) -> None:

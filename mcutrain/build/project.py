@@ -8,9 +8,9 @@ from typing import Any
 
 import jinja2
 
+from ..codegen.generate import Generated, generate
+from ..errors import BuildError
 from .boards import Board, get_board
-from .codegen.generate import Generated, generate
-from .errors import BuildError
 from .resources import firmware_dir, templates_dir
 from .toolchain import find_tool, run_pio
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import McutrainError
+from ..errors import McutrainError
 
 
 class PlotMissingError(McutrainError):

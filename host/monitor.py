@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .host import messages as m
-from .host.framing import FrameError, decode_frame, encode_frame
+from . import messages as m
+from .framing import FrameError, decode_frame, encode_frame
 
 #: Pieces of the stream longer than this without a 0x00 or newline are dropped.
 _MAX_PENDING = 4096

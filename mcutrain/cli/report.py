@@ -1,4 +1,4 @@
-"""`mcutrain report`: draw the PNG reports of a saved JSON report (registered in mcutrain/cli.py)."""
+"""`mcutrain report`: draw the PNG reports of a saved JSON report (registered in mcutrain/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .errors import McutrainError
+from ..errors import McutrainError
+from .common import fail
 
 
 @click.command()
@@ -17,7 +18,7 @@ from .errors import McutrainError
               help="Folder for curves.png and confusion.png (default: the report's folder).")
 def report(report_json: Path, out_dir: Path | None) -> None:
     """Draw curves.png and confusion.png from REPORT_JSON (written by `mcutrain train --report/--report-dir`)."""
-    from .report_png import plot_confusion, plot_curves
+    from ..results.report_png import plot_confusion, plot_curves
 
     out_dir = out_dir or report_json.parent
     try:
@@ -31,5 +32,4 @@ def report(report_json: Path, out_dir: Path | None) -> None:
         for path in (plot_curves(data, out_dir / "curves.png"), plot_confusion(data, out_dir / "confusion.png")):
             click.echo(f"wrote {path}")
     except McutrainError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)

@@ -6,7 +6,7 @@ The twin computes what the emulated board computes, bit for bit (every mode pass
 QEMU session takes minutes. Each row is the model file with only `[training] weights` and
 `quantized_backprop` changed (and `update_rounding = "nearest"` where quantized
 back-propagation is off, since stochastic update rounding needs it). The table is written
-into its section of docs/results.md (mcutrain/results_doc.py); the rest of the file is kept as it is.
+into its section of docs/results.md (mcutrain/results/results_doc.py); the rest of the file is kept as it is.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..arith.modes import QUANTIZED_MODES
 from .results_doc import replace_section
 
-MODES = ("binary", "sign", "ternary", "ternary_det")
-SECTION = "modes-table"  # docs/results.md section key (mcutrain/results_doc.py)
+MODES = QUANTIZED_MODES  # the integer weight modes, the table's rows
+SECTION = "modes-table"  # docs/results.md section key (mcutrain/results/results_doc.py)
 MODE_NAMES = {
     "binary": "binary connect, stochastic (`binary`)",
     "sign": "binary connect, deterministic (`sign`)",
@@ -62,23 +63,17 @@ def variant(spec: Any, weights: str, qbp: bool) -> Any:
 def twin_session(spec: Any, ds: Any) -> tuple[float, float]:
     """Train the twin as `mcutrain train` trains the device (same encoding, seed, sample order and
     epochs), evaluate on the test set; return (test accuracy, online training accuracy)."""
-    from .arith.plan import plan_from_spec
-    from .data import decode, encode
-    from .host.session import sample_order
-    from .twin import make_twin
+    from ..host.twin_run import sample_order, train_twin
+    from ..job import encoded_data, twin_data
+    from ..twin import make_twin
 
-    enc, thr, a, n_in = spec.data.encoding, spec.data.threshold, spec.arithmetic.activation_frac_bits, spec.n_inputs
-    x_train = decode(encode(ds.x_train, enc, thr), enc, n_in, a)
-    x_test = decode(encode(ds.x_test, enc, thr), enc, n_in, a)
-    net = make_twin(plan_from_spec(spec))
+    plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
+    net = make_twin(plan)
     n = len(x_train)
-    net.start(spec.seed, n)
-    hits = 0
     order = sample_order(spec.seed, n, spec.training.epochs)
-    for idx in order:
-        hits += net.train_step(x_train[idx], int(ds.y_train[idx])) == int(ds.y_train[idx])
+    run = train_twin(net, spec.seed, n, x_train, ds.y_train, order)
     preds = net.infer(x_test)
-    return float(np.mean(preds == ds.y_test)), hits / len(order)
+    return float(np.mean(preds == ds.y_test)), run.hits(ds.y_train, order) / len(order)
 
 
 def variant_toml(text: str, weights: str, qbp: bool, rounding: str) -> str:
@@ -99,7 +94,7 @@ def variant_toml(text: str, weights: str, qbp: bool, rounding: str) -> str:
 def device_rows(model: Path, spec: Any, root: Path) -> list[Any]:
     """The variants' model files (the model file's text with the mode keys edited, written under `root`),
     each checked to be exactly the variant the twin measures (same model hash)."""
-    from .model import load_model
+    from ..model import load_model
     from .modes_device import DeviceRow
 
     root.mkdir(parents=True, exist_ok=True)
@@ -189,7 +184,7 @@ def goal_lines(rows: list[ModeRow]) -> list[str]:
 def render(spec: Any, rows: list[ModeRow], command: str, seconds: float, digest_every: int = 1000) -> str:
     sizes = "-".join(str(s) for s in spec.layer_sizes())
     t, a, d = spec.training, spec.arithmetic, spec.data
-    from .model.spec import HASH_FORMAT
+    from ..model.spec import HASH_FORMAT
 
     lines = [
         "## Every integer weight mode on the emulated board, with and without quantized back-propagation",
@@ -248,19 +243,16 @@ def len_or(n: int, full: int = 60000) -> str:
 
 def write_table(model: Path, out: Path, command: str, log: Any = None, device: bool = False, jobs: int = 2,
                 digest_every: int = 5000) -> list[ModeRow]:
-    from .data import load_dataset
-    from .model import check_against_data, load_model
+    from ..job import load_data, load_spec
 
-    spec = load_model(model)
-    ds = load_dataset(spec.data)
-    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    spec, ds = load_data(load_spec(model))
     t0 = time.monotonic()
     rows = measure(spec, ds, log=log, device=model if device else None, jobs=jobs, digest_every=digest_every)
     section = render(spec, rows, command, time.monotonic() - t0, digest_every)
     replace_section(out, SECTION, section)
     differ = [f"{r.weights} QBP {'on' if r.qbp else 'off'}" for r in rows if r.device_bit_exact is False]
     if differ:
-        from .host.session import VerificationError
+        from ..host.session import VerificationError
 
         raise VerificationError(f"the table is written to {out}, but these sessions were not bit-exact with the "
                                f"twin: {', '.join(differ)} (their reports under build/modes-table/{spec.name}/ "

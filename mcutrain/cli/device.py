@@ -1,14 +1,14 @@
-"""`mcutrain ports` and `mcutrain monitor` (registered on the group in mcutrain/cli.py)."""
+"""`mcutrain ports` and `mcutrain monitor` (registered on the group in mcutrain/cli/__init__.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
-from .errors import McutrainError
+from ..errors import McutrainError
+from .common import fail
 
 NO_PORTS = ("no serial ports found. Plug the board in over USB (a Nucleo shows up as /dev/ttyACM0, a "
             "USB-serial cable as /dev/ttyUSB0), check that you may open it (Linux: the dialout group), "
@@ -52,14 +52,13 @@ def monitor(port: str, baud: int, hello: bool, duration: float | None, no_timest
     """Show what the device on PORT says, one line per message: errors in words, progress, digests,
     and any text that is not a frame. The device sends only when spoken to or while training, and a
     port is held by one program at a time: monitor a device that no session is using."""
-    from .host.link import open_transport  # noqa: PLC0415
-    from .monitor import monitor as run_monitor  # noqa: PLC0415
+    from ..host.link import open_transport  # noqa: PLC0415
+    from ..host.monitor import monitor as run_monitor  # noqa: PLC0415
 
     try:
         transport = open_transport(port, baud)
     except McutrainError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)
     summary: Any = None
     try:
         summary = run_monitor(transport, click.echo, duration=duration, hello=hello, timestamps=not no_timestamps)

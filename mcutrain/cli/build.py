@@ -1,0 +1,63 @@
+"""`mcutrain generate`, `mcutrain pio`, `mcutrain boards`: the build side of the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import McutrainError
+from .common import fail
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Project folder to write (default: build/<model name>).")
+@click.option("--board", default=None, help="Override the model file's board.")
+def generate(model: Path, out: Path | None, board: str | None) -> None:
+    """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
+    from ..build.project import write_project
+    from ..job import load_data, load_spec
+
+    try:
+        spec = load_spec(model, board)
+        if spec.n_inputs is None:
+            spec, _ = load_data(spec)
+        root = out or Path("build") / spec.name
+        proj = write_project(spec, root)
+    except McutrainError as exc:
+        fail(exc)
+        return
+    ram = proj.generated.manifest["ram"]
+    click.echo(f"wrote {root}/generated/mt_model.c, mt_model.h, manifest.json and {root}/platformio.ini")
+    click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
+               f"on {spec.board}")
+    click.echo(f"build: cd {root} && mcutrain pio run -e {proj.board.pio_env} [-t upload]")
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def pio(args: tuple[str, ...]) -> None:
+    """Run PlatformIO offline in the current project (same as `pio ARGS` with mcutrain's core dir)."""
+    from ..build.toolchain import run_pio
+
+    try:
+        res = run_pio(list(args), Path.cwd(), capture=False, check=False, timeout=None)
+    except McutrainError as exc:
+        fail(exc)
+        return
+    sys.exit(res.returncode)
+
+
+@click.command()
+def boards() -> None:
+    """List the boards: core, clock, RAM, flash, emulated or real."""
+    from ..build.boards import BOARDS
+
+    click.echo(f"{'board':16} {'core':13} {'clock':>8} {'RAM':>8} {'flash':>8}  kind")
+    for b in BOARDS.values():
+        kind = f"emulated (qemu -M {b.qemu_machine})" if b.emulated else "real"
+        click.echo(f"{b.name:16} {b.core:13} {b.clock_hz // 1_000_000:>5} MHz {b.ram_bytes // 1024:>5} KB "
+                   f"{b.flash_bytes // 1024:>5} KB  {kind}")

@@ -20,6 +20,14 @@ from mcutrain.data.cifar10 import (
     load_cifar10_archive,
     load_cifar10_jpeg_npz,
 )
+from mcutrain.data.encoding import (
+    PIECE_MAX,
+    decode_images,
+    encode_images,
+    input_bytes,
+    link_samples_per_second,
+    wire_bytes_per_sample,
+)
 from mcutrain.data.pooling import pool_images
 from mcutrain.data.svhn import load_svhn, read_svhn_mat
 from mcutrain.errors import DataError
@@ -247,3 +255,41 @@ def test_real_cifar10_jpeg_copy(data_dir: Path, monkeypatch: pytest.MonkeyPatch)
     assert np.bincount(ds.y_train, minlength=10).tolist() == [10] * 10      # a prefix is balanced
     assert np.bincount(ds.y_test, minlength=10).tolist() == [5] * 10
     assert 60 < ds.x_train.mean() < 200 and ds.x_train.std() > 30           # real images, not blanks
+
+
+# ---------------------------------------------------------------------------------------------- encodings
+
+
+@pytest.mark.parametrize("enc,frac", [("u8", 8), ("u8", 10), ("u4", 4), ("u4", 8)])
+def test_colour_encodings_round_trip(enc: str, frac: int) -> None:
+    x = np.random.default_rng(4).integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
+    b = encode_images(x, enc)
+    assert b.shape == (3, input_bytes(enc, 60))
+    got = decode_images(b, enc, (4, 5, 3), frac)
+    want = (x.astype(np.int32) << (frac - 8)) if enc == "u8" else ((x.astype(np.int32) >> 4) << (frac - 4))
+    assert got.shape == x.shape and np.array_equal(got, want)
+    # one sample, and channel values adjacent in a byte (u4: R and G of pixel 0 share byte 0)
+    assert np.array_equal(decode_images(encode_images(x[1], enc), enc, (4, 5, 3), frac), want[1])
+    if enc == "u4":
+        assert b[0, 0] == (x[0, 0, 0, 0] >> 4) | ((x[0, 0, 0, 1] >> 4) << 4)
+    with pytest.raises(ValueError, match="expects"):
+        encode_images(x[0, 0], enc)
+
+
+def test_wire_bytes_match_real_frames() -> None:
+    from mcutrain.host.framing import encode_frame
+    from mcutrain.host.messages import Train, encode
+
+    assert wire_bytes_per_sample("u4", 196) == 106                    # docs/protocol.md's figure
+    rng = np.random.default_rng(2)
+    for enc, n in (("u8", 3072), ("u4", 3072), ("u8", 784), ("bits", 784), ("u8", 251), ("u8", 252)):
+        nb = input_bytes(enc, n)
+        worst = bytes(rng.integers(1, 256, nb, dtype=np.uint8))       # no zero byte: COBS's longest
+        pieces = [worst[i:i + PIECE_MAX] for i in range(0, nb, PIECE_MAX)]
+        wire = sum(len(encode_frame(encode(Train(k, 3, p)))) for k, p in enumerate(pieces))
+        # an upper bound (COBS's code bytes depend on where zeros fall: the sequence number's high byte is
+        # one), tight to one byte a frame
+        assert wire <= wire_bytes_per_sample(enc, n) <= wire + len(pieces)
+        if nb <= 250:
+            assert wire == wire_bytes_per_sample(enc, n)
+        assert link_samples_per_second(enc, n, 11520) == pytest.approx(11520 / wire_bytes_per_sample(enc, n))

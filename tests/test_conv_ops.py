@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -193,3 +194,31 @@ def test_bad_geometry_is_refused() -> None:
         co.conv2d_forward(np.zeros((2, 2, 1), np.int64), np.zeros((3, 3, 1, 1), np.int64))
     with pytest.raises(ValueError, match="expect 2"):
         co.conv2d_forward(np.zeros((4, 4, 1), np.int64), np.zeros((3, 3, 2, 1), np.int64))
+
+
+def test_cnn_training_step_of_the_speed_benchmark() -> None:
+    """bench/conv_twin_speed.py's whole step on a tiny CNN: repeatable from the seed, and it learns a weight
+    update (not a timing of nothing)."""
+    import importlib.util
+    from pathlib import Path
+
+    from mcutrain.arith.prng import XorShiftStream
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "conv_twin_speed.py"
+    spec = importlib.util.spec_from_file_location("conv_twin_speed", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod                          # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    x = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3))
+    runs = []
+    for _ in range(2):
+        layers = mod.parse_net("4C3-MP2-6C3-MP2-10", (8, 8, 3), np.random.default_rng(1))
+        init = [L.W.copy() for L in layers]
+        rng = XorShiftStream(5, capacity=1 << 12)
+        preds = [mod.train_step(layers, x[i], i % 10, rng) for i in range(3)]
+        runs.append(([L.W for L in layers], preds, rng.state))
+        assert all(not np.array_equal(w, w0) for w, w0 in zip(runs[-1][0], init, strict=True))
+        assert all((w >= -64).all() and (w <= 63).all() for w in runs[-1][0])
+    assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0], strict=True))

@@ -96,6 +96,8 @@ def render(json_path: Path) -> str:
     r0 = rows[0]
     lossy = "JPEG" in r0["data_source"]
     lr = f"--lr {r0['lr'][0]} {r0['lr'][1]} "
+    if r0["train_images"] != 45000:
+        lr += f"--train-limit {r0['train_images']} "
     lines = [
         "## CIFAR-10: the paper's CNN in the float reference, reduced (host)",
         "",
@@ -105,8 +107,9 @@ def render(json_path: Path) -> str:
         f"Network: the paper's 128C3-128C3-MP2-256C2-256C2-MP2-512C2-512C2-MP2-1024C2-FC1024-FC10 with every width "
         f"divided by {r0['width_divisor']}: **{r0['network']}** (valid convolutions, batch norm in every layer, "
         f"ReLU, squared hinge, plain SGD, batch {r0['batch']}, lr {r0['lr'][0]} -> {r0['lr'][1]} exponential), "
-        f"**{r0['epochs']} epochs instead of the paper's 300**, on {r0['train_images']} training images "
-        "(validation: the last 5,000); inputs standardized per channel instead of GCN + ZCA whitening. "
+        f"**{r0['epochs']} epochs instead of the paper's 300**, on **the first {r0['train_images']} training "
+        "images** (the paper: 45,000; validation: the last 5,000 of the 50,000, test: all 10,000); inputs "
+        "standardized per channel instead of GCN + ZCA whitening. "
         "Test error at the best validation epoch.",
         "",
     ]

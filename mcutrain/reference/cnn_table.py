@@ -18,6 +18,7 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ ROWS = (Row("float32", "full precision (float32)", "float32", False),
 
 
 def run_row(row: Row, *, div: int, epochs: int, lr_start: float, lr_end: float, batch: int, seed: int,
-            train_limit: int = 0) -> dict:
+            train_limit: int = 0, on_epoch: Callable[[dict], None] | None = None) -> dict:
     from ..data.cifar10 import load_cifar10
     ds = load_cifar10()
     xi, yi = ds.images_train(), ds.y_train
@@ -65,6 +66,8 @@ def run_row(row: Row, *, div: int, epochs: int, lr_start: float, lr_end: float, 
         history.append({"epoch": e + 1, "lr": sched(e), "train_loss": loss, "valid_error": va, "test_error": te,
                         "seconds": time.time() - t0})
         print(json.dumps({"row": row.key, **history[-1]}), flush=True)
+        if on_epoch is not None:
+            on_epoch({"key": row.key, "label": row.label, "complete": False, "history": history})
         if best is None or va < best[0]:
             best = (va, e + 1, copy.deepcopy(net))
     assert best is not None
@@ -74,7 +77,7 @@ def run_row(row: Row, *, div: int, epochs: int, lr_start: float, lr_end: float, 
            "lr": [lr_start, lr_end], "train_images": len(ytr), "best_epoch": best_epoch, "valid_error": va,
            "test_error": bnet.error(xte, yte), "history": history, "wall_seconds": time.time() - t0,
            "train_images_per_second": epochs * (len(ytr) // batch) * batch / train_s, "data_source": ds.source,
-           "seed": seed}
+           "seed": seed, "complete": True}
     if row.weights != "float32":
         rec = bnet.bn_recalibrated(xtr[:5000])
         out["test_error_deterministic_recalibrated"] = rec.error(xte, yte, real_weights=False)
@@ -155,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     limit_blas_threads(1)
     for key in a.row:
         row = next(r for r in ROWS if r.key == key)
+        progress = a.json.with_suffix(f".{key}.partial.json")
         merge(a.json, run_row(row, div=a.div, epochs=a.epochs, lr_start=a.lr[0], lr_end=a.lr[1], batch=a.batch,
-                              seed=a.seed, train_limit=a.train_limit))
+                              seed=a.seed, train_limit=a.train_limit,
+                              on_epoch=lambda part, p=progress: p.write_text(json.dumps(part, indent=1))))
+        progress.unlink(missing_ok=True)
     if a.render:
         replace_section(a.results, SECTION, render(a.json))
     return 0

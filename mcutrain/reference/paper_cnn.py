@@ -182,9 +182,11 @@ class PaperCNN:
                 xin = pad_same(h, s.k) if s.padding == "same" else h
                 n, hh, ww, _ = xin.shape
                 ho, wo = hh - s.k + 1, ww - s.k + 1
-                z = (im2col(xin, s.k) @ w.reshape(-1, s.channels)).reshape(n, ho, wo, s.channels)
+                cols = im2col(xin, s.k)
+                z = (cols @ w.reshape(-1, s.channels)).reshape(n, ho, wo, s.channels)
             else:
                 xin = h.reshape(len(h), -1)
+                cols = None
                 z = xin @ w
             if self.cfg.bias:
                 z += self.b[i]
@@ -192,13 +194,13 @@ class PaperCNN:
             y = (self.bn[i].forward_train(z2) if train else self.bn[i].forward_eval(z2)).reshape(z.shape)
             bn_cache = self.bn[i]._cache
             if i == last:
-                cache.append((xin, y, bn_cache, None))
+                cache.append((xin, y, bn_cache, None, cols if train else None))
                 return y, cache
             a = np.maximum(y, 0)
             arg = None
             if isinstance(s, ConvSpec) and s.pool:
                 a, arg = maxpool2(a)
-            cache.append((xin, y, bn_cache, arg))
+            cache.append((xin, y, bn_cache, arg, cols if train else None))
             h = a
         raise AssertionError("unreachable")
 
@@ -263,7 +265,7 @@ class PaperCNN:
         dy = (-2 / len(y)) * t * margin
         for i in range(len(Ws) - 1, -1, -1):
             s = cfg.layers[i]
-            xin, ypre, bn_cache, arg = cache[i]
+            xin, ypre, bn_cache, arg, cols = cache[i]
             if i < len(Ws) - 1:
                 if arg is not None:
                     dy = maxpool2_backward(dy, arg)
@@ -279,7 +281,8 @@ class PaperCNN:
                 xq = pow2_stochastic(xin, self.rng, lo, hi)
             if isinstance(s, ConvSpec):
                 wm = Ws[i].reshape(-1, s.channels)
-                gw = (im2col(xq, s.k).T @ dz2).reshape(self.W[i].shape)
+                # the forward pass's patches serve the gradient unless the input was quantized for it
+                gw = ((im2col(xq, s.k) if cfg.qbp else cols).T @ dz2).reshape(self.W[i].shape)
                 if i > 0:
                     dx = col2im(dz2 @ wm.T, xin.shape, s.k)
                     if s.padding == "same":

@@ -222,3 +222,19 @@ def test_cnn_training_step_of_the_speed_benchmark() -> None:
         assert all((w >= -64).all() and (w <= 63).all() for w in runs[-1][0])
     assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
     assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0], strict=True))
+
+
+def test_one_position_update_is_the_dense_rule() -> None:
+    """docs/arithmetic.md section 10: with one output position the exact sum and one rounding give the dense
+    layer's update shift_round(d, ex + c) (section 5.5b)."""
+    rng = np.random.default_rng(11)
+    ex_min, ex_max = 4, 11
+    for c in (-30, -25, -19, -12, -6, 0, 2):
+        x = rng.integers(1, 1 << 15, (1, 1, 16))
+        r = rng.integers(0, 1 << 32, 16, dtype=np.uint64).astype(np.int64)
+        ex, keep = co.qbp_quantize(x, r, ex_min, ex_max)
+        d = rng.integers(-(1 << 20) + 1, 1 << 20, (1, 1, 5))
+        g = co.conv2d_weight_grad(co.qbp_scaled(ex, keep, ex_min), d, 1)
+        w = rng.integers(-64, 64, g.shape)
+        dense = np.clip(w - np.where(keep.reshape(16, 1), shift(d.reshape(1, 5), ex.reshape(16, 1) + c), 0), -64, 63)
+        assert np.array_equal(co.apply_update(w, g, ex_min + c, 6), dense.reshape(g.shape))

@@ -137,8 +137,10 @@ def render(json_path: Path) -> str:
         hist = ", ".join(f"{h['epoch']}: {100 * h['valid_error']:.1f} / {100 * h['test_error']:.1f}%"
                          for h in r["history"])
         lines.append(f"- {r['label']}: {hist}")
-    lines += ["", f"Machine: {data.get('machine', '?')}; the rows ran one after another on one core of a shared "
-              "2-core machine. Data: " + r0["data_source"] + "."]
+    lines += ["", f"Machine: {data.get('machine', '?')}. Each row is one process on one BLAS thread (the command "
+              "above runs them one after another; `--row` in separate processes and `--merge` runs them at once); "
+              "the machine is shared with other jobs, so images/s and wall times include time spent waiting for "
+              "the CPU. Data: " + r0["data_source"] + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -152,10 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--train-limit", type=int, default=0, help="train on the first N images only (smoke tests)")
     ap.add_argument("--json", type=Path, default=Path("docs/cifar10_cnn_reference.json"))
+    ap.add_argument("--merge", type=Path, nargs="+", default=[], metavar="JSON",
+                    help="merge the rows of these JSON files (rows run as separate processes) into --json first")
     ap.add_argument("--render", action="store_true", help="write the docs/results.md section from the JSON")
     ap.add_argument("--results", type=Path, default=Path("docs/results.md"))
     a = ap.parse_args(argv)
     limit_blas_threads(1)
+    for other in a.merge:
+        for row in json.loads(other.read_text())["rows"].values():
+            merge(a.json, row)
     for key in a.row:
         row = next(r for r in ROWS if r.key == key)
         progress = a.json.with_suffix(f".{key}.partial.json")

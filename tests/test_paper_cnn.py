@@ -83,3 +83,28 @@ def test_paper_network_shapes() -> None:
     assert net.W[-3].shape == (16, 2, 2, 32) and net.W[-2].shape == (32, 32)   # 2x2 map -> 1x1 before the FCs
     with pytest.raises(ValueError, match="odd"):
         PaperCNN(CNNConfig(layers=(ConvSpec(2, 2, pool=True), DenseSpec(3)), input_shape=(4, 4, 1)))
+
+
+def test_table_section_states_the_reductions_and_the_lossy_data(tmp_path) -> None:
+    import json
+
+    from mcutrain.reference import cnn_table
+
+    def row(key: str, err: float) -> dict:
+        return {"key": key, "label": key, "network": "16C3-FC10", "width_divisor": 8, "epochs": 2, "batch": 100,
+                "lr": [0.3, 0.03], "train_images": 10000, "best_epoch": 2, "valid_error": err, "test_error": err,
+                "history": [{"epoch": 1, "valid_error": 0.7, "test_error": 0.7}, {"epoch": 2, "valid_error": err,
+                                                                                   "test_error": err}],
+                "wall_seconds": 60.0, "train_images_per_second": 40.0,
+                "data_source": "/d/cifar10_jpeg.npz (JPEG quality 75, lossy)", "complete": True}
+    for key, err in (("float32", 0.5), ("ternary-qbp", 0.52)):
+        part = tmp_path / f"{key}.json"
+        part.write_text(json.dumps({"rows": {key: row(key, err)}}))
+    out = tmp_path / "t.json"
+    md = tmp_path / "r.md"
+    cnn_table.main(["--merge", str(tmp_path / "float32.json"), str(tmp_path / "ternary-qbp.json"), "--json", str(out),
+                    "--render", "--results", str(md)])
+    text = md.read_text()
+    assert "JPEG copy of CIFAR-10" in text and "lossy" in text
+    assert "divided by 8" in text and "2 epochs instead of the paper's 300" in text and "first 10000" in text
+    assert "+2.00 points" in text and "--train-limit 10000" in text

@@ -293,3 +293,18 @@ def test_wire_bytes_match_real_frames() -> None:
         if nb <= 250:
             assert wire == wire_bytes_per_sample(enc, n)
         assert link_samples_per_second(enc, n, 11520) == pytest.approx(11520 / wire_bytes_per_sample(enc, n))
+
+
+@pytest.mark.parametrize("name", ["cifar10", "svhn"])
+def test_model_file_names_the_colour_data_sets(tmp_path: Path, name: str) -> None:
+    from mcutrain.errors import ModelFileError
+    from mcutrain.model import load_model
+
+    text = (f'[model]\nname = "c"\nboard = "netduinoplus2"\n[data]\ndataset = "{name}"\nencoding = "u4"\nPOOL\n'
+            '[[layers]]\nkind = "dense"\nunits = 10\nactivation = "linear"\n[training]\nweights = "sign"\n')
+    (tmp_path / "m.toml").write_text(text.replace("POOL", "pool = 4"))
+    spec = load_model(tmp_path / "m.toml")
+    assert spec.n_inputs == 192                                   # 8x8x3 after pool 4
+    (tmp_path / "m.toml").write_text(text.replace("POOL", ""))
+    with pytest.raises(ModelFileError, match="3072 inputs take 1536 bytes a sample in u4"):
+        load_model(tmp_path / "m.toml")

@@ -57,6 +57,7 @@ def run_row(row: Row, *, div: int, epochs: int, lr_start: float, lr_end: float, 
     history = []
     best: tuple[float, int, PaperCNN] | None = None
     t0 = time.time()
+    cpu0 = time.process_time()
     train_s = 0.0
     for e in range(epochs):
         t1 = time.time()
@@ -81,6 +82,8 @@ def run_row(row: Row, *, div: int, epochs: int, lr_start: float, lr_end: float, 
     if row.weights != "float32":
         rec = bnet.bn_recalibrated(xtr[:5000])
         out["test_error_deterministic_recalibrated"] = rec.error(xte, yte, real_weights=False)
+    out["cpu_seconds"] = time.process_time() - cpu0      # this process's CPU time (the data loading excluded)
+    out["wall_seconds"] = time.time() - t0
     return out
 
 

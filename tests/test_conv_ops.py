@@ -104,6 +104,8 @@ def test_exact_matmul_picks_a_precision_that_stays_exact() -> None:
     assert np.array_equal(co.exact_matmul(small, np.ones((50, 3), np.int64)), small.sum(axis=1)[:, None].repeat(3, 1))
     big = np.array([[1 << 40, 1 << 40]])
     assert co.exact_matmul(big, np.array([[1 << 13], [1]]))[0, 0] == (1 << 53) + (1 << 40)   # int64 path
+    with pytest.raises(OverflowError, match="does not fit int64"):
+        co.exact_matmul(np.array([[1 << 40] * 4]), np.full((4, 1), 1 << 22))
 
 
 def test_qbp_gradient_is_shifts_and_equals_naive() -> None:

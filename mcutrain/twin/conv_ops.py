@@ -51,6 +51,9 @@ def exact_matmul(a: np.ndarray, b: np.ndarray, bound: int | None = None) -> NDAr
         return (np.asarray(a, np.float32) @ np.asarray(b, np.float32)).astype(np.int64)
     if bound < F64_EXACT:
         return (np.asarray(a, np.float64) @ np.asarray(b, np.float64)).astype(np.int64)
+    if bound >= 1 << 63:
+        raise OverflowError(f"an integer product bounded by {bound} does not fit int64; the arithmetic plan "
+                            "must keep its sums smaller")
     return np.asarray(a, np.int64) @ np.asarray(b, np.int64)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mcutrain.host.session import sample_order  # noqa: E402
+
 from mcutrain.arith.plan import PlanError, plan_from_spec  # noqa: E402
 from mcutrain.data import decode, encode, load_dataset  # noqa: E402
-from mcutrain.host.session import sample_order  # noqa: E402
 from mcutrain.model import check_against_data, load_model  # noqa: E402
 from mcutrain.modes_table import variant  # noqa: E402
 from mcutrain.twin import make_twin  # noqa: E402

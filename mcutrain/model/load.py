@@ -122,19 +122,12 @@ def _input_bytes_fix(n: int, enc: str) -> str | None:
 
 def check_plan(spec: ModelSpec) -> None:
     """Run the fixed-point range proof (mcutrain.arith.plan) and report a failure as a model-file problem."""
-    from ..arith.plan import PlanError, make_plan
+    from ..arith.plan import PlanError, plan_from_spec
 
-    t, a = spec.training, spec.arithmetic
+    a = spec.arithmetic
     sizes = spec.layer_sizes()
     try:
-        make_plan(
-            sizes, weights=t.weights, qbp=t.quantized_backprop, qbp_range=t.qbp_exponent_range,
-            biases=spec.layer_biases(), act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits,
-            latent_bits=a.latent_bits,
-            lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
-            lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min, batch_size=t.batch_size,
-            batch_norm=spec.layer_batch_norm(),
-        )
+        plan_from_spec(spec)
     except PlanError as e:
         text = str(e)
         m = re.match(r"(layers\[\d+\])", text)
@@ -362,15 +355,17 @@ def _check_network(layers: list[LayerSpec | None], problems: Problems,
     layer = layers[last]
     if layer is None:
         return
-    if not isinstance(layer, DenseLayerSpec):
+    if not layer.can_be_output:
+        outputs = ", ".join(k for k, c in LAYER_KINDS.items() if c.can_be_output)
         problems.add(f"layers[{last}].kind", layer.kind,
-                     'the last layer must be dense, with activation = "linear" and one unit per class')
+                     f"a {layer.kind} layer cannot be the last layer; end with a layer of a kind that gives the "
+                     f'class scores ({outputs}), e.g. dense with activation = "linear" and one unit per class')
         return
-    if layer.activation != "linear":
+    if getattr(layer, "activation", "linear") != "linear":
         problems.add(f"layers[{last}].activation", layer.activation,
                      'the last layer gives the class scores of the hinge loss; set activation = "linear"')
-    if n_classes is not None and layer.units != n_classes:
-        problems.add(f"layers[{last}].units", layer.units,
+    if n_classes is not None and layer.output_units() != n_classes:
+        problems.add(f"layers[{last}].units", layer.output_units(),
                      f"the last layer needs one unit per class: {dataset} has {n_classes} classes, "
                      f"set units = {n_classes}")
 

@@ -90,6 +90,8 @@ class LayerSpec:
 
     kind: ClassVar[str] = ""
     keys: ClassVar[tuple[str, ...]] = ("kind",)
+    can_be_output: ClassVar[bool] = False
+    """Whether the kind can be the last layer, whose outputs are the class scores of the loss."""
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> LayerSpec | None:
@@ -99,6 +101,10 @@ class LayerSpec:
     def out_features(self, in_features: int) -> int:
         """The number of outputs given the number of inputs."""
         raise NotImplementedError
+
+    def output_units(self) -> int:
+        """The number of class scores, for a kind that can be the last layer (``can_be_output``)."""
+        raise TypeError(f"a {self.kind!r} layer cannot be the last layer (can_be_output is false)")
 
     def to_dict(self) -> dict[str, Any]:
         """The layer as in the model file (``kind`` first); also its part of the model hash."""
@@ -127,6 +133,7 @@ class DenseLayerSpec(LayerSpec):
 
     kind: ClassVar[str] = "dense"
     keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm")
+    can_be_output: ClassVar[bool] = True
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
@@ -146,6 +153,9 @@ class DenseLayerSpec(LayerSpec):
         return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm)
 
     def out_features(self, in_features: int) -> int:
+        return self.units
+
+    def output_units(self) -> int:
         return self.units
 
 
@@ -203,9 +213,7 @@ class ModelSpec:
 
     @property
     def n_classes(self) -> int:
-        last = self.layers[-1]
-        assert isinstance(last, DenseLayerSpec)
-        return last.units
+        return self.layers[-1].output_units()
 
     @property
     def input_bytes(self) -> int:

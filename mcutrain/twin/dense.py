@@ -19,6 +19,7 @@ from ..arith.quant import (
     ternarize_stochastic,
 )
 from .batchnorm import BatchNormTwin
+from .layer import TwinLayer
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -27,10 +28,12 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(a, dtype=np.float64) @ np.asarray(b, dtype=np.float64)).astype(np.int64)
 
 
-class DenseTwin:
+class DenseTwin(TwinLayer):
+    plan: ArithPlan
+    layer: DensePlan
+
     def __init__(self, plan: ArithPlan, layer: DensePlan) -> None:
-        self.plan = plan
-        self.layer = layer
+        super().__init__(plan, layer)
         self.W = np.zeros((layer.n_in, layer.n_out), dtype=np.int64)
         self.b = np.zeros(layer.n_out, dtype=np.int64)  # biases (accumulator units), zero and unused without one
         # mini-batches: the clamped per-sample updates of the weights and biases, summed over the batch
@@ -60,6 +63,9 @@ class DenseTwin:
 
     def bias_bytes(self) -> bytes:
         return self.b.astype("<i4").tobytes() if self.layer.bias else b""
+
+    def bn_bytes(self) -> bytes:
+        return self.bn.state_bytes() if self.bn is not None else b""
 
     # -- training ------------------------------------------------------------
     def _row_draws(self, n_rows: int, rng: XorShiftStream, mask: int) -> np.ndarray:
@@ -103,6 +109,19 @@ class DenseTwin:
         if self.layer.relu:
             return np.clip(z, 0, self.plan.act_max)
         return z
+
+    def train_backward(self, delta: np.ndarray, rng: XorShiftStream, lr_exp: int,
+                       need_input_error: bool) -> np.ndarray | None:
+        """The C's calls in mt_train_step: l<k>_bn_backward, l<k>_backward (not the first layer), l<k>_update."""
+        if self.bn is not None:  # error at the output -> error at z (and beta's update)
+            delta = self.bn.backward(delta, lr_exp)
+        if need_input_error:
+            delta_in = self.backward(delta)
+        else:
+            self._delta = delta  # the input layer needs no error of its input
+            delta_in = None
+        self.update(rng, lr_exp)
+        return delta_in
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
         """Store this layer's error and return the error of its input (ReLU mask of the input applied)."""

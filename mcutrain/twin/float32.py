@@ -99,7 +99,7 @@ class Float32Twin:
     def __init__(self, plan: ArithPlan) -> None:
         assert plan.is_float, "Float32Twin is for weights = float32; use TwinNetwork"
         self.plan = plan
-        self.layers = [DenseFloat32Twin(plan, lp) for lp in plan.layers]
+        self.layers = [lp.twin_class(plan)(plan, lp) for lp in plan.layers]  # the kind names its twin
         self.inv_one = F32(2.0**-plan.act_frac)
         self.one = F32(2.0**plan.act_frac)
         self.rng: XorShiftStream | None = None

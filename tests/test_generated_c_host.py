@@ -21,6 +21,8 @@ from mcutrain.codegen.render import RenderInputs, render_sources, write_sources
 from mcutrain.twin import TwinNetwork
 
 DRIVER = Path(__file__).parent / "c" / "twin_driver.c"
+CORE = Path(__file__).resolve().parent.parent / "firmware" / "core"
+RUNTIME = [str(CORE / "crc.c")]  # the shared runtime of all generated code (mt_runtime.h is header-only)
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
@@ -38,8 +40,8 @@ def compile_driver(plan, tmp: Path, encoding: str = "bits", sample_bytes: int = 
         pytest.fail("gcc is needed for this test: apt-get install gcc")
     write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", encoding, sample_bytes)), tmp)
     exe = tmp / "driver"
-    subprocess.run(["gcc", *(CFLAGS if flags is None else flags), "-I", str(tmp), str(tmp / "mt_model.c"),
-                    str(DRIVER), "-o", str(exe)], check=True)
+    subprocess.run(["gcc", *(CFLAGS if flags is None else flags), "-I", str(tmp), "-I", str(CORE),
+                    str(tmp / "mt_model.c"), *RUNTIME, str(DRIVER), "-o", str(exe)], check=True)
     return exe
 
 def run_and_compare(exe: Path, net, enc: np.ndarray, x: np.ndarray, y: np.ndarray, *, seed: int, spe: int, n: int,

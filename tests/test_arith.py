@@ -159,7 +159,7 @@ def test_twin_sampling_follows_the_draw_order(weights: str) -> None:
     layer.W = np.arange(5 * 7).reshape(5, 7) * 7 % (2 * w0 + 1) - w0
     rows = np.array([0, 2, 3])
     seed = 12345
-    got = layer._sample(rows, XorShiftStream(seed, capacity=16))
+    got = layer._mode.forward_backward(layer, rows, XorShiftStream(seed, capacity=16))  # binary.py / ternary.py
     s = seed
     for a, i in enumerate(rows):
         for j in range(0, 7, 2):

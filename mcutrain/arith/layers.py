@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .registry import registrar
 
 if TYPE_CHECKING:
     from .plan import ArithPlan
@@ -173,15 +175,8 @@ class LayerPlan:
 PLAN_KINDS: dict[str, type[LayerPlan]] = {}
 """kind -> plan class; filled by :func:`register_plan`."""
 
-P = TypeVar("P", bound=type[LayerPlan])
-
-
-def register_plan(cls: P) -> P:
-    """Class decorator: make a plan class the one for its ``kind``."""
-    if not cls.kind or cls.kind in PLAN_KINDS:
-        raise ValueError(f"plan class {cls.__name__} needs a new, non-empty kind (got {cls.kind!r})")
-    PLAN_KINDS[cls.kind] = cls
-    return cls
+register_plan = registrar(PLAN_KINDS, "plan")
+"""Class decorator: make a plan class the one for its ``kind``."""
 
 
 def plan_class(kind: str, index: int | None = None) -> type[LayerPlan]:

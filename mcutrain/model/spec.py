@@ -14,8 +14,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from ..arith.registry import registrar
 from .reader import Table
 
 ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
@@ -115,15 +116,8 @@ LAYER_KINDS: dict[str, type[LayerSpec]] = {}
 """kind -> class; filled by :func:`register_layer`."""
 
 
-L = TypeVar("L", bound=type[LayerSpec])
-
-
-def register_layer(cls: L) -> L:
-    """Class decorator: make a layer class the one for its ``kind``."""
-    if not cls.kind or cls.kind in LAYER_KINDS:
-        raise ValueError(f"layer class {cls.__name__} needs a new, non-empty kind (got {cls.kind!r})")
-    LAYER_KINDS[cls.kind] = cls
-    return cls
+register_layer = registrar(LAYER_KINDS, "layer")
+"""Class decorator: make a layer class the one for its ``kind``."""
 
 
 @register_layer

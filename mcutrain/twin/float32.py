@@ -11,13 +11,12 @@ for bit. Same interface as :class:`mcutrain.twin.TwinNetwork`.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
 from .dense_float import DenseFloat32Twin
+from .layer import StateDigest
 from .schedule import StepSchedule
 
 __all__ = ["DenseFloat32Twin", "Float32Twin"]
@@ -36,7 +35,7 @@ def _check_ieee_subnormals() -> None:
                            "library): the float32 twin cannot be bit-exact here")
 
 
-class Float32Twin:
+class Float32Twin(StateDigest):
     """Bit-exact model of the generated float32 baseline: same seed and sample order, same bits."""
 
     def __init__(self, plan: ArithPlan) -> None:
@@ -103,11 +102,3 @@ class Float32Twin:
 
     def state_bytes(self) -> bytes:
         return b"".join(layer.W.astype("<f4").tobytes() for layer in self.layers)
-
-    def digest(self) -> int:
-        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
-
-    @property
-    def prng_state(self) -> int:
-        assert self.rng is not None
-        return self.rng.state

@@ -6,9 +6,29 @@ overrides what the kind does; the defaults are a layer without state, draws or m
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from ..arith.prng import XorShiftStream
+
+
+class StateDigest:
+    """What both twin networks (network.py, float32.py) report as the device does: the CRC-32 of the
+    state bytes and the PRNG state."""
+
+    rng: XorShiftStream | None
+
+    def state_bytes(self) -> bytes:
+        raise NotImplementedError
+
+    def digest(self) -> int:
+        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
+
+    @property
+    def prng_state(self) -> int:
+        assert self.rng is not None
+        return self.rng.state
 
 
 class TwinLayer:

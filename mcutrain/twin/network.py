@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
-from .layer import TwinLayer
+from .layer import StateDigest, TwinLayer
 from .loss import squared_hinge_error
 from .schedule import StepSchedule
 
 
-class TwinNetwork:
+class TwinNetwork(StateDigest):
     """Bit-exact model of the generated C: same seed and sample order, same bits."""
 
     def __init__(self, plan: ArithPlan) -> None:
@@ -78,11 +76,3 @@ class TwinNetwork:
         return (b"".join(layer.state_bytes() for layer in self.layers) + bytes(self.plan.state_pad)
                 + b"".join(layer.bias_bytes() for layer in self.layers)
                 + b"".join(layer.bn_bytes() for layer in self.layers))
-
-    def digest(self) -> int:
-        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
-
-    @property
-    def prng_state(self) -> int:
-        assert self.rng is not None
-        return self.rng.state

@@ -103,7 +103,7 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, latent_bits=latent_bits,
-                     update_rounding=rounding)
+                           update_rounding=rounding)
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
@@ -133,7 +133,7 @@ def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, we
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases)
+                           update_rounding=rounding, biases=biases)
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, _ = run_and_compare(exe, net, enc, x, y, seed=31, spe=spe, n=n, every=every, n_eval=n_eval)
@@ -163,7 +163,7 @@ def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Pa
     n, n_eval, every = 400, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases, batch_size=batch)
+                           update_rounding=rounding, biases=biases, batch_size=batch)
     assert plan.batch_acc_ctype == ("int16_t" if batch * 2 * plan.w0 < 2**15 else "int32_t")
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
@@ -191,7 +191,7 @@ def test_generated_c_with_batch_norm_matches_twin(tmp_path: Path, data_dir: Path
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases, batch_norm=bn)
+                           update_rounding=rounding, biases=biases, batch_norm=bn)
     plan = dataclasses.replace(plan, bn_momentum_shift=4)  # statistics that move fast: more of them is tested
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)

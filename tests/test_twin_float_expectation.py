@@ -66,7 +66,7 @@ def plan_of(mode: str, qbp: bool, rounding: str = "nearest", latent_bits: int = 
     """The 12-6-3 plan; with weight_scale_shift = `scale`, the learning rate is 2^(-6 - 2 scale) so that the
     larger steps of the larger outputs stay clear of the clip range."""
     return make_dense_plan(list(SIZES), weights=mode, qbp=qbp, update_rounding=rounding, latent_bits=latent_bits,
-                     weight_scale_shift=scale, lr_start=-6 - 2 * scale)
+                           weight_scale_shift=scale, lr_start=-6 - 2 * scale)
 
 
 def inputs(scale: int) -> np.ndarray:

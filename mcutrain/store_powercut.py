@@ -66,6 +66,7 @@ class PowercutReport:
     reboots: int = 0
     boots_from_state: int = 0
     boots_empty: int = 0
+    loaded_in_flight: int = 0  # boots that loaded the save cut after its commit, before it printed `S`
     states_lost: int = 0
     saves_committed: int = 0
     state_bytes: int = 0
@@ -74,7 +75,7 @@ class PowercutReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _mnist_bits(data_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mnist_bits(data_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     path = data_dir / "mnist.npz"
     if not path.is_file():
         raise FileNotFoundError(f"MNIST not found: {path}; set MCUTRAIN_DATA_DIR to the folder holding mnist.npz")
@@ -276,6 +277,7 @@ def _round(elf: Path, workdir: Path, cfg: PowercutConfig, trace: TwinTrace, rep:
                         rep.problems.append(f"boot {boots}: loaded seq {seq} samples {samples} crc {crc:08x}; "
                                             f"begun {begun.get(seq)}, newest committed {committed}")
                     last_loaded_samples = samples
+                    rep.loaded_in_flight += int(ok and seq > committed)
             elif boot_line == "L empty":
                 rep.boots_empty += 1
                 if committed >= 0:
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path)
     a = ap.parse_args(argv)
     cfg = PowercutConfig(total=a.total, save_every=a.save_every, kills=a.kills, rng_seed=a.rng_seed)
-    enc, x, y = _mnist_bits(a.data_dir, cfg.n_samples)
+    enc, x, y = mnist_bits(a.data_dir, cfg.n_samples)
     elf = build_firmware(a.work_dir, cfg, enc, y)
     rep = run_powercuts(elf, a.work_dir, cfg, twin_trace(cfg, x, y))
     text = json.dumps({"config": asdict(cfg), **asdict(rep)}, indent=2)

@@ -1,0 +1,109 @@
+"""The state store on the emulated board: power cuts by killing QEMU, and the ready drivers.
+
+* 300 kills of QEMU (SIGKILL) while the power-cut firmware trains and saves to a host file
+  through semihosting; each reboot must load a state whose save had begun, no older than the
+  last committed one, equal to the twin's after as many samples; every round of training from
+  a blank store ends bit-exact with the twin (mcutrain/store_powercut.py).
+* The same firmware with a store that overwrites its newest state in place loses states:
+  the check can fail.
+* The STM32F4 internal-flash driver builds with -Wall -Wextra -Werror for the STM32F4 boards
+  and links into a firmware with the store (it is not run: QEMU has no flash controller).
+* The semihosting storage refuses to build without MT_SEMIHOSTING (product firmware).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from mcutrain.boards import get_board
+from mcutrain.store_powercut import PowercutConfig, build_firmware, mnist_bits, run_powercuts, twin_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
+
+
+def _need_arm() -> None:
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
+
+
+def test_power_cuts_on_the_emulated_board_lose_no_state(tmp_path: Path, data_dir: Path) -> None:
+    _need_arm()
+    cfg = PowercutConfig(kills=300)
+    enc, x, y = mnist_bits(data_dir, cfg.n_samples)
+    elf = build_firmware(tmp_path, cfg, enc, y)
+    rep = run_powercuts(elf, tmp_path, cfg, twin_trace(cfg, x, y))
+    print(asdict(rep))
+    assert rep.problems == []
+    assert rep.states_lost == 0
+    assert rep.cuts == 300
+    assert rep.cuts_in_save >= 60 and rep.cuts_in_training >= 60
+    assert rep.reboots >= 290
+    assert rep.boots_from_state >= 150  # the host file really kept the state across kills
+    assert rep.rounds >= 2 and rep.final_bit_exact
+
+
+def test_power_cut_check_catches_a_store_that_overwrites_its_newest_state(tmp_path: Path, data_dir: Path) -> None:
+    _need_arm()
+    cfg = PowercutConfig(kills=60, rng_seed=2)
+    enc, x, y = mnist_bits(data_dir, cfg.n_samples)
+    elf = build_firmware(tmp_path, cfg, enc, y, extra_defines=("MT_STORE_TEST_SAME_SLOT",))
+    rep = run_powercuts(elf, tmp_path, cfg, twin_trace(cfg, x, y))
+    assert rep.states_lost > 0, asdict(rep)
+
+
+@pytest.mark.parametrize("board_name,first_sector,flash_kb", [("netduinoplus2", 10, 1024),
+                                                              ("nucleo_f401re", 6, 512)])
+def test_stm32f4_flash_driver_builds_for_the_stm32f4_boards(tmp_path: Path, board_name: str, first_sector: int,
+                                                             flash_kb: int) -> None:
+    _need_arm()
+    board = get_board(board_name)
+    bdir = FW / "boards" / board_name
+    main = tmp_path / "main.c"
+    main.write_text(f"""
+#include <stdint.h>
+#include "board.h"
+#include "mt_store.h"
+#include "storage_stm32f4_flash.h"
+static mt_storage dev;
+static mt_store store;
+static uint8_t state[1000];
+int main(void)
+{{
+    mt_store_seg in = {{state, sizeof state}};
+    mt_store_cseg out = {{state, sizeof state}};
+    board_init();
+    if (mt_stm32f4_flash_storage(&dev, {first_sector}u, 2u, {flash_kb}u) != 0) board_exit(1);
+    if (mt_store_init(&store, &dev, "0123456789abcdef", sizeof state) != MT_STORE_OK) board_exit(2);
+    if (mt_store_load(&store, &in, 1u) < 0) board_exit(3);
+    state[0]++;
+    board_exit(mt_store_save(&store, &out, 1u) == MT_STORE_OK ? 0 : 4);
+}}
+""")
+    elf = tmp_path / "flash.elf"
+    cmd = ["arm-none-eabi-gcc", *board.cpu_flags, *WARN, "-O2", "-ffreestanding", "-ffunction-sections",
+           "-fdata-sections", "-nostartfiles", "-nostdlib", f"-I{FW / 'core'}", f"-I{FW / 'boards' / 'common'}",
+           f"-I{bdir}", str(main), str(FW / "core" / "mt_store.c"), str(FW / "core" / "crc.c"),
+           str(FW / "boards" / "common" / "storage_stm32f4_flash.c"), str(bdir / "startup.c"), str(bdir / "uart.c"),
+           "-T", str(bdir / f"{board_name}.ld"), "-Wl,--gc-sections", "-lgcc", "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    syms = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert "flash_erase" in syms and "flash_prog" in syms and "mt_store_save" in syms
+
+
+def test_semihosting_storage_is_refused_in_product_builds(tmp_path: Path) -> None:
+    _need_arm()
+    board = get_board("netduinoplus2")
+    r = subprocess.run(["arm-none-eabi-gcc", *board.cpu_flags, *WARN, "-c", f"-I{FW / 'core'}",
+                        f"-I{FW / 'boards' / 'common'}", str(FW / "boards" / "common" / "storage_semihost_file.c"),
+                        "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "build it with -DMT_SEMIHOSTING, never into product firmware" in r.stderr

@@ -2,7 +2,7 @@
 
 Builds ``firmware/storetest/powercut_main.c`` for the emulated ``netduinoplus2`` with a
 generated model, the first ``n_samples`` MNIST training images compiled into flash, the
-state store (``firmware/core/mt_store.c``) and a semihosting host-file storage device
+state store (``firmware/store/mt_store.c``) and a semihosting host-file storage device
 (``firmware/boards/common/storage_semihost_file.c``): the store file lives in the work
 folder, so a restarted QEMU finds what the killed one saved. The firmware trains
 ``total`` samples in a fixed order and saves every ``save_every``; QEMU is killed
@@ -106,16 +106,16 @@ def build_firmware(out: Path, cfg: PowercutConfig, enc: np.ndarray, y: np.ndarra
     (out / "samples.c").write_text(_samples_c(enc, y))
     fw = firmware_dir()
     board = get_board(BOARD)
-    core, common, bdir = fw / "core", fw / "boards" / "common", fw / "boards" / BOARD
+    core, store, common, bdir = fw / "core", fw / "store", fw / "boards" / "common", fw / "boards" / BOARD
     elf = out / "powercut.elf"
     defs = [f"-DST_N={cfg.n_samples}u", f"-DST_TOTAL={cfg.total}u", f"-DST_SAVE_EVERY={cfg.save_every}u",
             f"-DST_SEED={cfg.seed}u", f"-DST_SPE={cfg.n_samples}u", "-DMT_SEMIHOSTING",
             *(f"-D{d}" for d in extra_defines)]
     cmd = ["arm-none-eabi-gcc", *board.cpu_flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
            "-ffreestanding", "-ffunction-sections", "-fdata-sections", "-nostartfiles", "-nostdlib", *defs,
-           f"-I{core}", f"-I{common}", f"-I{bdir}", f"-I{out}",
+           f"-I{core}", f"-I{store}", f"-I{common}", f"-I{bdir}", f"-I{out}",
            str(fw / "storetest" / "powercut_main.c"), str(out / "samples.c"), str(out / "mt_model.c"),
-           str(core / "crc.c"), str(core / "mt_store.c"), str(common / "storage_semihost_file.c"),
+           str(core / "crc.c"), str(store / "mt_store.c"), str(common / "storage_semihost_file.c"),
            str(bdir / "startup.c"), str(bdir / "uart.c"),
            "-T", str(bdir / f"{BOARD}.ld"), "-Wl,--gc-sections", "-lgcc", "-o", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -89,8 +89,9 @@ int main(void)
 """)
     elf = tmp_path / "flash.elf"
     cmd = ["arm-none-eabi-gcc", *board.cpu_flags, *WARN, "-O2", "-ffreestanding", "-ffunction-sections",
-           "-fdata-sections", "-nostartfiles", "-nostdlib", f"-I{FW / 'core'}", f"-I{FW / 'boards' / 'common'}",
-           f"-I{bdir}", str(main), str(FW / "core" / "mt_store.c"), str(FW / "core" / "crc.c"),
+           "-fdata-sections", "-nostartfiles", "-nostdlib", f"-I{FW / 'core'}", f"-I{FW / 'store'}",
+           f"-I{FW / 'boards' / 'common'}",
+           f"-I{bdir}", str(main), str(FW / "store" / "mt_store.c"), str(FW / "core" / "crc.c"),
            str(FW / "boards" / "common" / "storage_stm32f4_flash.c"), str(bdir / "startup.c"), str(bdir / "uart.c"),
            "-T", str(bdir / f"{board_name}.ld"), "-Wl,--gc-sections", "-lgcc", "-o", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -102,7 +103,7 @@ int main(void)
 def test_semihosting_storage_is_refused_in_product_builds(tmp_path: Path) -> None:
     _need_arm()
     board = get_board("netduinoplus2")
-    r = subprocess.run(["arm-none-eabi-gcc", *board.cpu_flags, *WARN, "-c", f"-I{FW / 'core'}",
+    r = subprocess.run(["arm-none-eabi-gcc", *board.cpu_flags, *WARN, "-c", f"-I{FW / 'core'}", f"-I{FW / 'store'}",
                         f"-I{FW / 'boards' / 'common'}", str(FW / "boards" / "common" / "storage_semihost_file.c"),
                         "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
     assert r.returncode != 0

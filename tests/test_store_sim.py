@@ -1,4 +1,4 @@
-"""The state store (firmware/core/mt_store.c) under simulated power cuts, on the host.
+"""The state store (firmware/store/mt_store.c) under simulated power cuts, on the host.
 
 tests/c/store_sim.c cuts power at every program/erase operation of four saves, and inside
 each operation at every byte (torn writes), on four geometries; reboots and checks that the
@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "firmware" / "core"
+STORE = ROOT / "firmware" / "store"
 SIM = ROOT / "tests" / "c" / "store_sim.c"
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
@@ -28,8 +29,8 @@ def build_sim(tmp: Path, *flags: str, name: str = "store_sim") -> Path:
     if shutil.which("gcc") is None:
         pytest.fail("gcc is needed for this test: apt-get install gcc")
     exe = tmp / name
-    r = subprocess.run(["gcc", *WARN, "-O2", "-g", *flags, f"-I{CORE}", str(SIM), str(CORE / "mt_store.c"),
-                        str(CORE / "crc.c"), "-o", str(exe)], capture_output=True, text=True)
+    r = subprocess.run(["gcc", *WARN, "-O2", "-g", *flags, f"-I{CORE}", f"-I{STORE}", str(SIM),
+                        str(STORE / "mt_store.c"), str(CORE / "crc.c"), "-o", str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return exe
 

@@ -1,4 +1,4 @@
-/* Power-cut simulation of the state store (firmware/core/mt_store.c) on the host,
+/* Power-cut simulation of the state store (firmware/store/mt_store.c) on the host,
  * the littlefs way: a RAM block device with NOR flash semantics (erase sets
  * 0xFF, program can only clear bits, programming a byte that is not erased is
  * counted as misuse) that cuts power at the k-th program/erase operation, for

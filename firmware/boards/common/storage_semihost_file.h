@@ -12,7 +12,8 @@
  * bytes (64), one semihosting call each, so a kill of QEMU lands between
  * pieces: a save is cut mid-erase or mid-program, as on a real chip losing
  * power. Data written by a returned call is in the host's file (page cache):
- * it survives a kill of QEMU.
+ * it survives a kill of QEMU. One such device per firmware (the file handle is
+ * a static).
  */
 #ifndef MT_STORAGE_SEMIHOST_FILE_H
 #define MT_STORAGE_SEMIHOST_FILE_H

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from mcutrain.boards import get_board
-from mcutrain.store_powercut import PowercutConfig, build_firmware, mnist_bits, run_powercuts, twin_trace
+from mcutrain.store_format import Geometry, newest, read_slots
+from mcutrain.store_powercut import (
+    MODEL_HASH,
+    STORE_FILE,
+    PowercutConfig,
+    build_firmware,
+    mnist_bits,
+    run_powercuts,
+    twin_trace,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -48,6 +58,37 @@ def test_power_cuts_on_the_emulated_board_lose_no_state(tmp_path: Path, data_dir
     assert rep.reboots >= 290
     assert rep.boots_from_state >= 100  # the host file really kept the state across kills
     assert rep.rounds >= 2 and rep.final_bit_exact
+
+
+def test_store_file_of_the_emulated_board_read_by_the_host(tmp_path: Path, data_dir: Path) -> None:
+    """An uncut run leaves the last two saves in the host file; the host's own reader of the format
+    (mcutrain/store_format.py) finds them valid, and the newest holds the twin's final state."""
+    _need_arm()
+    cfg = PowercutConfig(kills=0, total=1000, save_every=100)
+    enc, x, y = mnist_bits(data_dir, cfg.n_samples)
+    elf = build_firmware(tmp_path, cfg, enc, y)
+    trace = twin_trace(cfg, x, y)
+    rep = run_powercuts(elf, tmp_path, cfg, trace)
+    assert rep.final_bit_exact and rep.saves_committed == 10 and rep.problems == []
+    geo = Geometry(block_size=1024, prog_size=1, payload_len=trace.state_bytes + 16 + 4)
+    image = (tmp_path / STORE_FILE).read_bytes()
+    assert len(image) == 2 * geo.slot_blocks * 1024
+    slots = read_slots(image, geo, MODEL_HASH)
+    assert [s.status for s in slots] == ["valid", "valid"] and sorted(s.seq for s in slots) == [9, 10]
+    last = newest(slots)
+    assert last is not None and last.seq == 10 and last.payload is not None
+    assert last.payload[:trace.state_bytes] == trace.final_state
+    assert int.from_bytes(last.payload[trace.state_bytes:trace.state_bytes + 4], "little") == trace.final_prng
+    assert int.from_bytes(last.payload[-4:], "little") == 1000
+    older = next(s for s in slots if s.seq == 9)
+    assert older.payload is not None and zlib.crc32(older.payload[:trace.state_bytes]) == trace.digests[900]
+    # another model's hash: the same bytes are not taken for this model
+    assert {s.status for s in read_slots(image, geo, "ffffffffffffffff")} == {"other-model"}
+    # a flipped payload bit: that slot is damaged, the other one is the newest
+    bad = bytearray(image)
+    bad[last.index * geo.slot_blocks * 1024 + geo.payload_off + 5] ^= 0x10
+    slots = read_slots(bytes(bad), geo, MODEL_HASH)
+    assert slots[last.index].status == "damaged" and newest(slots) == older
 
 
 def test_power_cut_check_catches_a_store_that_overwrites_its_newest_state(tmp_path: Path, data_dir: Path) -> None:

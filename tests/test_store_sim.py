@@ -64,3 +64,39 @@ def test_the_simulation_catches_a_store_that_overwrites_its_newest_state(tmp_pat
     f = figures(r.stdout)
     assert f["states_lost"] > 1000
     assert f["flip_lost"] > 0
+
+
+def _sim_payload(length: int, g: int) -> bytes:
+    """make_payload() of tests/c/store_sim.c: u32 generation, then xorshift32 bytes."""
+    x = (0x9E3779B9 ^ (g * 2654435761)) & 0xFFFFFFFF
+    out = bytearray()
+    for _ in range(length):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out.append(x >> 24)
+    out[0:4] = g.to_bytes(4, "little")
+    return bytes(out)
+
+
+def test_host_reader_agrees_with_the_c_store_on_every_geometry(tmp_path: Path) -> None:
+    """The C store's images (three saves, four geometries: program sizes 1 to 16, the wrap of the
+    sequence number) read by mcutrain/store_format.py: the newest is generation 3, the other 2."""
+    from mcutrain.store_format import Geometry, newest, read_slots
+
+    exe = build_sim(tmp_path, name="store_sim_dump")
+    r = subprocess.run([str(exe), "dump", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("image")]
+    assert len(lines) == 4
+    for ln in lines:
+        name = ln.split()[0]
+        f = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", ln)}
+        geo = Geometry(f["block_size"], f["prog_size"], f["payload"])
+        slots = read_slots((tmp_path / f"{name}.bin").read_bytes(), geo, "0123456789abcdef")
+        assert [s.status for s in slots] == ["valid", "valid"], (name, slots)
+        last = newest(slots)
+        assert last is not None and last.seq == (f["seq_start"] + 3) % 2**32, (name, last.seq)
+        assert last.payload == _sim_payload(f["payload"], 3)
+        other = slots[1 - last.index]
+        assert other.payload == _sim_payload(f["payload"], 2)

@@ -15,6 +15,7 @@
  *   TOTAL cuts=N torn=T reboots=R states_lost=L wrong_state=W misuse=M flips=F flip_lost=X checks_failed=C
  * Exit status 0 when no state was lost and every check passed, 1 otherwise.
  * Usage: store_sim [quick]   (quick: fewer torn positions inside erases)
+ *        store_sim dump DIR   (images of three saves per geometry, for the host reader)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -438,6 +439,38 @@ static void wrap_runs(const geometry *g)
     }
 }
 
+/* "dump DIR": for each geometry, three saves (generations 1..3, from the geometry's seq
+ * start) on a blank device, the region written to DIR/image<i>.bin (for the host reader
+ * mcutrain/store_format.py). */
+static int dump_images(const geometry *geos, size_t n, const char *dir)
+{
+    size_t gi;
+    for (gi = 0; gi < n; gi++) {
+        const geometry *g = &geos[gi];
+        char path[512];
+        FILE *f;
+        mt_store st;
+        uint32_t gen;
+        sim_reset(g->bs, g->bc, g->ps);
+        mt_store_init(&st, &dev, HASH, g->len);
+        st.seq = g->seq_start;
+        for (gen = 1u; gen <= 3u; gen++) {
+            if (save_gen(&st, g->len, gen) != MT_STORE_OK) {
+                return 2;
+            }
+        }
+        snprintf(path, sizeof path, "%s/image%u.bin", dir, (unsigned)gi);
+        f = fopen(path, "wb");
+        if (f == NULL || fwrite(sim.mem, 1, g->bs * g->bc, f) != g->bs * g->bc) {
+            return 3;
+        }
+        fclose(f);
+        printf("image%u block_size=%u prog_size=%u payload=%u seq_start=%u\n", (unsigned)gi, g->bs, g->ps, g->len,
+               g->seq_start);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const geometry geos[] = {
@@ -450,6 +483,9 @@ int main(int argc, char **argv)
     static long op_lens[8192];
     int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
     size_t gi;
+    if (argc > 2 && strcmp(argv[1], "dump") == 0) {
+        return dump_images(geos, sizeof geos / sizeof geos[0], argv[2]);
+    }
     for (gi = 0; gi < sizeof geos / sizeof geos[0]; gi++) {
         const geometry *g = &geos[gi];
         long total, k, t, before_cuts = n_cuts, before_lost = n_lost;

@@ -390,7 +390,8 @@ int mt_store_save(mt_store *st, const mt_store_cseg *segs, uint32_t nseg)
     target = st->newest == 0 ? 1 : 0;
 #ifdef MT_STORE_TEST_SAME_SLOT
     /* Deliberately wrong (overwrite the newest state in place), built only by
-     * tests/test_store_sim.py to show that the power-cut simulation catches it. */
+     * tests/test_store_sim.py and tests/test_store_qemu.py to show that the
+     * power-cut tests catch it. */
     target = st->newest == 1 ? 1 : 0;
 #endif
     seq = st->seq + 1u;

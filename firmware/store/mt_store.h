@@ -119,8 +119,8 @@ int mt_store_scan(mt_store *st);
 int mt_store_load(mt_store *st, const mt_store_seg *segs, uint32_t nseg);
 
 /* Write the pieces (lengths adding up to payload_len) as the new newest state:
- * erase the other slot, program header and payload in MT_STORE_CHUNK pieces,
- * read them back and check, then program the commit marker and check it.
+ * erase the other slot, program the payload in MT_STORE_CHUNK pieces, then the
+ * header, read both back and check, then program the commit marker and check it.
  * Scans first if no scan was done. MT_STORE_OK once committed. */
 int mt_store_save(mt_store *st, const mt_store_cseg *segs, uint32_t nseg);
 

@@ -160,9 +160,11 @@ class _Board:
     """One QEMU run of the firmware; its UART lines arrive on a queue."""
 
     def __init__(self, elf: Path, workdir: Path) -> None:
-        args = get_board(BOARD).qemu_args(str(elf), "stdio", semihosting=True)
-        self.proc = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        args = get_board(BOARD).qemu_args(str(elf.resolve()), "stdio", semihosting=True)
+        self.stderr_path = workdir.resolve() / "qemu-stderr.log"
+        with self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(args, cwd=workdir.resolve(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -256,10 +258,19 @@ def _round(elf: Path, workdir: Path, cfg: PowercutConfig, trace: TwinTrace, rep:
             else:
                 got, found = board.wait_line("F ", timeout=600)
                 lines += got
+                try:
+                    board.proc.wait(timeout=30)  # it ends itself (exit 0) after `F`
+                except subprocess.TimeoutExpired:
+                    pass
                 board.kill()
                 lines += board.drain()
         finally:
             board.kill()
+        if not killed and board.proc.returncode != 0:
+            err = board.stderr_path.read_text(errors="replace").strip()[-500:]
+            rep.problems.append(f"boot {boots}: QEMU exited with status {board.proc.returncode}: {err}")
+            rep.final_bit_exact = False
+            return
         # what this boot printed
         boot_line = next((ln for ln in lines if ln.startswith("L ")), None)
         if boot_line is not None:
@@ -330,7 +341,7 @@ def run_powercuts(elf: Path, workdir: Path, cfg: PowercutConfig, trace: TwinTrac
     while rep.rounds == 0 or rep.cuts < cfg.kills:
         _round(elf, workdir, cfg, trace, rep, rng, log)
         all_exact = all_exact and rep.final_bit_exact
-        if rep.problems and len(rep.problems) > 20:
+        if rep.problems and (len(rep.problems) > 20 or "QEMU exited" in rep.problems[-1]):
             break
     rep.final_bit_exact = all_exact
     rep.wall_seconds = round(time.monotonic() - t0, 1)

@@ -149,3 +149,15 @@ def test_semihosting_storage_is_refused_in_product_builds(tmp_path: Path) -> Non
                         "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
     assert r.returncode != 0
     assert "build it with -DMT_SEMIHOSTING, never into product firmware" in r.stderr
+
+
+def test_a_qemu_that_does_not_boot_is_a_problem_not_a_cut(tmp_path: Path) -> None:
+    """A firmware QEMU cannot load ends the run at once with QEMU's message (no endless reboots)."""
+    _need_arm()
+    from mcutrain.store_powercut import TwinTrace
+
+    trace = TwinTrace(digests={}, final_state=b"", final_prng=0, state_bytes=0)
+    rep = run_powercuts(tmp_path / "missing.elf", tmp_path, PowercutConfig(kills=0), trace)
+    assert len(rep.problems) == 1 and "QEMU exited with status" in rep.problems[0], rep.problems
+    assert "missing.elf" in rep.problems[0]
+    assert not rep.final_bit_exact and rep.rounds == 0

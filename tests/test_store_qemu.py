@@ -3,7 +3,7 @@
 * 300 kills of QEMU (SIGKILL) while the power-cut firmware trains and saves to a host file
   through semihosting; each reboot must load a state whose save had begun, no older than the
   last committed one, equal to the twin's after as many samples; every round of training from
-  a blank store ends bit-exact with the twin (mcutrain/store_powercut.py).
+  a blank store ends bit-exact with the twin (mcutrain/store/powercut.py).
 * The same firmware with a store that overwrites its newest state in place loses states:
   the check can fail.
 * The STM32F4 internal-flash driver builds with -Wall -Wextra -Werror for the STM32F4 boards
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from mcutrain.boards import get_board
-from mcutrain.store_format import Geometry, newest, read_slots
-from mcutrain.store_powercut import (
+from mcutrain.build.boards import get_board
+from mcutrain.store.powercut import (
     MODEL_HASH,
     STORE_FILE,
     PowercutConfig,
@@ -32,6 +31,7 @@ from mcutrain.store_powercut import (
     run_powercuts,
     twin_trace,
 )
+from mcutrain.store.slots import Geometry, newest, read_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -62,7 +62,7 @@ def test_power_cuts_on_the_emulated_board_lose_no_state(tmp_path: Path, data_dir
 
 def test_store_file_of_the_emulated_board_read_by_the_host(tmp_path: Path, data_dir: Path) -> None:
     """An uncut run leaves the last two saves in the host file; the host's own reader of the format
-    (mcutrain/store_format.py) finds them valid, and the newest holds the twin's final state."""
+    (mcutrain/store/slots.py) finds them valid, and the newest holds the twin's final state."""
     _need_arm()
     cfg = PowercutConfig(kills=0, total=1000, save_every=100)
     enc, x, y = mnist_bits(data_dir, cfg.n_samples)
@@ -154,7 +154,7 @@ def test_semihosting_storage_is_refused_in_product_builds(tmp_path: Path) -> Non
 def test_a_qemu_that_does_not_boot_is_a_problem_not_a_cut(tmp_path: Path) -> None:
     """A firmware QEMU cannot load ends the run at once with QEMU's message (no endless reboots)."""
     _need_arm()
-    from mcutrain.store_powercut import TwinTrace
+    from mcutrain.store.powercut import TwinTrace
 
     trace = TwinTrace(digests={}, final_state=b"", final_prng=0, state_bytes=0)
     rep = run_powercuts(tmp_path / "missing.elf", tmp_path, PowercutConfig(kills=0), trace)

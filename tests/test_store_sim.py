@@ -81,8 +81,8 @@ def _sim_payload(length: int, g: int) -> bytes:
 
 def test_host_reader_agrees_with_the_c_store_on_every_geometry(tmp_path: Path) -> None:
     """The C store's images (three saves, four geometries: program sizes 1 to 16, the wrap of the
-    sequence number) read by mcutrain/store_format.py: the newest is generation 3, the other 2."""
-    from mcutrain.store_format import Geometry, newest, read_slots
+    sequence number) read by mcutrain/store/slots.py: the newest is generation 3, the other 2."""
+    from mcutrain.store.slots import Geometry, newest, read_slots
 
     exe = build_sim(tmp_path, name="store_sim_dump")
     r = subprocess.run([str(exe), "dump", str(tmp_path)], capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-/* Power-cut test firmware for the emulated board (mcutrain/store_powercut.py, tests/test_store_qemu.py).
+/* Power-cut test firmware for the emulated board (mcutrain/store/powercut.py, tests/test_store_qemu.py).
  *
  * Trains the generated model on the samples compiled into flash (st_x, st_labels:
  * a dataset image standing in for a sensor), in order, sample i = (samples

@@ -441,7 +441,7 @@ static void wrap_runs(const geometry *g)
 
 /* "dump DIR": for each geometry, three saves (generations 1..3, from the geometry's seq
  * start) on a blank device, the region written to DIR/image<i>.bin (for the host reader
- * mcutrain/store_format.py). */
+ * mcutrain/store/slots.py). */
 static int dump_images(const geometry *geos, size_t n, const char *dir)
 {
     size_t gi;

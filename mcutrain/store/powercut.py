@@ -13,7 +13,7 @@ Checked at every boot: the state loaded is one whose save had begun (same sequen
 sample count, payload CRC-32 as the firmware printed) and is not older than the last save
 reported committed, and its state digest equals the NumPy twin's after that many samples;
 at the end, the final state bytes and PRNG equal the twin's after ``total`` samples.
-A larger run: ``python -m mcutrain.store_powercut --kills 2000`` (scripts/store_powercut.sh).
+A larger run: ``python -m mcutrain.store.powercut --kills 2000`` (scripts/store_powercut.sh).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mcutrain.arith.plan import make_plan
-from mcutrain.boards import get_board
+from mcutrain.arith.plan import make_dense_plan
+from mcutrain.build.boards import get_board
+from mcutrain.build.resources import firmware_dir
 from mcutrain.codegen.render import RenderInputs, render_sources, write_sources
-from mcutrain.resources import firmware_dir
 from mcutrain.twin import TwinNetwork
 
 MODEL_HASH = "5703ec0de5703ec0"
@@ -99,7 +99,7 @@ def build_firmware(out: Path, cfg: PowercutConfig, enc: np.ndarray, y: np.ndarra
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                                "qemu-system-arm")
-    plan = make_plan(list(cfg.sizes), weights="binary", qbp=True, lr_start=-7, lr_min=-9,
+    plan = make_dense_plan(list(cfg.sizes), weights="binary", qbp=True, lr_start=-7, lr_min=-9,
                      latent_bits=cfg.latent_bits)
     out.mkdir(parents=True, exist_ok=True)
     write_sources(render_sources(RenderInputs(plan, "powercut", MODEL_HASH, "bits", 98)), out)
@@ -133,7 +133,7 @@ class TwinTrace:
 
 
 def twin_trace(cfg: PowercutConfig, x: np.ndarray, y: np.ndarray) -> TwinTrace:
-    plan = make_plan(list(cfg.sizes), weights="binary", qbp=True, lr_start=-7, lr_min=-9,
+    plan = make_dense_plan(list(cfg.sizes), weights="binary", qbp=True, lr_start=-7, lr_min=-9,
                      latent_bits=cfg.latent_bits)
     net = TwinNetwork(plan)
     net.start(cfg.seed, cfg.n_samples)

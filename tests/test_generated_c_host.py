@@ -128,6 +128,22 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
                         n_eval=n_eval)
 
 
+@pytest.mark.parametrize("weights", ["sign", "ternary"])
+def test_constant_learning_rate_builds_and_matches_twin(tmp_path: Path, data_dir: Path, weights: str) -> None:
+    """lr_decay_every_epochs = 0 (a constant learning rate) generated `k < 0` on an unsigned counter, which
+    -Werror=type-limits refused; it builds now, and over more than one epoch the rate stays constant in C and
+    twin alike (a decaying twin is told apart)."""
+    n, n_eval, spe, every = 300, 100, 100, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    kw = dict(weights=weights, qbp=True, lr_start=-6, lr_min=-9, latent_bits=8, update_rounding="stochastic")
+    plan = make_dense_plan([784, 17, 10], lr_decay_every_epochs=0, **kw)
+    exe = compile_driver(plan, tmp_path)
+    run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=5, spe=spe, n=n, every=every, n_eval=n_eval)
+    with pytest.raises(AssertionError):
+        run_and_compare(exe, TwinNetwork(make_dense_plan([784, 17, 10], lr_decay_every_epochs=1, **kw)), enc, x, y,
+                        seed=5, spe=spe, n=n, every=every, n_eval=n_eval)
+
+
 @pytest.mark.parametrize(
     "weights,qbp,sizes,biases,latent_bits,rounding",
     [

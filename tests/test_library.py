@@ -1,0 +1,151 @@
+"""The trainer as a library (`mcutrain generate MODEL --library DIR`) and the standalone example.
+
+* The library's layout: library.json, include/mcutrain.h, src/ with the generated model, the
+  runtime and the store, none of the serial runtime (main.c, link.c); its Makefile builds it
+  with arm-none-eabi-gcc -Werror, and the archive needs nothing from outside but memset.
+* The API on the host (gcc, a RAM storage device; tests/c/library_api.c): argument checks,
+  blank load, save / reboot / load goes on identically, pretrained init, damaged state refused.
+* examples/standalone built from the library with PlatformIO (offline) and with the plain
+  Makefile, run in QEMU boot after boot, each boot powering off after 120 samples (losing what
+  it learned since its last save): each boot goes on from the saved state, and the final
+  state bytes equal the NumPy twin's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mcutrain.build.library import API_FUNCTIONS
+from mcutrain.build.standalone import (
+    StandaloneConfig,
+    build_with_make,
+    build_with_pio,
+    prepare,
+    run_standalone,
+    twin_state,
+)
+from mcutrain.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = """
+[model]
+name = "lib-small"
+board = "netduinoplus2"
+seed = 3
+
+[data]
+dataset = "mnist"
+pool = 2
+encoding = "bits"
+train_samples = 256
+test_samples = 100
+
+[[layers]]
+kind = "dense"
+units = 32
+activation = "relu"
+
+[[layers]]
+kind = "dense"
+units = 10
+activation = "linear"
+
+[training]
+weights = "binary"
+"""
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    p = tmp_path_factory.mktemp("model") / "lib_small.toml"
+    p.write_text(MODEL)
+    return p
+
+
+@pytest.fixture(scope="module")
+def library(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lib") / "mylib"
+    res = CliRunner().invoke(cli_main, ["generate", str(model_file), "--library", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "include/mcutrain.h" in res.output
+    return out
+
+
+def test_library_layout(library: Path) -> None:
+    meta = json.loads((library / "library.json").read_text())
+    assert meta["name"] == "mcutrain-lib-small"
+    assert meta["build"]["srcDir"] == "src" and meta["build"]["includeDir"] == "include"
+    assert sorted(p.name for p in (library / "include").iterdir()) == [
+        "crc.h", "mcutrain.h", "mt_model.h", "mt_storage.h", "mt_store.h"]
+    assert sorted(p.name for p in (library / "src").iterdir()) == [
+        "crc.c", "mcutrain.c", "mt_model.c", "mt_runtime.h", "mt_store.c"]
+    manifest = json.loads((library / "manifest.json").read_text())
+    assert manifest["model"]["model"]["name"] == "lib-small"
+    assert f"#define MT_MODEL_HASH   \"{manifest['model_hash']}\"" in (library / "include" / "mt_model.h").read_text()
+    header = (library / "include" / "mcutrain.h").read_text()
+    for fn in ("mcutrain_init", "mcutrain_train", "mcutrain_infer", "mcutrain_last_loss", "mcutrain_save",
+               "mcutrain_load"):
+        assert f"{fn}(" in header
+    assert "interrupt handler" in header and "no heap" in header.lower()
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_library_makefile_arm(library: Path, tmp_path: Path) -> None:
+    r = subprocess.run(["make", "-C", str(library), f"OUT={tmp_path}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "-Werror" in r.stdout and "arm-none-eabi-gcc" in r.stdout
+    archive = tmp_path / "libmcutrain.a"
+    nm = subprocess.run(["arm-none-eabi-nm", str(archive)], capture_output=True, text=True, check=True).stdout
+    defined = {ln.split()[-1] for ln in nm.splitlines() if len(ln.split()) == 3 and ln.split()[1] in "TDRB"}
+    undefined = {ln.split()[-1] for ln in nm.splitlines() if ln.strip().startswith("U ")}
+    assert set(API_FUNCTIONS) <= defined
+    assert undefined - defined == {"memset"}, "the library must not depend on the serial runtime or the board"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_library_api_on_host(library: Path, tmp_path: Path) -> None:
+    r = subprocess.run(["make", "-C", str(library), f"OUT={tmp_path}", "CC=gcc", "CPU_FLAGS="],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exe = tmp_path / "api"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{library / 'include'}",
+                    str(ROOT / "tests" / "c" / "library_api.c"), str(tmp_path / "libmcutrain.a"), "-o", str(exe)],
+                   check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout
+
+
+def test_library_bad_folder(model_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(cli_main, ["generate", str(model_file), "--library", str(tmp_path)])
+    assert res.exit_code != 0 and "not empty" in res.output and "library.json" in res.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    res = CliRunner().invoke(cli_main, ["generate", str(model_file), "--library", str(tmp_path / "a"),
+                                        "-o", str(tmp_path / "b")])
+    assert res.exit_code != 0 and "not both" in res.output
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="QEMU or the ARM GCC not installed")
+@pytest.mark.parametrize("how", ["make", "pio"])
+def test_standalone_example_bit_exact(how: str, model_file: Path, tmp_path: Path) -> None:
+    cfg = StandaloneConfig(n=128, total=300, save_every=50, seed=3, samples_per_epoch=128, boot_limit=120)
+    prep = prepare(model_file, tmp_path, cfg)
+    build = build_with_make if how == "make" else build_with_pio
+    elf = build(prep.lib, prep.samples, cfg, tmp_path / how)
+    run = run_standalone(prep.lib.board, elf, tmp_path / "run")
+    # boot 1 trains 0..120, saves at 50 and 100; boot 2 goes on from 100 to 220; boot 3 from 200 to 300
+    assert run.boots == ["boot: no saved state, starting fresh", "boot: loaded state 2 at sample 100",
+                         "boot: loaded state 4 at sample 200"]
+    assert [ln for ln in run.lines if ln.startswith("power off")] == ["power off at sample 120",
+                                                                       "power off at sample 220"]
+    assert [ln for ln in run.lines if ln.startswith("saved state")][-1] == "saved state 6 at sample 300"
+    assert run.final_samples == cfg.total
+    assert run.final_state == twin_state(prep.lib.generated.plan, prep.x, prep.y, cfg)

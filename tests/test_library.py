@@ -3,6 +3,8 @@
 * The library's layout: library.json, include/mcutrain.h, src/ with the generated model, the
   runtime and the store, none of the serial runtime (main.c, link.c); its Makefile builds it
   with arm-none-eabi-gcc -Werror, and the archive needs nothing from outside but memset.
+* The multiply check and the stack estimate of the library (mcutrain/build/libcheck.py) are in
+  its manifest; a multiply put into mcutrain_train is found.
 * The API on the host (gcc, a RAM storage device; tests/c/library_api.c): argument checks,
   blank load, save / reboot / load goes on identically, pretrained init, damaged state refused.
 * examples/standalone built from the library with PlatformIO (offline) and with the plain
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mcutrain.build.libcheck import API_ENTRIES, LibraryCheckError, check_library
 from mcutrain.build.library import API_FUNCTIONS
 from mcutrain.build.standalone import (
     StandaloneConfig,
@@ -106,6 +109,28 @@ def test_library_makefile_arm(library: Path, tmp_path: Path) -> None:
     undefined = {ln.split()[-1] for ln in nm.splitlines() if ln.strip().startswith("U ")}
     assert set(API_FUNCTIONS) <= defined
     assert undefined - defined == {"memset"}, "the library must not depend on the serial runtime or the board"
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_library_checks(library: Path, tmp_path: Path) -> None:
+    manifest = json.loads((library / "manifest.json").read_text())
+    checks = manifest["library"]
+    mult, stack = checks["multiply_check"], checks["stack_estimate"]
+    assert {"mcutrain_train", "mcutrain_infer", "mt_train_step"} <= set(mult["functions"])
+    assert mult["multiplies"] == [] and mult["instructions"] > 100
+    entries = stack["entries"]
+    assert set(API_ENTRIES) <= set(entries)
+    assert entries["mt_train_step"] < entries["mcutrain_train"] <= stack["bytes"] <= stack["board_stack_bytes"]
+    assert entries["mcutrain_save"] > 0 and entries["mcutrain_load"] > 0
+
+    bad = tmp_path / "bad"
+    shutil.copytree(library, bad)
+    api = bad / "src" / "mcutrain.c"
+    text = api.read_text()
+    assert "    samples++;\n" in text
+    api.write_text(text.replace("    samples++;\n", "    samples = samples * (uint32_t)label + 1u;\n"))
+    with pytest.raises(LibraryCheckError, match="mcutrain_train"):
+        check_library(bad, "netduinoplus2", manifest, is_float=False)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")

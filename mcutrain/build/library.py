@@ -8,11 +8,13 @@ Layout of DIR (no dependency on mcutrain's serial runtime, firmware/core/main.c 
 * ``src/``: the generated ``mt_model.c``, ``mcutrain.c`` (the API), ``mt_store.c``, ``crc.c`` and
   ``mt_runtime.h``.
 * ``Makefile``: builds ``build/libmcutrain.a`` with arm-none-eabi-gcc, without PlatformIO.
-* ``manifest.json``: the generator's manifest (memory plan, stack estimate, functions).
+* ``manifest.json``: the generator's manifest (memory plan, stack estimate, functions), and under
+  ``library`` the multiply check and stack estimate of the library itself (mcutrain/build/libcheck.py).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,4 +86,13 @@ def write_library(spec: Any, root: Path) -> Library:
               "lib_name": lib_name(spec.name), "version": __version__}
     for name in ("Makefile", "library.json"):
         (root / name).write_text(env.get_template(f"{name}.j2").render(**values))
-    return Library(root, board, Generated(root, gen.plan, gen.memory, gen.manifest))
+    manifest = dict(gen.manifest)
+    if shutil.which("arm-none-eabi-gcc") is None:
+        manifest["library"] = {"checks": None, "note": "arm-none-eabi-gcc not found: no multiply check or stack "
+                                                      "estimate (apt-get install gcc-arm-none-eabi)"}
+    else:
+        from .libcheck import check_library
+
+        manifest["library"] = check_library(root, board.pio_env, manifest, gen.plan.is_float)
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return Library(root, board, Generated(root, gen.plan, gen.memory, manifest))

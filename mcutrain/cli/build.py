@@ -56,6 +56,15 @@ def _generate_library(spec: Any, root: Path) -> None:
                "manifest.json")
     click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
                f"on {spec.board}")
+    checks = lib.generated.manifest["library"]
+    if checks.get("stack_estimate"):
+        mult, stack = checks["multiply_check"], checks["stack_estimate"]
+        click.echo(f"multiply check: {len(mult['functions'])} training/inference functions, "
+                   + (mult["skipped"] if "skipped" in mult else f"{len(mult['multiplies'])} multiplies or divides"))
+        entries = ", ".join(f"{k} {v}" for k, v in stack["entries"].items() if k.startswith("mcutrain_"))
+        click.echo(f"stack estimate: {stack['bytes']} bytes of {stack['board_stack_bytes']} ({entries})")
+    else:
+        click.echo(checks["note"])
     click.echo(f"use: lib_deps = symlink://{root.resolve()} in your platformio.ini, or make -C {root}")
 
 

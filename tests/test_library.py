@@ -88,6 +88,8 @@ def test_library_layout(library: Path) -> None:
         "crc.h", "mcutrain.h", "mt_model.h", "mt_storage.h", "mt_store.h"]
     assert sorted(p.name for p in (library / "src").iterdir()) == [
         "crc.c", "mcutrain.c", "mt_model.c", "mt_runtime.h", "mt_store.c"]
+    assert sorted(p.name for p in (library / "drivers").iterdir()) == [
+        "storage_stm32f4_flash.c", "storage_stm32f4_flash.h"]
     manifest = json.loads((library / "manifest.json").read_text())
     assert manifest["model"]["model"]["name"] == "lib-small"
     assert f"#define MT_MODEL_HASH   \"{manifest['model_hash']}\"" in (library / "include" / "mt_model.h").read_text()
@@ -144,6 +146,31 @@ def test_library_api_on_host(library: Path, tmp_path: Path) -> None:
                    check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_readme_main_c_builds(library: Path, tmp_path: Path) -> None:
+    """The README's minimal main.c compiles with -Werror and links with the library and the STM32F4 driver."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("A complete minimal `main.c`")
+    code = readme[readme.index("```c\n", start) + 5:readme.index("```\n", readme.index("```c\n", start) + 5)]
+    assert "mcutrain_train(" in code and "mcutrain_save(" in code
+    (tmp_path / "main.c").write_text(code)
+    (tmp_path / "sensor.c").write_text('#include "mt_model.h"\nvoid read_sensor(uint8_t x[MT_INPUT_BYTES]) '
+                                       '{ x[0]++; }\nuint8_t label_of(void) { return 1u; }\n')
+    bdir = ROOT / "firmware" / "boards" / "netduinoplus2"
+    cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99",
+           "-Wall", "-Wextra", "-Werror", "-O2", f"-I{library / 'include'}", f"-I{library / 'drivers'}",
+           f"-I{ROOT / 'firmware' / 'core'}", f"-I{ROOT / 'firmware' / 'boards' / 'common'}", f"-I{bdir}",
+           str(tmp_path / "main.c"), str(tmp_path / "sensor.c"), *map(str, sorted((library / "src").glob("*.c"))),
+           str(library / "drivers" / "storage_stm32f4_flash.c"), str(bdir / "startup.c"), str(bdir / "uart.c"),
+           "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-T", str(bdir / "netduinoplus2.ld"),
+           "-o", str(tmp_path / "readme.elf")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    syms = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "readme.elf")], capture_output=True, text=True,
+                          check=True).stdout
+    assert " mcutrain_save" in syms and " mt_stm32f4_flash_storage" in syms
 
 
 def test_library_bad_folder(model_file: Path, tmp_path: Path) -> None:

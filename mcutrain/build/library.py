@@ -7,6 +7,8 @@ Layout of DIR (no dependency on mcutrain's serial runtime, firmware/core/main.c 
   ``mt_storage.h`` (the device you implement), ``crc.h``.
 * ``src/``: the generated ``mt_model.c``, ``mcutrain.c`` (the API), ``mt_store.c``, ``crc.c`` and
   ``mt_runtime.h``.
+* ``drivers/``: ready mt_storage drivers, not compiled unless you add them: the STM32F4 internal
+  flash (``storage_stm32f4_flash.[ch]``, docs/storage.md).
 * ``Makefile``: builds ``build/libmcutrain.a`` with arm-none-eabi-gcc, without PlatformIO.
 * ``manifest.json``: the generator's manifest (memory plan, stack estimate, functions), and under
   ``library`` the multiply check and stack estimate of the library itself (mcutrain/build/libcheck.py).
@@ -34,6 +36,7 @@ API_FUNCTIONS = ("mcutrain_init", "mcutrain_train", "mcutrain_infer", "mcutrain_
 
 _INCLUDE = (("library", "mcutrain.h"), ("store", "mt_store.h"), ("store", "mt_storage.h"), ("core", "crc.h"))
 _SRC = (("library", "mcutrain.c"), ("store", "mt_store.c"), ("core", "crc.c"), ("core", "mt_runtime.h"))
+_DRIVERS = (("boards/common", "storage_stm32f4_flash.c"), ("boards/common", "storage_stm32f4_flash.h"))
 
 
 class LibraryError(McutrainError):
@@ -68,8 +71,8 @@ def write_library(spec: Any, root: Path) -> Library:
         raise LibraryError(f"--library {root}: the folder is not empty and holds no library.json (not an "
                            "earlier library); give a new or empty folder")
     board = get_board(spec.board)
-    src, inc = root / "src", root / "include"
-    for d in (src, inc):
+    src, inc, drv = root / "src", root / "include", root / "drivers"
+    for d in (src, inc, drv):
         if d.is_dir():
             shutil.rmtree(d)
         d.mkdir(parents=True)
@@ -77,7 +80,7 @@ def write_library(spec: Any, root: Path) -> Library:
     (src / "mt_model.h").replace(inc / "mt_model.h")
     (src / MANIFEST_NAME).replace(root / MANIFEST_NAME)
     fw = firmware_dir()
-    for dest, files in ((inc, _INCLUDE), (src, _SRC)):
+    for dest, files in ((inc, _INCLUDE), (src, _SRC), (drv, _DRIVERS)):
         for part, name in files:
             shutil.copyfile(fw / part / name, dest / name)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "library")),

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mcutrain.host.monitor import MonitorDecoder
 
 from mcutrain.build.libcheck import API_ENTRIES, LibraryCheckError, check_library
 from mcutrain.build.library import API_FUNCTIONS
@@ -200,4 +202,10 @@ def test_standalone_example_bit_exact(how: str, model_file: Path, tmp_path: Path
                                                                        "power off at sample 220"]
     assert [ln for ln in run.lines if ln.startswith("saved state")][-1] == "saved state 6 at sample 300"
     assert run.final_samples == cfg.total
-    assert run.final_state == twin_state(prep.lib.generated.plan, prep.x, prep.y, cfg)
+    expected = twin_state(prep.lib.generated.plan, prep.x, prep.y, cfg)
+    assert run.final_state == expected
+    assert run.final_crc32 == zlib.crc32(expected)
+    # `mcutrain monitor` shows the plain-text lines as they are, none too long for it
+    dec = MonitorDecoder()
+    shown = dec.feed("".join(ln + "\n" for ln in run.lines).encode("ascii"))
+    assert shown == ["text: " + ln for ln in run.lines] and dec.bad_frames == 0

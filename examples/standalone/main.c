@@ -17,12 +17,14 @@
  *   sample <n> loss <hinge> correct <c>/<since last line>   every SA_SAVE_EVERY samples
  *   saved state <seq> at sample <n>  |  save failed: <error>
  *   power off at sample <n>                                    SA_BOOT_LIMIT reached; exit
- *   done <n> samples state <hex of the state bytes>            then exit (semihosting builds)
+ *   done <n> samples, state <bytes> bytes crc32 <hex>          then the state bytes in hex,
+ *   state <hex of up to 64 bytes>                              one line each; then exit
  * Build flags: SA_N, SA_TOTAL, SA_SAVE_EVERY, SA_SEED, SA_SPE (samples per epoch), SA_BOOT_LIMIT.
  */
 #include <stdint.h>
 
 #include "board.h"
+#include "crc.h"
 #include "mcutrain.h"
 #include "storage_semihost_file.h"
 
@@ -153,8 +155,20 @@ int main(void)
     }
     puts_("done ");
     putu(mcutrain_samples());
-    puts_(" samples state ");
+    puts_(" samples, state ");
+    putu(MT_STATE_BYTES);
+    puts_(" bytes crc32 ");
+    {
+        uint32_t c = mt_crc32(0u, mt_state_bytes(), MT_STATE_BYTES);
+        hex8((uint8_t)(c >> 24));
+        hex8((uint8_t)(c >> 16));
+        hex8((uint8_t)(c >> 8));
+        hex8((uint8_t)c);
+    }
     for (i = 0; i < (uint32_t)(MT_STATE_BYTES); i++) {
+        if ((i & 63u) == 0u) {
+            puts_("\nstate ");
+        }
         hex8(mt_state_bytes()[i]);
     }
     puts_("\n");

@@ -121,6 +121,7 @@ class Run:
     boots: list[str] = field(default_factory=list)      # the `boot:` line of each boot
     final_samples: int | None = None
     final_state: bytes | None = None
+    final_crc32: int | None = None                     # as the firmware computed it
 
 
 def _boot(board: Board, elf: Path, workdir: Path, timeout: float) -> list[str]:
@@ -152,10 +153,12 @@ def run_standalone(board: Board, elf: Path, workdir: Path, *, max_boots: int = 2
         lines = _boot(board, elf, workdir, timeout)
         run.lines += lines
         run.boots += [ln for ln in lines if ln.startswith("boot:")][:1]
-        done = [ln for ln in lines if ln.startswith("done ")]
+        done = [k for k, ln in enumerate(lines) if ln.startswith("done ")]
         if done:
-            parts = done[-1].split()
-            run.final_samples, run.final_state = int(parts[1]), bytes.fromhex(parts[4])
+            parts = lines[done[-1]].split()   # done <n> samples, state <bytes> bytes crc32 <hex>
+            run.final_samples, run.final_crc32 = int(parts[1]), int(parts[7], 16)
+            run.final_state = bytes.fromhex("".join(ln[6:] for ln in lines[done[-1] + 1:]
+                                                    if ln.startswith("state ")))
             break
     return run
 

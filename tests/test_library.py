@@ -28,6 +28,7 @@ from mcutrain.host.monitor import MonitorDecoder
 from mcutrain.build.libcheck import API_ENTRIES, LibraryCheckError, check_library
 from mcutrain.build.library import API_FUNCTIONS
 from mcutrain.build.standalone import (
+    STATE_FILE,
     StandaloneConfig,
     build_with_make,
     build_with_pio,
@@ -36,6 +37,7 @@ from mcutrain.build.standalone import (
     twin_state,
 )
 from mcutrain.cli import main as cli_main
+from mcutrain.store.slots import Geometry, newest, read_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = """
@@ -205,6 +207,13 @@ def test_standalone_example_bit_exact(how: str, model_file: Path, tmp_path: Path
     expected = twin_state(prep.lib.generated.plan, prep.x, prep.y, cfg)
     assert run.final_state == expected
     assert run.final_crc32 == zlib.crc32(expected)
+    # the store file, read by the host's independent slot reader: the newest slot holds the final state
+    plan = prep.lib.generated.plan
+    geo = Geometry(block_size=1024, prog_size=1, payload_len=plan.state_bytes + 16 + 4)
+    image = (tmp_path / "run" / STATE_FILE).read_bytes()
+    last = newest(read_slots(image, geo, prep.lib.generated.manifest["model_hash"]))
+    assert last is not None and last.seq == 6 and last.payload is not None
+    assert last.payload[:plan.state_bytes] == expected and int.from_bytes(last.payload[-4:], "little") == cfg.total
     # `mcutrain monitor` shows the plain-text lines as they are, none too long for it
     dec = MonitorDecoder()
     shown = dec.feed("".join(ln + "\n" for ln in run.lines).encode("ascii"))

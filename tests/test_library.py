@@ -8,9 +8,10 @@
 * The API on the host (gcc, a RAM storage device; tests/c/library_api.c): argument checks,
   blank load, save / reboot / load goes on identically, pretrained init, damaged state refused.
 * examples/standalone built from the library with PlatformIO (offline) and with the plain
-  Makefile, run in QEMU boot after boot, each boot powering off after 120 samples (losing what
-  it learned since its last save): each boot goes on from the saved state, and the final
-  state bytes equal the NumPy twin's.
+  Makefile (and a float32 baseline model with the Makefile), run in QEMU boot after boot, each
+  boot powering off after 120 samples (losing what it learned since its last save): each boot
+  goes on from the saved state, the final state bytes equal the NumPy twin's, the store file
+  read by mcutrain/store/slots.py holds them, and `mcutrain monitor`'s decoder shows every line.
 """
 
 from __future__ import annotations
@@ -190,10 +191,12 @@ def test_library_bad_folder(model_file: Path, tmp_path: Path) -> None:
 @pytest.mark.qemu
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="QEMU or the ARM GCC not installed")
-@pytest.mark.parametrize("how", ["make", "pio"])
-def test_standalone_example_bit_exact(how: str, model_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("how", "weights"), [("make", "binary"), ("pio", "binary"), ("make", "float32")])
+def test_standalone_example_bit_exact(how: str, weights: str, model_file: Path, tmp_path: Path) -> None:
     cfg = StandaloneConfig(n=128, total=300, save_every=50, seed=3, samples_per_epoch=128, boot_limit=120)
-    prep = prepare(model_file, tmp_path, cfg)
+    model = tmp_path / f"lib_{weights}.toml"
+    model.write_text(model_file.read_text().replace('weights = "binary"', f'weights = "{weights}"'))
+    prep = prepare(model, tmp_path, cfg)
     build = build_with_make if how == "make" else build_with_pio
     elf = build(prep.lib, prep.samples, cfg, tmp_path / how)
     run = run_standalone(prep.lib.board, elf, tmp_path / "run")

@@ -36,9 +36,10 @@
  * your own, and call mcutrain_train from the thread. mcutrain_infer reads the
  * weights that mcutrain_train writes, so it must not interrupt it either. The
  * calls do not disable interrupts and use no interrupt, timer or peripheral;
- * mcutrain_save/load call only your mt_storage functions. A training step takes
- * a bounded time (the same for every sample); a save erases and programs one
- * slot (flash erase times of your chip: often tens of ms to seconds).
+ * mcutrain_save/load call only your mt_storage functions. A training step has
+ * no unbounded loop (its time grows with the model's size; BENCHMARKS.md has
+ * cycles per sample by board); a save erases and programs one slot (your chip's
+ * flash erase time: often tens of ms to seconds).
  * C99; arithmetic with additions, sign flips and shifts only in the training and
  * inference kernels (the multiply check of `mcutrain generate --library`).
  */

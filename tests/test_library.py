@@ -186,6 +186,10 @@ def test_library_bad_folder(model_file: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(cli_main, ["generate", str(model_file), "--library", str(tmp_path / "a"),
                                         "-o", str(tmp_path / "b")])
     assert res.exit_code != 0 and "not both" in res.output
+    # a model that does not fit the board: a clear error, no half library left behind
+    res = CliRunner().invoke(cli_main, ["generate", str(model_file), "--board", "nucleo_l053r8",
+                                        "--library", str(tmp_path / "c")])
+    assert res.exit_code != 0 and "RAM" in res.output and not (tmp_path / "c").exists()
 
 
 @pytest.mark.qemu

@@ -70,6 +70,16 @@ def write_library(spec: Any, root: Path) -> Library:
     if root.is_dir() and any(root.iterdir()) and not (root / "library.json").is_file():
         raise LibraryError(f"--library {root}: the folder is not empty and holds no library.json (not an "
                            "earlier library); give a new or empty folder")
+    fresh = not root.is_dir() or not any(root.iterdir())
+    try:
+        return _write(spec, root)
+    except BaseException:
+        if fresh:  # a failed first generation leaves no half library behind (an earlier one keeps library.json)
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _write(spec: Any, root: Path) -> Library:
     board = get_board(spec.board)
     src, inc, drv = root / "src", root / "include", root / "drivers"
     for d in (src, inc, drv):

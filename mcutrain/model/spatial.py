@@ -1,0 +1,59 @@
+"""Model file: the spatial layer kinds without weights, ``maxpool`` (2x2, stride 2) and ``flatten``.
+
+Activations are (H, W, C) with channels innermost (docs/arithmetic.md, section 11), so a flattened map is
+the same words in the same order: ``flatten`` only marks where the spatial part of a network ends.
+``maxpool`` names the shape of its input (``height``, ``width``, ``channels``); the planner refuses a shape
+whose size is not the previous layer's output size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .reader import Table
+from .spec import LayerSpec, register_layer
+
+MAX_SIDE = 1024
+MAX_CHANNELS = 1024
+
+
+@register_layer
+@dataclass(frozen=True)
+class MaxPoolLayerSpec(LayerSpec):
+    """2x2 max-pool, stride 2, floor (an odd last row or column is dropped)."""
+
+    kind: ClassVar[str] = "maxpool"
+    keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels")
+
+    height: int
+    width: int
+    channels: int = 1
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> MaxPoolLayerSpec | None:
+        h = table.integer("height", lo=2, hi=MAX_SIDE)
+        w = table.integer("width", lo=2, hi=MAX_SIDE)
+        c = table.integer("channels", 1, lo=1, hi=MAX_CHANNELS)
+        table.finish(cls.keys)
+        return None if h is None or w is None or c is None else cls(height=h, width=w, channels=c)
+
+    def out_features(self, in_features: int) -> int:
+        return (self.height // 2) * (self.width // 2) * self.channels
+
+
+@register_layer
+@dataclass(frozen=True)
+class FlattenLayerSpec(LayerSpec):
+    """(H, W, C) -> H W C features, the same words (channels are innermost already)."""
+
+    kind: ClassVar[str] = "flatten"
+    keys: ClassVar[tuple[str, ...]] = ("kind",)
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> FlattenLayerSpec | None:
+        table.finish(cls.keys)
+        return cls()
+
+    def out_features(self, in_features: int) -> int:
+        return in_features

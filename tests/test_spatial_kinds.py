@@ -1,0 +1,136 @@
+"""The maxpool (2x2) and flatten kinds (issue 12): model file, plan, twin, C compiled with the host's gcc and
+bit-exact with the twin on MNIST, and the errors a bad model file gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_generated_c_host import compile_driver, mnist_bits, run_and_compare
+
+from mcutrain.arith.layers import PlanError
+from mcutrain.arith.plan import make_plan, plan_from_spec
+from mcutrain.build.boards import get_board
+from mcutrain.codegen.generate import inference_functions, training_functions
+from mcutrain.codegen.memory import plan_memory
+from mcutrain.errors import ModelFileError
+from mcutrain.model import DenseLayerSpec, check_against_data, load_model
+from mcutrain.model.spatial import FlattenLayerSpec, MaxPoolLayerSpec
+from mcutrain.results.multiplications import DEVICE, count_plan
+from mcutrain.twin import TwinNetwork
+from mcutrain.twin.pool import MaxPoolTwin
+
+MODEL = """
+[model]
+name = "pool"
+board = "netduinoplus2"
+seed = 1
+
+[data]
+dataset = "mnist"
+encoding = "bits"
+
+{layers}
+
+[training]
+weights = "sign"
+"""
+
+
+DENSE10 = 'kind = "dense"\nunits = 10'
+
+
+def _layers(*tables: str) -> str:
+    return "\n".join(f"[[layers]]\n{t}\n" for t in tables)
+
+
+def test_maxpool_flatten_from_a_model_file(tmp_path: Path) -> None:
+    p = tmp_path / "m.toml"
+    p.write_text(MODEL.format(layers=_layers('kind = "maxpool"\nheight = 28\nwidth = 28', 'kind = "flatten"',
+                                             'kind = "dense"\nunits = 32', 'kind = "dense"\nunits = 10')))
+    plan = plan_from_spec(check_against_data(load_model(p), 784, 10))
+    assert [(la.kind, la.n_in, la.n_out) for la in plan.layers] == [
+        ("maxpool", 784, 196), ("flatten", 196, 196), ("dense", 196, 32), ("dense", 32, 10)]
+    assert plan.n_weights == 196 * 32 + 32 * 10
+    assert "l0_backward" not in training_functions(plan) and "l1_backward" in training_functions(plan)
+    assert {"l0_infer", "l1_infer"} <= set(inference_functions(plan))
+    counts = count_plan(plan.layers, quantized_weights=True, qbp=True, batch_norm=False, conv=DEVICE)
+    assert [c.total for c in counts][:2] == [0, 0]
+    items = {i.name for i in plan_memory(plan, get_board("netduinoplus2")).items}
+    assert {"a1", "a2", "l2_rows"} <= items and "l0_mask" not in items
+
+
+def test_a_maxpool_whose_shape_is_not_its_input_is_refused_naming_the_layer(tmp_path: Path) -> None:
+    p = tmp_path / "m.toml"
+    p.write_text(MODEL.format(layers=_layers('kind = "maxpool"\nheight = 28\nwidth = 27', DENSE10)))
+    with pytest.raises(ModelFileError, match=r"layers\[0\]: maxpool input 28x27x1 = 756 values.*gives 784"):
+        check_against_data(load_model(p), 784, 10)
+    p.write_text(MODEL.format(layers=_layers('kind = "maxpool"\nheight = 1\nwidth = 784', DENSE10)))
+    with pytest.raises(ModelFileError, match=r"height"):
+        load_model(p)
+    with pytest.raises(PlanError, match=r"layers\[1\]: maxpool input 14x14x3 = 588 values.*gives 392"):
+        make_plan(784, [DenseLayerSpec(392, "relu"), MaxPoolLayerSpec(14, 14, 3), DenseLayerSpec(10, "linear")])
+
+
+def test_maxpool_twin_routes_the_error_to_the_first_maximum() -> None:
+    """Against a loop over the windows, with channels and an odd row and column (dropped)."""
+    plan = make_plan(5 * 7 * 3, [DenseLayerSpec(105, "relu"), MaxPoolLayerSpec(5, 7, 3), FlattenLayerSpec(),
+                                 DenseLayerSpec(10, "linear")], weights="sign")
+    tw = MaxPoolTwin(plan, plan.layers[1])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=105)  # many ties, many zeros
+    y = tw.forward_train(x, None)  # type: ignore[arg-type]
+    d = rng.integers(-50, 50, size=y.size)
+    g = tw.backward(d)
+    xs, want_y, want_g = x.reshape(5, 7, 3), [], np.zeros((5, 7, 3), np.int64)
+    k = 0
+    for oh in range(2):
+        for ow in range(3):
+            for c in range(3):
+                win = [(2 * oh, 2 * ow), (2 * oh, 2 * ow + 1), (2 * oh + 1, 2 * ow), (2 * oh + 1, 2 * ow + 1)]
+                best = max(win, key=lambda hw: (xs[hw[0], hw[1], c], -win.index(hw)))
+                want_y.append(xs[best[0], best[1], c])
+                want_g[best[0], best[1], c] = d[k] if xs[best[0], best[1], c] != 0 else 0
+                k += 1
+    assert y.tolist() == want_y and g.tolist() == want_g.reshape(-1).tolist()
+
+
+def _net(hidden: int = 32) -> list:  # noqa: D103
+    return [MaxPoolLayerSpec(28, 28, 1), DenseLayerSpec(588, "relu"), MaxPoolLayerSpec(14, 14, 3),
+            FlattenLayerSpec(), DenseLayerSpec(hidden, "relu"), DenseLayerSpec(10, "linear")]
+
+
+@pytest.mark.parametrize("weights,qbp,rounding,seed", [
+    ("ternary", True, "stochastic", 5), ("binary", True, "nearest", 3), ("sign", False, "nearest", 4),
+])
+def test_maxpool_flatten_generated_c_matches_its_twin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path,
+                                                     weights: str, qbp: bool,
+                                                     rounding: str, seed: int) -> None:
+    """maxpool -> dense (as a 1x1 conv of 3 channels on 14x14) -> maxpool (with a backward pass) -> flatten ->
+    dense -> dense, trained by the generated C and by the twin: every prediction, hinge and digest equal."""
+    n, n_eval, spe, every = 300, 100, 100, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    kw = dict(weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, update_rounding=rounding)
+    plan = make_plan(784, _net(), **kw)
+    exe = compile_driver(plan, tmp_path)
+    src = (tmp_path / "mt_model.c").read_text()
+    assert "l2_backward" in src and "l3_backward" in src and "l0_backward" not in src
+    run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
+    # the comparison can fail: a twin whose max-pool routes the error to the LAST maximum of a window
+    def last_max_backward(self: MaxPoolTwin, d: np.ndarray) -> np.ndarray:
+        lp = self.layer
+        xs = self._x[:2 * lp.out_height, :2 * lp.out_width]
+        win = xs.reshape(lp.out_height, 2, lp.out_width, 2, lp.channels).transpose(0, 2, 4, 1, 3).reshape(
+            lp.out_height, lp.out_width, lp.channels, 4)
+        last = 3 - np.argmax(win[..., ::-1], axis=-1)
+        g = np.zeros(win.shape, np.int64)
+        np.put_along_axis(g, last[..., None], np.asarray(d, np.int64).reshape(last.shape)[..., None], axis=-1)
+        out = np.zeros(self._x.shape, np.int64)
+        g = g.reshape(lp.out_height, lp.out_width, lp.channels, 2, 2).transpose(0, 3, 1, 4, 2)
+        out[:2 * lp.out_height, :2 * lp.out_width] = g.reshape(2 * lp.out_height, 2 * lp.out_width, lp.channels)
+        return np.where(self._x != 0, out, 0).reshape(-1)
+
+    monkeypatch.setattr(MaxPoolTwin, "backward", last_max_backward)
+    with pytest.raises(AssertionError):
+        run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import pool  # noqa: F401  (registers the maxpool and flatten kinds)
+from . import conv, pool  # noqa: F401  (registers the conv2d, maxpool and flatten kinds)
 from .checks import (  # noqa: F401 (re-exported: the plan module is where callers look for them)
     check_bn_ranges,
     check_update_shifts,

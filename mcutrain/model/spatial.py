@@ -57,3 +57,43 @@ class FlattenLayerSpec(LayerSpec):
 
     def out_features(self, in_features: int) -> int:
         return in_features
+
+
+@register_layer
+@dataclass(frozen=True)
+class Conv2dLayerSpec(LayerSpec):
+    """k x k convolution of an (H, W, C) input to ``filters`` channels, stride 1 or 2, same or valid padding,
+    ReLU (docs/arithmetic.md, section 11). The input shape is named (``height``, ``width``, ``channels``)."""
+
+    kind: ClassVar[str] = "conv2d"
+    keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels", "filters", "kernel", "stride",
+                                       "padding")
+
+    height: int
+    width: int
+    channels: int
+    filters: int
+    kernel: int = 3
+    stride: int = 1
+    padding: str = "valid"
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> Conv2dLayerSpec | None:
+        h = table.integer("height", lo=1, hi=MAX_SIDE)
+        w = table.integer("width", lo=1, hi=MAX_SIDE)
+        c = table.integer("channels", 1, lo=1, hi=MAX_CHANNELS)
+        f = table.integer("filters", lo=1, hi=MAX_CHANNELS)
+        k = table.integer("kernel", 3, lo=1, hi=15)
+        s = table.integer("stride", 1, lo=1, hi=2)
+        p = table.string("padding", "valid", choices=("same", "valid"))
+        table.finish(cls.keys)
+        if None in (h, w, c, f, k, s, p):
+            return None
+        return cls(height=h, width=w, channels=c, filters=f, kernel=k, stride=s, padding=p)  # type: ignore[arg-type]
+
+    def out_features(self, in_features: int) -> int:
+        from ..twin.conv_ops import out_size  # noqa: PLC0415 (the geometry is written once)
+        if self.kernel > min(self.height, self.width) and self.padding == "valid":
+            return 0  # refused by the planner, naming the layer
+        return (out_size(self.height, self.kernel, self.stride, self.padding)
+                * out_size(self.width, self.kernel, self.stride, self.padding) * self.filters)

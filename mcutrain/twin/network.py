@@ -6,7 +6,7 @@ import numpy as np
 
 from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
-from . import dense, pool  # noqa: F401 (registers the dense, maxpool and flatten twins)
+from . import conv, dense, pool  # noqa: F401 (registers the conv2d, dense, maxpool and flatten twins)
 from .layer import StateDigest, TwinLayer, twin_class
 from .loss import squared_hinge_error
 from .schedule import StepSchedule

@@ -1,0 +1,78 @@
+"""The conv2d layer of the twin: templates/layers/conv2d.c.j2's functions, same names, same steps
+(docs/arithmetic.md, section 11), on the exact integer operations of conv_ops.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..arith.fixed import round_shift_right
+from ..arith.prng import XorShiftStream
+from . import binary, conv_ops, ternary
+from .layer import TwinLayer, register_twin
+
+
+@register_twin("conv2d")
+class Conv2dTwin(TwinLayer):
+    def __init__(self, plan: object, layer: object) -> None:
+        super().__init__(plan, layer)
+        lp = self.layer
+        self.W = np.zeros((lp.kernel, lp.kernel, lp.channels, lp.filters), np.int64)
+        self._x = np.zeros((lp.height, lp.width, lp.channels), np.int64)
+        self._q = np.zeros_like(self._x)
+        self._t = np.zeros_like(self.W)
+
+    def init(self, rng: XorShiftStream) -> None:
+        d = rng.draws(self.W.size).astype(np.int64)
+        w0 = self.plan.w0
+        self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.W.shape)
+
+    def state_bytes(self) -> bytes:
+        return self.W.astype(self.plan.latent_dtype).tobytes()
+
+    def weights(self) -> np.ndarray:
+        """The deterministic weights -1/0/+1 of the mode (sign or ternary_det), as dense layers have them."""
+        mode = ternary if self.plan.is_ternary else binary
+        return mode.infer(self.W, self.plan.w0).astype(np.int64)
+
+    def _activate(self, acc: np.ndarray) -> np.ndarray:
+        return np.clip(round_shift_right(acc, self.layer.weight_shift), 0, self.plan.act_max)
+
+    def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        """l<k>_forward_train: a quantization draw for every non-zero input in (h, w, c) order (its 4-bit code is
+        what the update keeps), then the convolution, shift and ReLU."""
+        lp, plan = self.layer, self.plan
+        self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
+        r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
+        ex, keep = conv_ops.qbp_quantize(self._x, r, plan.ex_min, plan.ex_max)
+        self._q = conv_ops.qbp_scaled(ex, keep, plan.ex_min)
+        self._t = self.weights()
+        return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding)).reshape(-1)
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        """l<k>_backward: the error of the input, shifted, saturated, 0 where the input was 0."""
+        lp, e = self.layer, self.plan.err_max
+        dd = np.asarray(d, np.int64).reshape(lp.out_height, lp.out_width, lp.filters)
+        g = conv_ops.conv2d_backward_input(dd, self._t, self._x.shape, lp.stride, lp.padding)
+        g = np.clip(round_shift_right(g, lp.weight_shift), -e, e)
+        return np.where(self._x != 0, g, 0).reshape(-1)
+
+    def update(self, d: np.ndarray, lr_exp: int) -> None:
+        """l<k>_update: the exact gradient of every weight (d shifted left by ex - EX_MIN), one rounding each."""
+        lp, plan = self.layer, self.plan
+        dd = np.asarray(d, np.int64).reshape(lp.out_height, lp.out_width, lp.filters)
+        g = conv_ops.conv2d_weight_grad(self._q, dd, lp.kernel, lp.stride, lp.padding)
+        self.W = conv_ops.apply_update(self.W, g, plan.ex_min + lr_exp + lp.update_const, plan.latent_shift)
+
+    def train_backward(self, delta: np.ndarray, rng: XorShiftStream, lr_exp: int,
+                       need_input_error: bool) -> np.ndarray | None:
+        d_in = self.backward(delta) if need_input_error else None
+        self.update(delta, lr_exp)
+        return d_in
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        lp = self.layer
+        xb = np.asarray(x, np.int64)
+        batch = xb.ndim == 2
+        xs = xb.reshape(((len(xb),) if batch else ()) + (lp.height, lp.width, lp.channels))
+        y = self._activate(conv_ops.conv2d_forward(xs, self.weights(), lp.stride, lp.padding))
+        return y.reshape((len(xb), -1) if batch else -1)

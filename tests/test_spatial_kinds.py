@@ -147,7 +147,7 @@ def _conv_net(stride: int = 2, padding: str = "valid", filters: int = 4) -> list
 
 
 @pytest.mark.parametrize("weights,stride,padding,seed", [
-    ("ternary_det", 2, "valid", 5), ("sign", 1, "same", 3),
+    ("ternary_det", 2, "valid", 5), ("sign", 1, "same", 3), ("ternary", 2, "same", 7), ("binary", 1, "valid", 9),
 ])
 def test_conv2d_generated_c_matches_its_twin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path,
                                              weights: str, stride: int, padding: str, seed: int) -> None:
@@ -178,8 +178,8 @@ def test_bad_conv2d_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
                                         r"use at most \d+ filters"):
         make_plan(64, [Conv2dLayerSpec(8, 8, 1, 2048, kernel=3, padding="same"), FlattenLayerSpec(),
                        DenseLayerSpec(10, "linear")], weights="sign", qbp_range=(-4, 3))
-    with pytest.raises(PlanError, match=r"layers\[0\]: conv2d trains with weights = 'sign' or 'ternary_det'"):
-        make_plan(784, _conv_net(), weights="binary", qbp_range=(-4, 3))
+    with pytest.raises(PlanError, match=r"layers\[0\]: conv2d needs quantized back-propagation"):
+        make_plan(784, _conv_net(), weights="binary", qbp=False, qbp_range=(-4, 3))
     p = tmp_path / "m.toml"
     p.write_text(MODEL.format(layers=_layers(
         'kind = "conv2d"\nheight = 28\nwidth = 28\nfilters = 4\nkernel = 3\nstride = 3', DENSE10)))

@@ -1,6 +1,6 @@
 """The conv2d layer kind's plan (docs/arithmetic.md, section 11): geometry, constants, ranges, buffers.
 
-This first version trains with the deterministic weight modes (sign, ternary_det), quantized
+This first version trains with the integer weight modes (binary, sign, ternary, ternary_det), quantized
 back-propagation on, nearest update rounding, batch size 1, no bias or batch norm; every other choice is
 a PlanError naming the layer and what to use. The C is templates/layers/conv2d.c.j2, the twin
 mcutrain/twin/conv.py (built on mcutrain/twin/conv_ops.py).
@@ -15,7 +15,7 @@ from .checks import check_update_shifts, glorot_weight_shift
 from .counts import LayerCount
 from .layers import ACC_LIMIT, LayerPlan, MemoryItem, PlanContext, PlanError, register_plan
 
-CONV_WEIGHT_MODES = ("sign", "ternary_det")
+CONV_WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det")
 
 
 @register_plan
@@ -80,7 +80,7 @@ class Conv2dPlan(LayerPlan):
     def check(self, plan: Any) -> None:
         where = f"layers[{self.index}]"
         if plan.weights not in CONV_WEIGHT_MODES:
-            raise PlanError(f"{where}: conv2d trains with weights = {' or '.join(map(repr, CONV_WEIGHT_MODES))} in "
+            raise PlanError(f"{where}: conv2d trains with weights = {', '.join(map(repr, CONV_WEIGHT_MODES))} in "
                             f"this version, not {plan.weights!r}; use one of those")
         if not plan.qbp:
             raise PlanError(f"{where}: conv2d needs quantized back-propagation (qbp = true) in this version")
@@ -111,6 +111,7 @@ class Conv2dPlan(LayerPlan):
         k = self.index
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
+            MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
             MemoryItem("qbp_codes", f"l{k}_codes", (self.n_in + 3) & ~3),
             MemoryItem("update_buffers", f"l{k}_g", 8 * self.filters),
             MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
@@ -125,8 +126,10 @@ class Conv2dPlan(LayerPlan):
 
     def functions(self, plan: Any) -> tuple[list[str], list[str]]:
         L = f"l{self.index}"
-        return ([f"{L}_forward_train"] + ([f"{L}_backward"] if self.index > 0 else []) + [f"{L}_update"],
-                [f"{L}_infer"])
+        sample = [f"{L}_sample"] if plan.weights in ("binary", "ternary") else []
+        return ([f"{L}_forward_train", f"{L}_conv", f"{L}_weights_det", *sample]
+                + ([f"{L}_backward"] if self.index > 0 else []) + [f"{L}_update"],
+                [f"{L}_infer", f"{L}_conv", f"{L}_weights_det"])
 
     def multiplications(self, *, quantized_weights: bool, qbp: bool, batch_norm: bool, conv: Any) -> LayerCount:
         """Weights -1/0/+1 and QBP: none (the dense rule, once per position)."""

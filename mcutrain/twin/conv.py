@@ -34,18 +34,37 @@ class Conv2dTwin(TwinLayer):
         mode = ternary if self.plan.is_ternary else binary
         return mode.infer(self.W, self.plan.w0).astype(np.int64)
 
+    def sample(self, rng: XorShiftStream) -> np.ndarray:
+        """l<k>_sample (binary, ternary): every weight once a step, rows (kh, kw, ci) in order, one draw per two
+        weights of a row (low 16 bits: even co, high: odd co); the deterministic weights otherwise."""
+        plan, f = self.plan, self.layer.filters
+        if plan.weights not in ("binary", "ternary"):
+            return self.weights()
+        w = self.W.reshape(-1, f)
+        dpr = (f + 1) // 2
+        d = rng.draws(len(w) * dpr).reshape(len(w), dpr).astype(np.int64)
+        r = np.empty((len(w), 2 * dpr), np.int64)
+        r[:, 0::2], r[:, 1::2] = d & 0xFFFF, d >> 16
+        r = r[:, :f]
+        w0 = plan.w0
+        if plan.weights == "binary":
+            t = np.where((r & (2 * w0 - 1)) < w + w0, 1, -1)
+        else:
+            t = np.where((r & (w0 - 1)) < np.abs(w), np.sign(w), 0)
+        return t.reshape(self.W.shape)
+
     def _activate(self, acc: np.ndarray) -> np.ndarray:
         return np.clip(round_shift_right(acc, self.layer.weight_shift), 0, self.plan.act_max)
 
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
-        """l<k>_forward_train: a quantization draw for every non-zero input in (h, w, c) order (its 4-bit code is
+        """l<k>_forward_train: the weights of the step (sampled in binary and ternary), a quantization draw for every non-zero input in (h, w, c) order (its 4-bit code is
         what the update keeps), then the convolution, shift and ReLU."""
         lp, plan = self.layer, self.plan
         self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
+        self._t = self.sample(rng)
         r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
         ex, keep = conv_ops.qbp_quantize(self._x, r, plan.ex_min, plan.ex_max)
         self._q = conv_ops.qbp_scaled(ex, keep, plan.ex_min)
-        self._t = self.weights()
         return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding)).reshape(-1)
 
     def backward(self, d: np.ndarray) -> np.ndarray:

@@ -57,8 +57,9 @@ class Conv2dTwin(TwinLayer):
         return np.clip(round_shift_right(acc, self.layer.weight_shift), 0, self.plan.act_max)
 
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
-        """l<k>_forward_train: the weights of the step (sampled in binary and ternary), a quantization draw for every non-zero input in (h, w, c) order (its 4-bit code is
-        what the update keeps), then the convolution, shift and ReLU."""
+        """l<k>_forward_train: the weights of the step (sampled in binary and ternary), a quantization draw for
+        every non-zero input in (h, w, c) order (its 4-bit code is what the update keeps), then the convolution,
+        shift and ReLU."""
         lp, plan = self.layer, self.plan
         self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
         self._t = self.sample(rng)

@@ -77,6 +77,14 @@ class Conv2dPlan(LayerPlan):
         """At most this many windows cover one input pixel: ceil(k / S)^2."""
         return (-(-self.kernel // self.stride)) ** 2
 
+    def tap_range(self, kk: int, vertical: bool) -> tuple[int, int]:
+        """The outputs [lo, hi) along one axis whose window tap ``kk`` falls inside the input (generated
+        constant loop bounds: no bounds check, no index product in the update)."""
+        n, n_out, pad = (self.height, self.out_height, self.pad_top) if vertical else \
+            (self.width, self.out_width, self.pad_left)
+        ok = [o for o in range(n_out) if 0 <= o * self.stride + kk - pad < n]
+        return (ok[0], ok[-1] + 1) if ok else (0, 0)
+
     def check(self, plan: Any) -> None:
         where = f"layers[{self.index}]"
         if plan.weights not in CONV_WEIGHT_MODES:

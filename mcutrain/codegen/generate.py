@@ -69,8 +69,10 @@ def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
         "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
         "latent_shift": plan.latent_shift, "act_max": plan.act_max, "err_max": plan.err_max,
         "qbp_exponent_range_int": [plan.ex_min, plan.ex_max],
-        "layers": [{"n_in": la.n_in, "n_out": la.n_out, "weight_shift": la.weight_shift,
-                    "update_const": la.update_const} for la in plan.layers],
+        # kinds without weights (maxpool, flatten) have no weight shift or update constant: null
+        "layers": [{"kind": la.kind, "n_in": la.n_in, "n_out": la.n_out,
+                    "weight_shift": getattr(la, "weight_shift", None),
+                    "update_const": getattr(la, "update_const", None)} for la in plan.layers],
     }
 
 

@@ -185,3 +185,18 @@ def test_bad_conv2d_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
         'kind = "conv2d"\nheight = 28\nwidth = 28\nfilters = 4\nkernel = 3\nstride = 3', DENSE10)))
     with pytest.raises(ModelFileError, match=r"stride"):
         load_model(p)
+
+
+@pytest.mark.qemu
+def test_cnn_example_trains_bit_exact_on_the_emulated_board(tmp_path: Path) -> None:
+    """examples/mnist_cnn.toml (600 samples of it): `mcutrain train --verify` on QEMU ends bit-exact, and the
+    device's test accuracy is the twin's and above chance."""
+    from helpers import qemu_processes, train_verified
+    model = tmp_path / "cnn.toml"
+    text = (Path(__file__).resolve().parent.parent / "examples" / "mnist_cnn.toml").read_text()
+    model.write_text(text.replace("train_samples = 2000", "train_samples = 600").replace(
+        "test_samples = 500", "test_samples = 200"))
+    r = train_verified(model, tmp_path, digest_every=200)
+    assert r["bit_exact"] is True and r["digests_checked"] == 3 and r["samples_trained"] == 600
+    assert r["test_accuracy"] == r["twin_test_accuracy"] > 0.2  # chance is 0.1
+    assert qemu_processes(str(tmp_path)) == []

@@ -19,9 +19,13 @@ def _elf_ram(elf: Path) -> int:
     return sum(v for k, v in sizes.items() if k in (".data", ".bss", ".stack", ".heap", ".noinit"))
 
 
-@pytest.mark.parametrize("which", ["demo", "small-binary", "small-ternary-batch"])
+CNN = DEMO.parent / "mnist_cnn.toml"
+
+
+@pytest.mark.parametrize("which", ["demo", "small-binary", "small-ternary-batch", "cnn"])
 def test_plan_matches_linker_within_5_percent(tmp_path: Path, which: str) -> None:
-    path = (DEMO if which == "demo" else small_model(tmp_path, weights="binary", units=48) if which == "small-binary"
+    path = (DEMO if which == "demo" else CNN if which == "cnn"
+            else small_model(tmp_path, weights="binary", units=48) if which == "small-binary"
             else small_model(tmp_path, weights="ternary", units=16, extra="batch_size = 64"))
     spec = load_model(path)
     spec = check_against_data(spec, spec.n_inputs or load_dataset(spec.data).n_inputs, 10)

@@ -185,6 +185,12 @@ def test_bad_conv2d_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
         'kind = "conv2d"\nheight = 28\nwidth = 28\nfilters = 4\nkernel = 3\nstride = 3', DENSE10)))
     with pytest.raises(ModelFileError, match=r"stride"):
         load_model(p)
+    p.write_text(MODEL.format(layers=_layers(
+        'kind = "conv2d"\nheight = 28\nwidth = 28\nfilters = 4\nkernel = 15\nstride = 1',
+        'kind = "conv2d"\nheight = 14\nwidth = 14\nchannels = 4\nfilters = 4\nkernel = 15', 'kind = "flatten"',
+        DENSE10)))
+    with pytest.raises(ModelFileError, match=r"layers\[1\]: conv2d kernel 15x15 is larger than its 14x14 input"):
+        check_against_data(load_model(p), 784, 10)
 
 
 @pytest.mark.qemu

@@ -1,4 +1,4 @@
-"""Integer federated averaging (docs/arithmetic.md, section 11), the state layout and the wire format."""
+"""Integer federated averaging (docs/arithmetic.md, section 10), the state layout and the wire format."""
 
 from __future__ import annotations
 

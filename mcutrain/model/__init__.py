@@ -1,5 +1,6 @@
 """Model files: TOML -> validated :class:`ModelSpec` (docs/contracts.md, "Model file (TOML) schema")."""
 
+from . import spatial  # noqa: F401  (registers the conv2d, maxpool and flatten kinds; spec.py holds dense)
 from .load import check_against_data, check_input_bytes, check_plan, load_model
 from .spec import (
     BUILTIN_DATASETS,

@@ -277,5 +277,3 @@ class ModelSpec:
             "n_inputs": self.n_inputs,
             "n_classes": self.n_classes,
         }
-
-from . import spatial  # noqa: E402,F401  (registers the maxpool and flatten kinds)

@@ -17,7 +17,12 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Images flattened to (N, n_inputs) uint8 pixels 0..255, labels (N,) uint8 0..n_classes-1."""
+    """Images flattened to (N, n_inputs) uint8 pixels 0..255, labels (N,) uint8 0..n_classes-1.
+
+    ``image_shape`` is (H, W, C) when the data set knows it (colour images: CIFAR-10, SVHN); a flat
+    row is then the image in H, W, C order (pixel by pixel, channels innermost), and
+    :meth:`images_train` / :meth:`images_test` give the (N, H, W, C) views without copying.
+    """
 
     x_train: NDArray[np.uint8]
     y_train: NDArray[np.uint8]
@@ -26,6 +31,21 @@ class Dataset:
     n_classes: int
     name: str
     source: str = ""
+    image_shape: tuple[int, int, int] | None = None
+
+    def _images(self, x: np.ndarray) -> NDArray[np.uint8]:
+        if self.image_shape is None:
+            raise ValueError(f"{self.source or self.name}: the image shape of this data set is not known; "
+                             "use x_train / x_test (flat rows)")
+        return x.reshape(len(x), *self.image_shape)
+
+    def images_train(self) -> NDArray[np.uint8]:
+        """x_train as (N, H, W, C) (a view); ValueError when image_shape is unknown."""
+        return self._images(self.x_train)
+
+    def images_test(self) -> NDArray[np.uint8]:
+        """x_test as (N, H, W, C) (a view); ValueError when image_shape is unknown."""
+        return self._images(self.x_test)
 
     @property
     def n_inputs(self) -> int:
@@ -47,7 +67,7 @@ class Dataset:
         ntr = train_samples or len(self.y_train)
         nte = test_samples or len(self.y_test)
         return Dataset(self.x_train[:ntr], self.y_train[:ntr], self.x_test[:nte], self.y_test[:nte],
-                       self.n_classes, self.name, self.source)
+                       self.n_classes, self.name, self.source, self.image_shape)
 
 
 def arrays_digest(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> str:

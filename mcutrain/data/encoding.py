@@ -7,6 +7,16 @@ docs/contracts.md, "Input encodings" (A = activation_frac_bits):
 - ``u8``: byte k = p[k]; value = p << (A-8). n bytes.
 
 Padding (the bits past pixel n-1 of the last byte) is zero.
+
+Colour images (CIFAR-10, SVHN: (N, H, W, C) uint8) travel as their flat rows in H, W, C order, channels
+innermost: ``u8`` is one byte a channel value (3072 bytes a 32x32x3 image) and ``u4`` keeps the top 4 bits
+of every channel value, two values a byte (1536 bytes); :func:`encode_images` / :func:`decode_images`.
+``bits`` (one threshold for all channels) is allowed but rarely useful for colour.
+
+A sample larger than one frame (docs/protocol.md: payload <= 255 bytes) has to be split; with the
+frame overhead of a ``T`` frame for every piece (type, sequence number, label or piece index, CRC-16,
+COBS and the 0x00 delimiter) :func:`wire_bytes_per_sample` gives the bytes a sample costs on the
+line and :func:`link_samples_per_second` what a link of a measured throughput carries.
 """
 
 from __future__ import annotations
@@ -16,7 +26,16 @@ from numpy.typing import NDArray
 
 from ..model.spec import ENCODINGS, input_bytes
 
-__all__ = ["ENCODINGS", "decode", "encode", "input_bytes"]
+__all__ = ["ENCODINGS", "decode", "decode_images", "encode", "encode_images", "input_bytes",
+           "link_samples_per_second", "wire_bytes_per_sample"]
+
+FRAME_PAYLOAD_MAX = 255
+"""docs/protocol.md, Framing: a frame's payload (type and body) is at most 255 bytes."""
+T_HEADER = 1 + 2 + 1
+"""A T frame's payload before the sample: type, sequence number (2), label."""
+CRC_BYTES = 2
+PIECE_MAX = FRAME_PAYLOAD_MAX - T_HEADER
+"""Sample bytes one frame can carry (251)."""
 
 _MIN_FRAC = {"bits": 0, "u4": 4, "u8": 8}
 
@@ -77,3 +96,41 @@ def decode(enc_bytes: NDArray[np.uint8], enc: str, n_inputs: int, frac_bits: int
         out = b2.astype(np.int32) << (frac_bits - 8)
     out = np.ascontiguousarray(out, dtype=np.int32)
     return out[0] if single else out
+
+
+def encode_images(images: NDArray[np.uint8], enc: str, threshold: int = 128) -> NDArray[np.uint8]:
+    """(N, H, W, C) or (H, W, C) uint8 -> encoded rows of the flat H, W, C order (:func:`encode`)."""
+    x = np.asarray(images)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"encode_images expects (N, H, W, C) or (H, W, C) images, got shape {x.shape}")
+    return encode(x.reshape(-1) if x.ndim == 3 else x.reshape(len(x), -1), enc, threshold)
+
+
+def decode_images(enc_bytes: NDArray[np.uint8], enc: str, shape: tuple[int, int, int],
+                  frac_bits: int) -> NDArray[np.int32]:
+    """Encoded rows -> (N, H, W, C) int32 values in Q(frac_bits) (or (H, W, C) for one sample)."""
+    n = int(np.prod(shape))
+    out = decode(enc_bytes, enc, n, frac_bits)
+    return out.reshape(shape) if out.ndim == 1 else out.reshape(len(out), *shape)
+
+
+def wire_bytes_per_sample(enc: str, n_inputs: int) -> int:
+    """Bytes on the line for one training sample, at most: its encoded bytes split into pieces of at most
+    PIECE_MAX, each in a frame with the T frame's header and CRC, COBS (one code byte, plus one per run of
+    254 bytes without a zero: the worst case, so a bound tight to one byte a frame) and the 0x00
+    delimiter. For a sample of up to 250 bytes this is the T frame's exact size (98 sample bytes -> 106,
+    docs/protocol.md)."""
+    nb = input_bytes(enc, n_inputs)
+    full, rest = divmod(nb, PIECE_MAX)
+    pieces = [PIECE_MAX] * full + ([rest] if rest or not full else [])
+    total = 0
+    for p in pieces:
+        framed = T_HEADER + p + CRC_BYTES
+        total += framed + 1 + framed // 254 + 1
+    return total
+
+
+def link_samples_per_second(enc: str, n_inputs: int, bytes_per_second: float) -> float:
+    """Training samples a second a link of `bytes_per_second` (towards the device) carries, at least
+    (from the bound of :func:`wire_bytes_per_sample`)."""
+    return bytes_per_second / wire_bytes_per_sample(enc, n_inputs)

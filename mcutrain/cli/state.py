@@ -71,3 +71,34 @@ def export(model: Path, out: Path, port: str, board: str | None) -> None:
     except McutrainError as exc:
         fail(exc)
     click.echo(f"exported {sf.header.state_bytes} state bytes of model {sf.model_hash} from {port} to {out}")
+
+
+@click.command()
+@click.argument("pre_model", type=click.Path(path_type=Path), default="examples/personalize_mnist.toml")
+@click.argument("tune_model", type=click.Path(path_type=Path), default="examples/personalize_digits.toml")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None,
+              help="Rewrite the personalization section of this results file (docs/results.md).")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), default=Path("build/personalize/mnist.state"),
+              show_default=True, help="The pretrained state file (written unless it holds this pretraining).")
+@click.option("--seeds", default="1,2,3,4,5", show_default=True, help="Fine-tuning session seeds.")
+def personalize(pre_model: Path, tune_model: Path, out: Path | None, state_path: Path, seeds: str) -> None:
+    """The personalization demo: pretrain PRE_MODEL (MNIST) on the host, fine-tune on TUNE_MODEL's data
+    (other writers' digits); held-out accuracy pretrained only / fine-tuned / from scratch, per seed, on the
+    twin (bit-exact with the device)."""
+    from ..job import load_data, load_spec
+    from ..results.personalize import measure, render, write_section
+    from .common import invocation
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        if not seed_list or min(seed_list) < 1:
+            raise McutrainError(f"--seeds {seeds!r}: give seeds 1..2^32-1, separated by commas")
+        pre, pre_ds = load_data(load_spec(pre_model))
+        tune, tune_ds = load_data(load_spec(tune_model))
+        res = measure(pre, pre_ds, tune, tune_ds, state_path, seed_list, log=lambda s: click.echo(s, err=True))
+    except McutrainError as exc:
+        fail(exc)
+    except ValueError as exc:
+        fail(McutrainError(f"--seeds {seeds!r}: {exc}"))
+    body = write_section(out, res, invocation()) if out is not None else render(res, invocation())
+    click.echo(body)

@@ -44,6 +44,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     "mnist": BuiltinDataset("mnist", n_inputs=28 * 28, n_classes=10),
     "cifar10": BuiltinDataset("cifar10", n_inputs=32 * 32 * 3, n_classes=10),   # mcutrain/data/cifar10.py
     "svhn": BuiltinDataset("svhn", n_inputs=32 * 32 * 3, n_classes=10),         # mcutrain/data/svhn.py
+    "digits": BuiltinDataset("digits", n_inputs=28 * 28, n_classes=10),        # mcutrain/data/digits.py
 }
 
 

@@ -1,0 +1,161 @@
+"""The personalization demo (issue 14): pretrain on MNIST on the host, fine-tune on other writers' digits.
+
+`mcutrain personalize PRE.toml TUNE.toml -o docs/results.md`: PRE (MNIST) is pretrained on the twin into a
+state file (`mcutrain pretrain`; reused when ``state`` names one of that model); TUNE is the same network
+(the same model hash: only the data set, its sizes, the epochs and the seed differ) on the device's data,
+scikit-learn's 8x8 digits (mcutrain/data/digits.py: 1,000 device-training images, 797 held out). For each
+seed, on the twin, which is the device bit for bit (`mcutrain train TUNE --init STATE --verify`, and
+tests/test_state_qemu.py on the M4F and M0 boards):
+
+- pretrained: the MNIST state, no fine-tuning, on the held-out digits;
+- fine-tuned: that state trained on the device-training digits (TUNE's epochs, the seed's order);
+- from scratch: the device's own initialisation trained on the same samples in the same order;
+- and the MNIST test accuracy of the pretrained and of each fine-tuned state (what was forgotten).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import McutrainError
+
+KEY = "personalize"
+
+
+@dataclass
+class SeedRow:
+    seed: int
+    fine_tuned: float
+    scratch: float
+    mnist_after: float
+
+
+@dataclass
+class Personalization:
+    pre_model: str
+    tune_model: str
+    model_hash: str
+    pre_samples: int
+    pre_mnist: float       #: pretrained state, MNIST test set
+    pretrained: float      #: pretrained state, held-out digits
+    tune_train: int
+    tune_test: int
+    tune_epochs: int
+    rows: list[SeedRow]
+    seconds: float
+
+
+def _accuracy(net: Any, x: np.ndarray, y: np.ndarray) -> float:
+    return float((net.infer(x) == y).mean())
+
+
+def measure(pre: Any, pre_ds: Any, tune: Any, tune_ds: Any, state_path: Path, seeds: list[int],
+            log: Any = None) -> Personalization:
+    """Pretrain ``pre`` into ``state_path`` (unless it holds that pretraining already), then the three
+    figures on ``tune``'s held-out set for each seed."""
+    from ..fleet.layout import load_twin_state
+    from ..host.twin_run import sample_order, train_twin
+    from ..job import encoded_data, twin_data
+    from ..state import file as sfile
+    from ..state.layout import state_layout
+    from ..state.pretrain import pretrain
+    from ..twin import TwinNetwork
+
+    t0 = time.monotonic()
+    if pre.model_hash() != tune.model_hash():
+        raise McutrainError(f"{pre.name} (model {pre.model_hash()}) and {tune.name} (model {tune.model_hash()}) "
+                            "are different networks: the fine-tuning model file may change only [data], epochs, "
+                            "seed and name")
+    done = None
+    if state_path.exists():
+        sf = sfile.read(state_path, state_layout(pre), pre.model_hash())
+        h = sf.header
+        if h.source == "pretrain" and h.seed == pre.seed and h.samples_trained == h.samples_total == \
+                len(pre_ds.y_train) * pre.training.epochs:
+            done = sf
+    if done is None:
+        if log:
+            log(f"pretraining {pre.name} on the twin into {state_path}")
+        done = pretrain(pre, pre_ds, state_path, quiet=log is None).state_file
+    plan, _, x_mnist = twin_data(pre, *encoded_data(pre, pre_ds))
+    _, x_tr, x_te = twin_data(tune, *encoded_data(tune, tune_ds))
+    y_tr, y_te, y_mnist = (np.asarray(a) for a in (tune_ds.y_train, tune_ds.y_test, pre_ds.y_test))
+    net = TwinNetwork(plan)
+    net.start(1, 0)
+    load_twin_state(net, done.state)
+    pre_mnist, pretrained = _accuracy(net, x_mnist, y_mnist), _accuracy(net, x_te, y_te)
+    rows = []
+    for seed in seeds:
+        order = sample_order(seed, len(y_tr), tune.training.epochs)
+        tuned, scratch = TwinNetwork(plan), TwinNetwork(plan)
+        train_twin(tuned, seed, len(y_tr), x_tr, y_tr, order, init_state=done.state)
+        train_twin(scratch, seed, len(y_tr), x_tr, y_tr, order)
+        rows.append(SeedRow(seed, _accuracy(tuned, x_te, y_te), _accuracy(scratch, x_te, y_te),
+                            _accuracy(tuned, x_mnist, y_mnist)))
+        if log:
+            r = rows[-1]
+            log(f"seed {seed}: fine-tuned {r.fine_tuned:.4f}, from scratch {r.scratch:.4f}, "
+                f"MNIST after {r.mnist_after:.4f}")
+    return Personalization(pre.name, tune.name, pre.model_hash(), done.header.samples_trained, pre_mnist,
+                           pretrained, len(y_tr), len(y_te), tune.training.epochs, rows, time.monotonic() - t0)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def _mean_sd(xs: list[float]) -> str:
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs) * 100:.2f}% ± {sd * 100:.2f}"
+
+
+def render(p: Personalization, command: str) -> str:
+    from .results_doc import machine_description
+
+    ft, sc, mn = ([getattr(r, k) for r in p.rows] for k in ("fine_tuned", "scratch", "mnist_after"))
+    beats = sum(f > max(s, p.pretrained) for f, s in zip(ft, sc, strict=True))
+    lines = [
+        "## Personalization: pretrained on MNIST on the host, fine-tuned on other writers' digits (issue 14)",
+        "",
+        f"`{command}` ({p.seconds:.0f} s on {machine_description()}). The network of `{p.pre_model}` "
+        f"(model {p.model_hash}) is pretrained on the host's integer twin over {p.pre_samples} MNIST samples "
+        "(`mcutrain pretrain`, the device's session bit for bit), then fine-tuned on the device's data: "
+        "scikit-learn's 8x8 digits (other writers, another scanner), resampled to 20x20 and centred in 28x28 "
+        f"like MNIST's, {p.tune_train} images to train on the device, {p.tune_test} held out. Fine-tuning "
+        f"trains every layer for {p.tune_epochs} epochs from the pretrained state with a fresh schedule "
+        f"(`mcutrain train {p.tune_model}.toml --init STATE`); from scratch trains the device's own "
+        "initialisation on the same samples in the same order. The figures are the twin's, which "
+        "tests/test_state_qemu.py shows bit-exact with the device (Cortex-M4F and M0) for the same commands.",
+        "",
+        "| seed | pretrained, no fine-tuning | fine-tuned on the device | from scratch on the device | "
+        "MNIST test after fine-tuning |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in p.rows:
+        lines.append(f"| {r.seed} | {_pct(p.pretrained)} | {_pct(r.fine_tuned)} | {_pct(r.scratch)} | "
+                     f"{_pct(r.mnist_after)} |")
+    lines += [
+        f"| mean ± sd | {_pct(p.pretrained)} | {_mean_sd(ft)} | {_mean_sd(sc)} | {_mean_sd(mn)} |",
+        "",
+        f"Held-out digits: {len(p.rows)} seeds; fine-tuning beats both no fine-tuning and from scratch in "
+        f"{beats} of {len(p.rows)}. MNIST test accuracy of the pretrained state: {_pct(p.pre_mnist)} "
+        f"(after fine-tuning: {_mean_sd(mn)}, what the new writers cost the old ones).",
+        "",
+        "Not measured yet: fine-tuning only the last layer or the last two (frozen layers, `trainable = false`, "
+        "is the second half of issue 14), and CIFAR-10 classes learned on the device.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(out: Path, p: Personalization, command: str) -> str:
+    from .results_doc import replace_section
+
+    body = render(p, command)
+    replace_section(out, KEY, body)
+    return body

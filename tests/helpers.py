@@ -58,13 +58,13 @@ _FIT_CANDIDATES = ((1, 32, 16), (2, 32, 8), (4, 32, 16), (4, 16, 8))
 def fitting_params(board: str, weights: str = "binary", qbp: bool = True) -> dict[str, int]:
     """small_model keywords (pool, units, latent_bits) of the largest candidate whose memory
     plan fits ``board``: 784-32-10 on the big boards, down to 49-32-10 on the 8 KB one."""
-    from mcutrain.arith.plan import make_plan
+    from mcutrain.arith.plan import make_dense_plan
     from mcutrain.build.boards import get_board
     from mcutrain.codegen.memory import plan_memory
 
     b = get_board(board)
     for pool, units, bits in _FIT_CANDIDATES:
-        plan = make_plan([784 // (pool * pool), units, 10], weights=weights, qbp=qbp, latent_bits=bits)
+        plan = make_dense_plan([784 // (pool * pool), units, 10], weights=weights, qbp=qbp, latent_bits=bits)
         if plan_memory(plan, b).fits():
             return {"pool": pool, "units": units, "latent_bits": bits}
     raise AssertionError(f"no test model fits board {board}")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcutrain.arith.fixed import shift
-from mcutrain.arith.plan import make_plan
+from mcutrain.arith.plan import make_dense_plan
 from mcutrain.arith.prng import XorShiftStream, xorshift32_step
 from mcutrain.arith.quant import (
     binarize_stochastic,
@@ -153,13 +153,13 @@ def test_masked_half_draw_is_uniform(mask_bits: int) -> None:
 def test_twin_sampling_follows_the_draw_order(weights: str) -> None:
     """The twin's vectorized sampling equals the definition applied draw by draw (scalar xorshift):
     rows in order, one draw per two weights, low half for even j, high half for odd j."""
-    plan = make_plan([5, 7], weights=weights, latent_bits=8)
+    plan = make_dense_plan([5, 7], weights=weights, latent_bits=8)
     layer = DenseTwin(plan, plan.layers[0])
     w0 = plan.w0
     layer.W = np.arange(5 * 7).reshape(5, 7) * 7 % (2 * w0 + 1) - w0
     rows = np.array([0, 2, 3])
     seed = 12345
-    got = layer._sample(rows, XorShiftStream(seed, capacity=16))
+    got = layer._mode.forward_backward(layer, rows, XorShiftStream(seed, capacity=16))  # binary.py / ternary.py
     s = seed
     for a, i in enumerate(rows):
         for j in range(0, 7, 2):
@@ -181,7 +181,7 @@ def test_batch_norm_scale_is_the_nearest_power_of_two() -> None:
     (2/3, 4/3] for every deviation the running average can hold (dev >= 2^R, exhaustively up to 2^22)."""
     from mcutrain.twin.batchnorm import BatchNormTwin
 
-    plan = make_plan([4, 2], batch_norm=(True,))
+    plan = make_dense_plan([4, 2], batch_norm=(True,))
     bn = BatchNormTwin(plan, plan.layers[0])
     dev = np.arange(plan.bn_dev_min, 1 << 22, dtype=np.int64)
     bn.dev = dev

@@ -31,10 +31,10 @@ INPUT_BYTES = 8
 
 def render_fixture() -> dict[str, str]:
     """{file name: text} of the fixture, rendered by the current generator."""
-    from mcutrain.arith.plan import make_plan
+    from mcutrain.arith.plan import make_dense_plan
     from mcutrain.codegen.render import RenderInputs, render_sources
 
-    plan = make_plan(SIZES, lr_start=LR_START)
+    plan = make_dense_plan(SIZES, lr_start=LR_START)
     return render_sources(RenderInputs(plan, MODEL_NAME, MODEL_HASH, ENCODING, INPUT_BYTES))
 
 

@@ -104,10 +104,10 @@ def test_client_refuses_a_state_of_another_model(data, tmp_path: Path) -> None:
 
 
 def test_float32_models_are_refused() -> None:
-    from mcutrain.arith.plan import make_plan
+    from mcutrain.arith.plan import make_dense_plan
 
     with pytest.raises(LayoutError, match="integer weight modes"):
-        StateLayout.from_plan(make_plan([20, 8, 3], weights="float32"))
+        StateLayout.from_plan(make_dense_plan([20, 8, 3], weights="float32"))
 
 
 def test_fleet_sim_command(data_dir: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import small_model, train_verified
 
-from mcutrain.arith.plan import make_plan
+from mcutrain.arith.plan import make_dense_plan
 from mcutrain.build.project import build, write_project
 from mcutrain.cli import main
 from mcutrain.model import check_against_data, load_model
@@ -23,12 +23,13 @@ from mcutrain.twin import Float32Twin, TwinNetwork, make_twin
 
 
 def test_make_twin_chooses_by_weight_mode() -> None:
-    assert isinstance(make_twin(make_plan([20, 8, 3], weights="float32")), Float32Twin)
-    assert isinstance(make_twin(make_plan([20, 8, 3], weights="sign")), TwinNetwork)
+    assert isinstance(make_twin(make_dense_plan([20, 8, 3], weights="float32")), Float32Twin)
+    assert isinstance(make_twin(make_dense_plan([20, 8, 3], weights="sign")), TwinNetwork)
 
 
 def test_float32_plan_ignores_fixed_point_settings() -> None:
-    plan = make_plan([784, 100, 10], weights="float32", qbp=True, update_rounding="stochastic", weight_scale_shift=1)
+    plan = make_dense_plan([784, 100, 10], weights="float32", qbp=True, update_rounding="stochastic",
+                           weight_scale_shift=1)
     assert plan.is_float and not plan.qbp and not plan.stochastic_update
     assert plan.latent_bytes == 4 and plan.latent_ctype == "float" and plan.latent_dtype == "<f4"
     # W0: Glorot h/2 x 2^weight_scale_shift, not rounded to a power of two, as a float32
@@ -42,7 +43,7 @@ def test_float32_twin_is_sgd_on_the_squared_hinge(data_dir: Path) -> None:
     d = np.load(data_dir / "mnist.npz")
     x = (d["x_train"].reshape(-1, 784)[:60] >> 4).astype(np.int64) << 4   # u4-decoded values, Q8
     y = d["y_train"][:60]
-    plan = make_plan([784, 24, 10], weights="float32", lr_start=-5, lr_decay_every_epochs=0)
+    plan = make_dense_plan([784, 24, 10], weights="float32", lr_start=-5, lr_decay_every_epochs=0)
     twin = Float32Twin(plan)
     twin.start(5, 60)
     ref = FloatMLP([784, 24, 10], weights="float32", qbp=False, lr=2.0**-5)
@@ -62,7 +63,7 @@ def test_float32_twin_is_sgd_on_the_squared_hinge(data_dir: Path) -> None:
 
 
 def test_float32_init_is_uniform_in_w0(tmp_path: Path) -> None:
-    plan = make_plan([300, 100, 10], weights="float32")
+    plan = make_dense_plan([300, 100, 10], weights="float32")
     twin = Float32Twin(plan)
     twin.start(123, 10)
     w, w0 = twin.layers[0].W, twin.layers[0].w0

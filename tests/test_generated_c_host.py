@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcutrain.arith.plan import make_plan
+from mcutrain.arith.plan import make_dense_plan
 from mcutrain.codegen.render import RenderInputs, render_sources, write_sources
 from mcutrain.twin import TwinNetwork
 
 DRIVER = Path(__file__).parent / "c" / "twin_driver.c"
+CORE = Path(__file__).resolve().parent.parent / "firmware" / "core"
+RUNTIME = [str(CORE / "crc.c")]  # the shared runtime of all generated code (mt_runtime.h is header-only)
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
@@ -38,8 +40,8 @@ def compile_driver(plan, tmp: Path, encoding: str = "bits", sample_bytes: int = 
         pytest.fail("gcc is needed for this test: apt-get install gcc")
     write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", encoding, sample_bytes)), tmp)
     exe = tmp / "driver"
-    subprocess.run(["gcc", *(CFLAGS if flags is None else flags), "-I", str(tmp), str(tmp / "mt_model.c"),
-                    str(DRIVER), "-o", str(exe)], check=True)
+    subprocess.run(["gcc", *(CFLAGS if flags is None else flags), "-I", str(tmp), "-I", str(CORE),
+                    str(tmp / "mt_model.c"), *RUNTIME, str(DRIVER), "-o", str(exe)], check=True)
     return exe
 
 def twin_with_one_weight_flipped(plan) -> TwinNetwork:
@@ -115,8 +117,8 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
                                   sizes: list[int], seed: int, latent_bits: int, rounding: str) -> None:
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, latent_bits=latent_bits,
-                     update_rounding=rounding)
+    plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-7, lr_min=-9, latent_bits=latent_bits,
+                           update_rounding=rounding)
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, train = run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
@@ -124,6 +126,22 @@ def test_generated_c_matches_twin(tmp_path: Path, data_dir: Path, weights: str, 
     with pytest.raises(AssertionError):
         run_and_compare(exe, twin_with_one_weight_flipped(plan), enc, x, y, seed=seed, spe=spe, n=n, every=every,
                         n_eval=n_eval)
+
+
+@pytest.mark.parametrize("weights", ["sign", "ternary"])
+def test_constant_learning_rate_builds_and_matches_twin(tmp_path: Path, data_dir: Path, weights: str) -> None:
+    """lr_decay_every_epochs = 0 (a constant learning rate) generated `k < 0` on an unsigned counter, which
+    -Werror=type-limits refused; it builds now, and over more than one epoch the rate stays constant in C and
+    twin alike (a decaying twin is told apart)."""
+    n, n_eval, spe, every = 300, 100, 100, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    kw = dict(weights=weights, qbp=True, lr_start=-6, lr_min=-9, latent_bits=8, update_rounding="stochastic")
+    plan = make_dense_plan([784, 17, 10], lr_decay_every_epochs=0, **kw)
+    exe = compile_driver(plan, tmp_path)
+    run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=5, spe=spe, n=n, every=every, n_eval=n_eval)
+    with pytest.raises(AssertionError):
+        run_and_compare(exe, TwinNetwork(make_dense_plan([784, 17, 10], lr_decay_every_epochs=1, **kw)), enc, x, y,
+                        seed=5, spe=spe, n=n, every=every, n_eval=n_eval)
 
 
 @pytest.mark.parametrize(
@@ -145,8 +163,8 @@ def test_generated_c_with_biases_matches_twin(tmp_path: Path, data_dir: Path, we
     """Biases (int32, in the state after the weights) are updated and saved bit for bit like the twin's."""
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases)
+    plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                           update_rounding=rounding, biases=biases)
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     c_state, _ = run_and_compare(exe, net, enc, x, y, seed=31, spe=spe, n=n, every=every, n_eval=n_eval)
@@ -175,8 +193,8 @@ def test_generated_c_with_mini_batches_matches_twin(tmp_path: Path, data_dir: Pa
     every epoch (150 samples: a short last batch), bit for bit like the twin."""
     n, n_eval, every = 400, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases, batch_size=batch)
+    plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-4, lr_min=-6, latent_bits=latent_bits,
+                           update_rounding=rounding, biases=biases, batch_size=batch)
     assert plan.batch_acc_ctype == ("int16_t" if batch * 2 * plan.w0 < 2**15 else "int32_t")
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
@@ -203,8 +221,8 @@ def test_generated_c_with_batch_norm_matches_twin(tmp_path: Path, data_dir: Path
     """Batch norm without multiplications: the running statistics, beta and every prediction bit for bit."""
     n, n_eval, spe, every = 400, 150, 150, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
-                     update_rounding=rounding, biases=biases, batch_norm=bn)
+    plan = make_dense_plan([784, *sizes], weights=weights, qbp=qbp, lr_start=-6, lr_min=-8, latent_bits=latent_bits,
+                           update_rounding=rounding, biases=biases, batch_norm=bn)
     plan = dataclasses.replace(plan, bn_momentum_shift=4)  # statistics that move fast: more of them is tested
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
@@ -242,7 +260,7 @@ def test_generated_float32_c_matches_float32_twin(tmp_path: Path, data_dir: Path
     pixels, y = d["x_train"].reshape(-1, 784)[:n], d["y_train"][:n]
     enc = encode(pixels, encoding, 128)
     x = decode(enc, encoding, 784, 8)
-    plan = make_plan([784, *sizes], weights="float32", lr_start=lr[0], lr_min=lr[1], weight_scale_shift=wss)
+    plan = make_dense_plan([784, *sizes], weights="float32", lr_start=lr[0], lr_min=lr[1], weight_scale_shift=wss)
     flags = [f for f in CFLAGS if f != "-O2"] + [opt, "-ffp-contract=off"]
     exe = compile_driver(plan, tmp_path, encoding, enc.shape[1], flags)
     net = make_twin(plan)

@@ -58,40 +58,40 @@ def test_shared_update_buffers_are_planned_exactly(tmp_path: Path) -> None:
     for name, nbytes in planned.items():
         assert (sizes[name] + 3) // 4 * 4 == nbytes, (name, sizes[name], nbytes)
 def test_batch_accumulators_are_planned_and_a_model_that_does_not_fit_is_refused(tmp_path: Path) -> None:
-    from mcutrain.arith.plan import make_plan
+    from mcutrain.arith.plan import dense_layers, make_dense_plan
     from mcutrain.build.boards import get_board
     from mcutrain.codegen.memory import ModelTooLargeError, check_fits, plan_memory
 
     board = get_board("netduinoplus2")
-    one = make_plan([196, 512, 10], weights="sign", latent_bits=8)
+    one = make_dense_plan([196, 512, 10], weights="sign", latent_bits=8)
     assert plan_memory(one, board).fits()  # the demo: 196-512-10, int8 latents
-    batched = make_plan([196, 512, 10], weights="sign", latent_bits=8, batch_size=32)
+    batched = make_dense_plan([196, 512, 10], weights="sign", latent_bits=8, batch_size=32)
     assert batched.batch_acc_ctype == "int16_t"  # 32 x 2 x 2^6 < 2^15
     kinds = plan_memory(batched, board).by_kind()
     assert kinds["batch_accumulators"] == 2 * (196 * 512 + 512 * 10)
     with pytest.raises(ModelTooLargeError, match=r"smaller batch_size .*batch_size = 32 take 210944 bytes"):
-        check_fits(batched, board, [196, 512, 10])
-    big = make_plan([196, 512, 10], weights="sign", latent_bits=8, batch_size=512)
+        check_fits(batched, board, dense_layers(2, units=[512, 10]))
+    big = make_dense_plan([196, 512, 10], weights="sign", latent_bits=8, batch_size=512)
     assert big.batch_acc_ctype == "int32_t"
 
 
 def test_batch_overflow_is_refused() -> None:
-    from mcutrain.arith.plan import PlanError, make_plan
+    from mcutrain.arith.plan import PlanError, make_dense_plan
 
-    make_plan([64, 10], latent_bits=16, batch_size=1 << 15)  # 2^15 x 2^15 < 2^31
+    make_dense_plan([64, 10], latent_bits=16, batch_size=1 << 15)  # 2^15 x 2^15 < 2^31
     with pytest.raises(PlanError, match="overflows the int32 batch accumulator; use a smaller batch_size"):
-        make_plan([64, 10], latent_bits=16, batch_size=1 << 16)
+        make_dense_plan([64, 10], latent_bits=16, batch_size=1 << 16)
     with pytest.raises(PlanError, match="not a power of two"):
-        make_plan([64, 10], batch_size=200)
+        make_dense_plan([64, 10], batch_size=200)
 
 
 def test_batch_norm_ranges_and_combinations_are_checked() -> None:
-    from mcutrain.arith.plan import PlanError, make_plan
+    from mcutrain.arith.plan import PlanError, make_dense_plan
 
-    make_plan([64, 512, 10], batch_norm=(True, True))  # the running statistics of 512 x ACT_MAX fit
+    make_dense_plan([64, 512, 10], batch_norm=(True, True))  # the running statistics of 512 x ACT_MAX fit
     with pytest.raises(PlanError, match=r"layers\[1\]: the batch-norm running statistics .* overflow int32"):
-        make_plan([64, 2047, 10], batch_norm=(False, True), weight_scale_shift=2)  # |z| up to 2^23
+        make_dense_plan([64, 2047, 10], batch_norm=(False, True), weight_scale_shift=2)  # |z| up to 2^23
     with pytest.raises(PlanError, match="use batch_size = 1"):
-        make_plan([64, 10], batch_norm=(True,), batch_size=4)
+        make_dense_plan([64, 10], batch_norm=(True,), batch_size=4)
     with pytest.raises(PlanError, match=r"layers\[0\]: batch_norm has its own learned shift"):
-        make_plan([64, 10], batch_norm=(True,), biases=(True,))
+        make_dense_plan([64, 10], batch_norm=(True,), biases=(True,))

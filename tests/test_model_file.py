@@ -674,12 +674,12 @@ def test_shared_update_rounding_is_a_new_hash_and_needs_quantized_backprop(tmp_p
                                              'latent_bits = 16\nupdate_rounding = "stochastic_shared"')))
     assert shared.arithmetic.update_rounding == "stochastic_shared"
     assert shared.model_hash() != base.model_hash()
-    from mcutrain.arith.plan import PlanError, make_plan
+    from mcutrain.arith.plan import PlanError, make_dense_plan
 
     with pytest.raises(PlanError, match="stochastic_shared needs quantized_backprop = true"):
-        make_plan([784, 32, 10], qbp=False, update_rounding="stochastic_shared")
+        make_dense_plan([784, 32, 10], qbp=False, update_rounding="stochastic_shared")
     with pytest.raises(PlanError, match="use batch_size = 1 or update_rounding = stochastic"):
-        make_plan([784, 32, 10], update_rounding="stochastic_shared", batch_size=4)
+        make_dense_plan([784, 32, 10], update_rounding="stochastic_shared", batch_size=4)
     err = error_of(tmp_path, edit(BASE, ("latent_bits = 16", 'latent_bits = 16\nupdate_rounding = "shared"')))
     assert_names(err, "arithmetic.update_rounding", '"shared"', "stochastic_shared")
 

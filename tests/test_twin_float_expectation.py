@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from mcutrain.arith.plan import ArithPlan, make_plan
+from mcutrain.arith.plan import ArithPlan, make_dense_plan
 from mcutrain.reference import FloatMLP
 from mcutrain.twin import TwinNetwork
 
@@ -65,8 +65,8 @@ class Steps:
 def plan_of(mode: str, qbp: bool, rounding: str = "nearest", latent_bits: int = 16, scale: int = 0) -> ArithPlan:
     """The 12-6-3 plan; with weight_scale_shift = `scale`, the learning rate is 2^(-6 - 2 scale) so that the
     larger steps of the larger outputs stay clear of the clip range."""
-    return make_plan(list(SIZES), weights=mode, qbp=qbp, update_rounding=rounding, latent_bits=latent_bits,
-                     weight_scale_shift=scale, lr_start=-6 - 2 * scale)
+    return make_dense_plan(list(SIZES), weights=mode, qbp=qbp, update_rounding=rounding, latent_bits=latent_bits,
+                           weight_scale_shift=scale, lr_start=-6 - 2 * scale)
 
 
 def inputs(scale: int) -> np.ndarray:
@@ -197,7 +197,7 @@ def float_forward(plan: ArithPlan, n: int, seed: int, x_int: np.ndarray = X_INT)
 def test_expected_preactivations_are_x_times_w(mode: str) -> None:
     """A linear 12-6 twin: the mean of its sampled pre-activations is x @ w exactly (E[w_b] = w for
     |w| <= W0 in both binary and ternary connect), within K_SE standard errors."""
-    plan = make_plan(list(SIZES[:2]), weights=mode, qbp=True)
+    plan = make_dense_plan(list(SIZES[:2]), weights=mode, qbp=True)
     assert plan.layers[0].weight_shift == 2 and not plan.layers[0].relu
     z = twin_forward(plan, N_FORWARD, seed=1)[0]
     w = W_UNITS6[0] / 64 * 2.0 ** -plan.layers[0].weight_shift
@@ -286,7 +286,7 @@ def report() -> None:
     """Print every comparison's largest deviation (python tests/test_twin_float_expectation.py)."""
     print("forward (max |mean difference| / SE; no bound)")
     for mode in ("binary", "ternary"):
-        plan = make_plan(list(SIZES[:2]), weights=mode, qbp=True)
+        plan = make_dense_plan(list(SIZES[:2]), weights=mode, qbp=True)
         z = twin_forward(plan, N_FORWARD, seed=1)[0]
         expected = (X_INT / 2.0**plan.act_frac) @ (W_UNITS6[0] / 64 * 2.0 ** -plan.layers[0].weight_shift)
         pre = (np.abs(z.mean(axis=0) - expected) / (z.std(axis=0, ddof=1) / np.sqrt(len(z)))).max()

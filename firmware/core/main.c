@@ -15,6 +15,7 @@
 #include "board.h"
 #include "link.h"
 #include "mt_model.h"
+#include "mt_runtime.h"   /* little-endian words (shared with the generated code) */
 
 #define PROTO_VERSION   2u
 #define ACK_EVERY       16u   /* data frames per `A` */
@@ -68,23 +69,9 @@ static void put_u16(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)((v >> 8) & 0xFFu);
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-    p[2] = (uint8_t)((v >> 16) & 0xFFu);
-    p[3] = (uint8_t)((v >> 24) & 0xFFu);
-}
-
 static uint32_t get_u16(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
 }
 
 static uint32_t put_str(uint8_t *p, uint32_t at, const char *s)
@@ -120,7 +107,7 @@ static void send_error(uint8_t code, const char *text, int type)
 /* `A`: u32 frames_done, u8 token (that of the `F` it answers, 0 otherwise). */
 static void send_ack_token(uint8_t token)
 {
-    put_u32(out, frames_done);
+    mt_put_le32(out, frames_done);
     out[4] = token;
     link_send('A', out, 5u);
 }
@@ -132,32 +119,32 @@ static void send_ack(void)
 
 static void send_nak(void)
 {
-    put_u32(out, frames_done);
+    mt_put_le32(out, frames_done);
     link_send('N', out, 4u);
 }
 
 /* `P`: cumulative counts, so a lost `P` loses nothing. */
 static void send_progress(void)
 {
-    put_u32(out, samples_trained);
-    put_u32(out + 4, p_hinge);
-    put_u32(out + 8, p_errors);
+    mt_put_le32(out, samples_trained);
+    mt_put_le32(out + 4, p_hinge);
+    mt_put_le32(out + 8, p_errors);
     link_send('P', out, 12u);
     p_count = 0;
 }
 
 static void send_digest(void)
 {
-    put_u32(out, samples_trained);
-    put_u32(out + 4, mt_state_digest());
-    put_u32(out + 8, mt_prng_state());
+    mt_put_le32(out, samples_trained);
+    mt_put_le32(out + 4, mt_state_digest());
+    mt_put_le32(out + 8, mt_prng_state());
     link_send('D', out, 12u);
 }
 
 static void send_predictions(void)
 {
     uint32_t i;
-    put_u32(out, pred_first);
+    mt_put_le32(out, pred_first);
     out[4] = (uint8_t)pred_n;
     for (i = 0; i < pred_n; i++) {
         out[5u + i] = preds[i];
@@ -183,7 +170,7 @@ static void send_info(void)
     }
     put_u16(out + 17, (uint32_t)(MT_INPUT_BYTES));
     out[19] = (uint8_t)(MT_N_CLASSES);
-    put_u32(out + 20, (uint32_t)(MT_STATE_BYTES));
+    mt_put_le32(out + 20, (uint32_t)(MT_STATE_BYTES));
     n = 25u;
     if (name == 0) {
         name = "";
@@ -204,7 +191,7 @@ static void send_chunk(uint32_t off, uint32_t n)
     if (n > (uint32_t)(MT_STATE_BYTES) - off) {
         n = (uint32_t)(MT_STATE_BYTES) - off;
     }
-    put_u32(out, off);
+    mt_put_le32(out, off);
     for (i = 0; i < n; i++) {
         out[4u + i] = state[off + i];
     }
@@ -230,10 +217,10 @@ static void send_weights(void)
  * samples_trained, u32 hinge_sum, u32 errors, u32 state_crc32, u8[MT_SCHED_BYTES]. */
 static void send_checkpoint_record(void)
 {
-    put_u32(out, samples_trained);
-    put_u32(out + 4, p_hinge);
-    put_u32(out + 8, p_errors);
-    put_u32(out + 12, mt_state_digest());
+    mt_put_le32(out, samples_trained);
+    mt_put_le32(out + 4, p_hinge);
+    mt_put_le32(out + 8, p_errors);
+    mt_put_le32(out + 12, mt_state_digest());
     mt_sched_save(out + 16);
     link_send('C', out, 16u + (uint32_t)(MT_SCHED_BYTES));
 }
@@ -274,10 +261,10 @@ static void reset_counters(void)
 
 static void on_start(const uint8_t *b)
 {
-    uint32_t seed = get_u32(b);
-    uint32_t per_epoch = get_u32(b + 4);
+    uint32_t seed = mt_get_le32(b);
+    uint32_t per_epoch = mt_get_le32(b + 4);
     digest_every = (uint16_t)get_u16(b + 8);
-    checkpoint_every = get_u32(b + 10);
+    checkpoint_every = mt_get_le32(b + 10);
     mt_session_start(seed, per_epoch);
     started = 1;
     reset_counters();
@@ -297,16 +284,16 @@ static uint32_t phase(uint32_t v, uint32_t m)
  * cadences) and `U` (its state bytes). */
 static void on_restore(const uint8_t *b)
 {
-    uint32_t want_crc = get_u32(b + 12);
+    uint32_t want_crc = mt_get_le32(b + 12);
     if (mt_state_digest() != want_crc) {
         send_error(ERR_RESTORE, "state bytes do not match the checkpoint digest: upload them again", -1);
         return;
     }
     mt_sched_load(b + 16);
     reset_counters();
-    samples_trained = get_u32(b);
-    p_hinge = get_u32(b + 4);
-    p_errors = get_u32(b + 8);
+    samples_trained = mt_get_le32(b);
+    p_hinge = mt_get_le32(b + 4);
+    p_errors = mt_get_le32(b + 8);
     if (digest_every != 0u) {
         digest_count = phase(samples_trained, digest_every);
     }
@@ -320,7 +307,7 @@ static void on_restore(const uint8_t *b)
 /* `U`: write state bytes (checkpoint upload); answered with `u`. */
 static void on_upload(const uint8_t *b, uint32_t blen)
 {
-    uint32_t off = get_u32(b);
+    uint32_t off = mt_get_le32(b);
     uint32_t n = blen - 4u;
     uint8_t *state = mt_state_buffer();
     uint32_t i;
@@ -332,7 +319,7 @@ static void on_upload(const uint8_t *b, uint32_t blen)
     for (i = 0; i < n; i++) {
         state[off + i] = b[4u + i];
     }
-    put_u32(out, off);
+    mt_put_le32(out, off);
     out[4] = (uint8_t)n;
     link_send('u', out, 5u);
 }
@@ -343,7 +330,7 @@ static void send_checkpoint_record(void);
  * or (n = 0, offset 0xFFFFFFFF) the checkpoint record `C` of the state now. */
 static void on_weights_part(const uint8_t *b)
 {
-    uint32_t off = get_u32(b);
+    uint32_t off = mt_get_le32(b);
     uint32_t n = b[4];
     if (n == 0u && off == 0xFFFFFFFFu) {
         send_checkpoint_record();

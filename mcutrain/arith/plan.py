@@ -6,35 +6,21 @@ cannot disagree about a shift. docs/arithmetic.md explains each one.
 
 from __future__ import annotations
 
-import math
-import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-ACC_LIMIT = (1 << 31) - 1
+from .checks import (  # noqa: F401 (re-exported: the plan module is where callers look for them)
+    check_bn_ranges,
+    check_update_shifts,
+    float32_value,
+    glorot_w0,
+    glorot_weight_shift,
+)
+from .dense import DensePlan
+from .layers import ACC_LIMIT, LayerPlan, PlanContext, PlanError, plan_class
 
-
-class PlanError(ValueError):
-    """A model whose fixed-point ranges cannot be guaranteed (names the fix)."""
-
-
-@dataclass(frozen=True)
-class DensePlan:
-    index: int
-    n_in: int
-    n_out: int
-    relu: bool
-    weight_shift: int        # W0 = 2^-weight_shift (Glorot W0 = h/2 rounded to a power of two)
-    update_const: int        # C_l without the learning-rate exponent: -A - E + weight_shift + LW
-    in_max: int              # largest input value (Q(A) integer) the layer can see
-    w0_float: float = 0.0    # float32 mode: W0 = Glorot h/2 x 2^weight_scale_shift, rounded to float32
-    bias: bool = False       # an int32 bias per unit, in accumulator units (Q(A) x 2^weight_shift)
-    bias_const: int = 0      # bias update shift without the learning-rate exponent: A + weight_shift - E
-    bias_max: int = 0        # biases saturate to [-bias_max, bias_max] = ACT_MAX in accumulator units
-    bn: bool = False         # batch normalization without multiplications (docs/arithmetic.md, section 5.8)
-
-    @property
-    def draws_per_row(self) -> int:
-        return (self.n_out + 1) // 2
+__all__ = ["ACC_LIMIT", "ArithPlan", "DensePlan", "LayerPlan", "PlanError", "make_dense_plan", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +39,7 @@ class ArithPlan:
     lr_decay_shift: int
     lr_decay_every_epochs: int
     lr_min: int
-    layers: tuple[DensePlan, ...]
+    layers: tuple[LayerPlan, ...]
     latent_bits: int = 16
     stochastic_update: bool = False  # round the shifted update stochastically (one 16-bit draw a weight)
     shared_update: bool = False      # "stochastic_shared": one stochastic rounding per (exponent, output) a step
@@ -86,7 +72,7 @@ class ArithPlan:
 
     @property
     def has_bn(self) -> bool:
-        return any(layer.bn for layer in self.layers)
+        return any(layer.n_bn_words for layer in self.layers)
 
     @property
     def batch_size(self) -> int:
@@ -162,7 +148,7 @@ class ArithPlan:
     def n_classes(self) -> int:
         return self.layers[-1].n_out
 
-    def update_shift_range(self, layer: DensePlan) -> tuple[int, int]:
+    def update_shift_range(self, layer: Any) -> tuple[int, int]:
         lo = self.lr_min + layer.update_const + self.ex_min
         top = layer.in_max.bit_length()  # x_q <= 2^(msb(x) + 1)
         hi = self.lr_start + layer.update_const + (min(self.ex_max, top) if self.qbp else top - 1)
@@ -170,11 +156,11 @@ class ArithPlan:
 
     @property
     def has_biases(self) -> bool:
-        return any(layer.bias for layer in self.layers)
+        return any(layer.n_biases for layer in self.layers)
 
     @property
     def n_weights(self) -> int:
-        return sum(layer.n_in * layer.n_out for layer in self.layers)
+        return sum(layer.n_weights for layer in self.layers)
 
     @property
     def state_pad(self) -> int:
@@ -184,13 +170,13 @@ class ArithPlan:
     @property
     def n_bn_words(self) -> int:
         """int32 words of batch-norm state: mean, deviation and beta of every unit of every BN layer."""
-        return sum(3 * layer.n_out for layer in self.layers if layer.bn)
+        return sum(layer.n_bn_words for layer in self.layers)
 
     @property
     def state_bytes(self) -> int:
         """The state (docs/arithmetic.md, section 7): weights, padding, every layer's biases (int32), then
         every batch-norm layer's mean, deviation and beta (int32)."""
-        n_bias = sum(layer.n_out for layer in self.layers if layer.bias)
+        n_bias = sum(layer.n_biases for layer in self.layers)
         return self.latent_bytes * self.n_weights + self.state_pad + 4 * n_bias + 4 * self.n_bn_words
 
     @property
@@ -201,23 +187,9 @@ class ArithPlan:
 from .modes import TERNARY_MODES, UPDATE_ROUNDINGS, WEIGHT_MODES  # noqa: E402 (the names, defined once)
 
 
-def glorot_w0(n_in: int, n_out: int) -> float:
-    """The paper's W0 = h/2 with Glorot's h = sqrt(6 / (n_in + n_out)) (float64)."""
-    return math.sqrt(6.0 / (n_in + n_out)) / 2.0
-
-
-def float32_value(x: float) -> float:
-    """x rounded to the nearest IEEE single (round half to even), as a Python float."""
-    return float(struct.unpack("<f", struct.pack("<f", x))[0])
-
-
-def glorot_weight_shift(n_in: int, n_out: int) -> int:
-    """-log2(W0) rounded, with W0 = sqrt(6 / (n_in + n_out)) / 2 as in the paper's code."""
-    return max(0, round(-math.log2(glorot_w0(n_in, n_out))))
-
-
 def make_plan(
-    sizes: list[int],
+    n_inputs: int,
+    layer_specs: Sequence[Any],
     *,
     weights: str = "binary",
     qbp: bool = True,
@@ -233,10 +205,10 @@ def make_plan(
     input_max: int = 256,
     weight_scale_shift: int = 0,
     update_rounding: str = "nearest",
-    biases: tuple[bool, ...] | None = None,
     batch_size: int = 1,
-    batch_norm: tuple[bool, ...] | None = None,
 ) -> ArithPlan:
+    """The plan of a network: ``n_inputs`` inputs, then the model file's layers (LayerSpec objects, each
+    planned by the plan class registered for its kind, mcutrain/arith/layers.py)."""
     if weights not in WEIGHT_MODES:
         raise PlanError(f"weight mode {weights!r} is not implemented on the device; "
                         f"use one of {', '.join(WEIGHT_MODES)}")
@@ -250,43 +222,37 @@ def make_plan(
     if update_rounding == "stochastic_shared" and batch_size != 1:
         raise PlanError("update_rounding = stochastic_shared rounds each sample's update as it is applied; "
                         "use batch_size = 1 or update_rounding = stochastic")
-    n_layers = len(sizes) - 1
-    biases = tuple(biases) if biases is not None else (False,) * n_layers
-    if len(biases) != n_layers:
-        raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
-    batch_norm = tuple(batch_norm) if batch_norm is not None else (False,) * n_layers
-    if len(batch_norm) != n_layers:
-        raise PlanError(f"{len(batch_norm)} batch_norm flags for {n_layers} layers")
-    if any(batch_norm):
+    if not layer_specs:
+        raise PlanError("a network needs at least one layer")
+    latent_shift = latent_bits - 2
+    act_max = (1 << 15) - 1
+    layers: list[LayerPlan] = []
+    n_in, in_max = n_inputs, input_max
+    for k, spec in enumerate(layer_specs):
+        ctx = PlanContext(index=k, n_in=n_in, last=k == len(layer_specs) - 1, in_max=in_max, act_frac=act_frac,
+                          err_frac=err_frac, latent_shift=latent_shift, act_max=act_max,
+                          weight_scale_shift=weight_scale_shift)
+        lp = plan_class(spec.kind, k).from_spec(spec, ctx)
+        layers.append(lp)
+        n_in, in_max = lp.n_out, lp.out_max(act_max)
+    n_layers = len(layers)
+    if any(la.bn for la in layers):
         if weights == "float32":
             raise PlanError("batch normalization is implemented for the integer weight modes only, not float32")
         if batch_size != 1:
             raise PlanError("batch normalization with mini-batches is not implemented: use batch_size = 1 "
                             "(the statistics are running averages over the stream)")
-        both = [k for k in range(n_layers) if batch_norm[k] and biases[k]]
+        both = [k for k in range(n_layers) if layers[k].bn and layers[k].bias]
         if both:
             raise PlanError(f"layers[{both[0]}]: batch_norm has its own learned shift (beta); remove bias = true")
     if batch_size < 1 or batch_size & (batch_size - 1):
         raise PlanError(f"batch_size {batch_size} is not a power of two; the batch mean is a shift")
     if weights == "float32" and batch_size != 1:
         raise PlanError("mini-batches are implemented for the integer weight modes only; float32 needs batch_size = 1")
-    if weights == "float32" and any(biases):
+    if weights == "float32" and any(la.bias for la in layers):
         raise PlanError("biases are implemented for the integer weight modes only, not float32")
     if update_rounding == "stochastic" and not qbp:
         raise PlanError("update_rounding = stochastic needs quantized_backprop = true; use nearest")
-    latent_shift = latent_bits - 2
-    act_max = (1 << 15) - 1
-    layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        ws = max(0, glorot_weight_shift(n_in, n_out) - weight_scale_shift)
-        layers.append(DensePlan(
-            index=k, n_in=n_in, n_out=n_out, relu=k < len(sizes) - 2, weight_shift=ws,
-            in_max=input_max if k == 0 else act_max,
-            update_const=-act_frac - err_frac + ws + latent_shift,
-            w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**weight_scale_shift),
-            bias=biases[k], bias_const=act_frac + ws - err_frac, bias_max=(act_max << ws) if biases[k] else 0,
-            bn=batch_norm[k],
-        ))
     ex_min = max(0, qbp_range[0] + act_frac)
     ex_max = min(act_max.bit_length(), qbp_range[1] + act_frac)
     plan = ArithPlan(
@@ -312,64 +278,9 @@ def check_ranges(plan: ArithPlan) -> None:
             f"batch_size {plan.batch_size}: the sum of {plan.batch_size} weight updates of up to "
             f"{plan.update_max} overflows the int32 batch accumulator; use a smaller batch_size")
     for layer in plan.layers:
-        in_max = layer.in_max
-        if layer.bias and plan.batch_size * 2 * layer.bias_max > ACC_LIMIT:
-            raise PlanError(
-                f"layers[{layer.index}]: the sum of {plan.batch_size} bias updates of up to {2 * layer.bias_max} "
-                f"overflows the int32 batch accumulator; use a smaller batch_size or no bias")
-        if layer.n_in * in_max > ACC_LIMIT:
-            raise PlanError(
-                f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} (max activation) overflows the "
-                f"int32 forward accumulator; use at most {ACC_LIMIT // in_max} inputs")
-        if layer.n_out * plan.err_max > ACC_LIMIT:
-            raise PlanError(
-                f"layers[{layer.index}]: {layer.n_out} units x {plan.err_max} (max error) overflows the "
-                f"int32 backward accumulator; use at most {ACC_LIMIT // plan.err_max} units")
-        if layer.bias:
-            if layer.n_in * in_max + layer.bias_max > ACC_LIMIT:
-                raise PlanError(
-                    f"layers[{layer.index}]: {layer.n_in} inputs x {in_max} plus the bias ({layer.bias_max} at most) "
-                    f"overflows the int32 forward accumulator; use fewer inputs or no bias")
-            check_update_shifts(plan, layer, "bias", plan.lr_min + layer.bias_const,
-                                plan.lr_start + layer.bias_const, "")
-        if layer.bn:
-            check_bn_ranges(plan, layer)
-        check_update_shifts(plan, layer, "weight", *plan.update_shift_range(layer), " or error_frac_bits")
+        layer.check(plan)
     if plan.layers[-1].n_out * 2 * plan.one > ACC_LIMIT:
         raise PlanError("too many classes for the hinge-loss statistic")
-
-
-def check_update_shifts(plan: ArithPlan, layer: DensePlan, what: str, lo: int, hi: int, also: str) -> None:
-    """An update shifts an error by lo..hi bits: right by at most 30, left without overflowing int32."""
-    if -lo > 30:
-        raise PlanError(
-            f"layers[{layer.index}]: the {what} update shifts an error right by up to {-lo} bits (more than 30); "
-            f"raise lr_min{also}")
-    if hi > 0 and plan.err_max << hi > ACC_LIMIT:
-        raise PlanError(
-            f"layers[{layer.index}]: the {what} update shifts an error left by up to {hi} bits, which "
-            f"overflows int32; lower learning_rate{also}")
-
-
-def check_bn_ranges(plan: ArithPlan, layer: DensePlan) -> None:
-    """Batch norm (docs/arithmetic.md, section 8): the running mean and deviation stay within twice the
-    largest |z| in Q(A + R); beta's update shift and the backward shift keep errors inside int32."""
-    r, a, m = plan.bn_frac, plan.act_frac, plan.bn_momentum_shift
-    z_max = (layer.n_in * layer.in_max >> layer.weight_shift) + 1
-    where = f"layers[{layer.index}]"
-    if a < r - m or 4 * z_max << r > ACC_LIMIT:
-        raise PlanError(f"{where}: the batch-norm running statistics of |z| up to {z_max} overflow int32; "
-                        "use fewer inputs or a larger weight scale (weight_scale_shift = 0)")
-    k_beta = plan.lr_start + a + r - plan.err_frac
-    if k_beta > 0 and plan.err_max << k_beta > ACC_LIMIT:
-        raise PlanError(f"{where}: the batch-norm beta update shifts an error left by {k_beta} bits, which "
-                        "overflows int32; lower learning_rate")
-    if -(plan.lr_min + a + r - plan.err_frac) > 30:
-        raise PlanError(f"{where}: the batch-norm beta update shifts an error right by more than 30 bits; "
-                        "raise lr_min")
-    if plan.err_max << a > ACC_LIMIT:
-        raise PlanError(f"{where}: the batch-norm backward shift (up to {a} bits) overflows int32; "
-                        "lower activation_frac_bits or error_frac_bits")
 
 
 def input_max(encoding: str, act_frac: int) -> int:
@@ -381,19 +292,40 @@ def input_max(encoding: str, act_frac: int) -> int:
     return 255 << (act_frac - 8)
 
 
-def plan_from_spec(spec: object) -> ArithPlan:
+def plan_from_spec(spec: Any) -> ArithPlan:
     """The arithmetic plan of a validated ModelSpec (mcutrain.model)."""
-    t = spec.training  # type: ignore[attr-defined]
-    a = spec.arithmetic  # type: ignore[attr-defined]
+    t = spec.training
+    a = spec.arithmetic
     return make_plan(
-        spec.layer_sizes(),  # type: ignore[attr-defined]
+        spec.layer_sizes()[0], spec.layers,
         weights=t.weights, qbp=t.quantized_backprop, qbp_range=tuple(t.qbp_exponent_range),
         act_frac=a.activation_frac_bits, err_frac=a.error_frac_bits, latent_bits=a.latent_bits,
         lr_start=t.learning_rate, lr_decay_shift=t.lr_decay_shift,
         lr_decay_every_epochs=t.lr_decay_every_epochs, lr_min=t.lr_min,
-        input_max=input_max(spec.data.encoding, a.activation_frac_bits),  # type: ignore[attr-defined]
+        input_max=input_max(spec.data.encoding, a.activation_frac_bits),
         weight_scale_shift=a.weight_scale_shift, update_rounding=a.update_rounding,
-        biases=spec.layer_biases(),  # type: ignore[attr-defined]
         batch_size=t.batch_size,
-        batch_norm=spec.layer_batch_norm(),  # type: ignore[attr-defined]
     )
+
+
+def dense_layers(n_layers: int, biases: Sequence[bool] | None = None,
+                 batch_norm: Sequence[bool] | None = None, units: Sequence[int] = ()) -> list[Any]:
+    """Dense LayerSpecs (ReLU, the last linear) with the given units, bias and batch_norm flags."""
+    from ..model.spec import DenseLayerSpec  # noqa: PLC0415 (the model package imports this module)
+
+    biases = tuple(biases) if biases is not None else (False,) * n_layers
+    batch_norm = tuple(batch_norm) if batch_norm is not None else (False,) * n_layers
+    if len(biases) != n_layers:
+        raise PlanError(f"{len(biases)} bias flags for {n_layers} layers")
+    if len(batch_norm) != n_layers:
+        raise PlanError(f"{len(batch_norm)} batch_norm flags for {n_layers} layers")
+    return [DenseLayerSpec(units=units[k], activation="relu" if k < n_layers - 1 else "linear",
+                           bias=biases[k], batch_norm=batch_norm[k]) for k in range(n_layers)]
+
+
+def make_dense_plan(sizes: Sequence[int], *, biases: Sequence[bool] | None = None,
+                    batch_norm: Sequence[bool] | None = None, **kw: Any) -> ArithPlan:
+    """The plan of a dense MLP given as [n_inputs, units, ..., n_classes] (tests, benchmarks, examples):
+    the layers are written out as dense LayerSpecs and planned by :func:`make_plan`."""
+    n_layers = len(sizes) - 1
+    return make_plan(sizes[0], dense_layers(n_layers, biases, batch_norm, sizes[1:]), **kw)

@@ -32,22 +32,18 @@ class Generated:
 
 
 def training_functions(plan: ArithPlan) -> list[str]:
+    """The training step's C functions: the skeleton's, then each layer's as its kind names them."""
     names = ["mt_session_start", "mt_train_step", "decode_input", "output_error"]
     for layer in plan.layers:
-        names.append(f"l{layer.index}_forward_train")
-        if layer.bn:
-            names += [f"l{layer.index}_bn_train", f"l{layer.index}_bn_backward"]
-        if layer.index > 0:
-            names.append(f"l{layer.index}_backward")
-        names.append(f"l{layer.index}_update")
-        if plan.batch_shift:
-            names.append(f"l{layer.index}_apply_batch")
+        names += layer.functions(plan)[0]
     return names
 
 
 def inference_functions(plan: ArithPlan) -> list[str]:
-    return (["mt_infer", "decode_input"] + [f"l{layer.index}_infer" for layer in plan.layers]
-            + [f"l{layer.index}_bn_infer" for layer in plan.layers if layer.bn])
+    names = ["mt_infer", "decode_input"]
+    for layer in plan.layers:
+        names += layer.functions(plan)[1]
+    return names
 
 
 def stack_estimate(gen_dir: Path, board: Any) -> dict[str, Any]:
@@ -89,7 +85,7 @@ def generate(spec: Any, out_dir: Path) -> Generated:
     """Write mt_model.c, mt_model.h and manifest.json into out_dir for a validated ModelSpec."""
     plan = arith_plan(spec)
     board = get_board(spec.board)
-    memory = check_fits(plan, board, spec.layer_sizes())
+    memory = check_fits(plan, board, spec.layers)
     files = render_sources(RenderInputs(
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
         encoding=spec.data.encoding, input_bytes=spec.input_bytes))

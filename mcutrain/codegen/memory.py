@@ -6,9 +6,13 @@ anything is built; tests compare the plan with the linker's figures.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ..arith.plan import ArithPlan, DensePlan, make_plan
+from ..arith.layers import MemoryItem
+from ..arith.plan import ArithPlan, make_plan
 from ..build.boards import Board
 from ..errors import McutrainError
 
@@ -17,25 +21,20 @@ from ..errors import McutrainError
 RUNTIME_RAM_BYTES = 1024
 # Flash: code only (no weights: they live in RAM and start from the PRNG). An estimate from
 # measured builds: runtime + board support (protocol v2 with retransmission and checkpoints:
-# 7780 B for a 2-layer binary model, 8248 B for the demo), and each dense layer's four kernels.
+# 7780 B for a 2-layer binary model, 8248 B for the demo), and each layer's kernels (its kind's
+# LayerPlan.flash_bytes: 1536 B for a dense layer's four).
 FLASH_RUNTIME_BYTES = 4864
-FLASH_DENSE_LAYER_BYTES = 1536
 
 
 def plan_flash(plan: ArithPlan) -> int:
-    return FLASH_RUNTIME_BYTES + FLASH_DENSE_LAYER_BYTES * len(plan.layers)
+    return FLASH_RUNTIME_BYTES + sum(layer.flash_bytes(plan) for layer in plan.layers)
+
+
+__all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "plan_flash", "plan_memory"]
 
 
 class ModelTooLargeError(McutrainError):
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class MemoryItem:
-    kind: str      # latent_weights (float weights in float32 mode) | sign_bits | row_index | activations | errors
-    #               | update_buffers (update_rounding = "stochastic_shared") | biases | input | runtime
-    name: str
-    bytes: int
 
 
 @dataclass(frozen=True)
@@ -60,75 +59,30 @@ class MemoryPlan:
         return self.total() <= self.ram_bytes
 
 
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def dense_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
-    k = layer.index
-    if plan.is_float:
-        # templates/layers/dense_float.c.j2: float weights (4 bytes each; kind latent_weights, the
-        # stored weights of every mode), float activations and errors; no sign bits, no row index.
-        return [
-            MemoryItem("latent_weights", f"L{k}_W", 4 * layer.n_in * layer.n_out),
-            MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
-            MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
-        ]
-    words = (layer.n_out + 31) // 32
-    keep_signs = k > 0 and plan.samples_weights  # the backward pass reads the sampled weights
-    keep_nonzero = keep_signs and plan.is_ternary  # ternary: a second bit a weight, non-zero or not
-    return [
-        MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * layer.n_in * layer.n_out),
-        MemoryItem("sign_bits", f"l{k}_signs", 4 * layer.n_in * words if keep_signs else 0),
-        MemoryItem("sign_bits", f"l{k}_nonzero", 4 * layer.n_in * words if keep_nonzero else 0),
-        MemoryItem("row_index", f"l{k}_active", _align4(2 * layer.n_in)),
-        MemoryItem("row_index", f"l{k}_rows", 4 * layer.n_in),
-        MemoryItem("activations", f"a{k + 1}", 4 * layer.n_out),
-        MemoryItem("errors", f"d{k + 1}", 4 * layer.n_out),
-        MemoryItem("biases", f"L{k}_B", 4 * layer.n_out if layer.bias else 0),
-        # batch norm: mean, deviation, beta (state) and the scale exponents of the last forward pass
-        MemoryItem("batch_norm", f"L{k}_MU/DEV/BETA, l{k}_bn_t", 16 * layer.n_out if layer.bn else 0),
-        # mini-batches: the summed updates of every weight (int16 or int32, as the proof allows) and bias
-        MemoryItem("batch_accumulators", f"l{k}_G",
-                   _align4(plan.batch_acc_bytes * layer.n_in * layer.n_out) if plan.batch_shift else 0),
-        MemoryItem("batch_accumulators", f"l{k}_GB", 4 * layer.n_out if plan.batch_shift and layer.bias else 0),
-        *shared_update_items(layer, plan),
-    ]
-
-
-def shared_update_items(layer: DensePlan, plan: ArithPlan) -> list[MemoryItem]:
-    """update_rounding = "stochastic_shared" (templates/layers/dense_update_shared.c.j2): the rows chained by
-    exponent (a byte a row below 255 inputs, else two) and one update vector of the layer's outputs."""
-    if not (plan.qbp and plan.shared_update):
-        return []
-    k = layer.index
-    return [
-        MemoryItem("update_buffers", f"l{k}_next", _align4(layer.n_in * (1 if layer.n_in < 255 else 2))),
-        MemoryItem("update_buffers", f"l{k}_u", _align4(layer.n_out * plan.latent_bytes)),
-    ]
-
-
 def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
     for layer in plan.layers:
-        items += dense_items(layer, plan)
+        items += layer.memory_items(plan)  # each layer's kind names its buffers (mcutrain/arith/layers.py)
     if plan.state_pad:
         items.append(MemoryItem("biases", "state padding", plan.state_pad))
     items.append(MemoryItem("runtime", "firmware/core buffers", RUNTIME_RAM_BYTES))
     return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
 
 
-def check_fits(plan: ArithPlan, board: Board, sizes: list[int]) -> MemoryPlan:
+def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -> MemoryPlan:
+    """The memory plan, or ModelTooLargeError naming the fixes; with the model file's layers
+    (``layer_specs``) and a dense first hidden layer, the largest first hidden layer that would fit."""
     mem = plan_memory(plan, board)
     if mem.fits():
         return mem
     hint = ""
-    if len(sizes) >= 3:
-        for h in range(sizes[1] - 1, 0, -1):
-            trial = make_plan([sizes[0], h, *sizes[2:]], weights=plan.weights, qbp=plan.qbp,
-                              latent_bits=plan.latent_bits, batch_size=plan.batch_size,
-                              biases=tuple(la.bias for la in plan.layers),
-                              batch_norm=tuple(la.bn for la in plan.layers))
+    sizes = [plan.n_inputs] + [la.n_out for la in plan.layers]
+    first = layer_specs[0] if len(layer_specs) >= 2 else None
+    if first is not None and hasattr(first, "units"):
+        for h in range(first.units - 1, 0, -1):
+            trial = make_plan(plan.n_inputs, [dataclasses.replace(first, units=h), *layer_specs[1:]],
+                              weights=plan.weights, qbp=plan.qbp, latent_bits=plan.latent_bits,
+                              batch_size=plan.batch_size)
             if plan_memory(trial, board).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
+from ..arith.layers import PLAN_KINDS
 from ..arith.plan import ArithPlan, float32_value
 from ..build.resources import templates_dir
 
@@ -33,8 +34,10 @@ def c_float(x: float) -> str:
 
 
 def _env() -> jinja2.Environment:
+    # the shipped templates first, then the folders of layer kinds registered from outside the tree
+    extra = sorted({str(c.template_dir) for c in PLAN_KINDS.values() if c.template_dir is not None})
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader([str(templates_dir()), *extra]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -45,18 +48,19 @@ def _env() -> jinja2.Environment:
 def render_sources(inp: RenderInputs) -> dict[str, str]:
     """Return {file name: text} of the generated C."""
     plan = inp.plan
+    # where each layer's weights, biases and batch-norm words start in the state block (section 7)
     offsets, total = [], 0
     for layer in plan.layers:
         offsets.append(total)
-        total += layer.n_in * layer.n_out
+        total += layer.n_weights
     bn_offsets, n_bn = [], 0
     for layer in plan.layers:
         bn_offsets.append(n_bn)
-        n_bn += 3 * layer.n_out if layer.bn else 0
+        n_bn += layer.n_bn_words
     bias_offsets, n_biases = [], 0
     for layer in plan.layers:
         bias_offsets.append(n_biases)
-        n_biases += layer.n_out if layer.bias else 0
+        n_biases += layer.n_biases
     ctx = {
         "version": __version__,
         "plan": plan,

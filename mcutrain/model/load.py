@@ -356,15 +356,17 @@ def _check_network(layers: list[LayerSpec | None], problems: Problems,
     layer = layers[last]
     if layer is None:
         return
-    if not isinstance(layer, DenseLayerSpec):
+    if not layer.can_be_output:
+        outputs = ", ".join(k for k, c in LAYER_KINDS.items() if c.can_be_output)
         problems.add(f"layers[{last}].kind", layer.kind,
-                     'the last layer must be dense, with activation = "linear" and one unit per class')
+                     f"a {layer.kind} layer cannot be the last layer; end with a layer of a kind that gives the "
+                     f'class scores ({outputs}), e.g. dense with activation = "linear" and one unit per class')
         return
-    if layer.activation != "linear":
+    if getattr(layer, "activation", "linear") != "linear":
         problems.add(f"layers[{last}].activation", layer.activation,
                      'the last layer gives the class scores of the hinge loss; set activation = "linear"')
-    if n_classes is not None and layer.units != n_classes:
-        problems.add(f"layers[{last}].units", layer.units,
+    if n_classes is not None and layer.output_units() != n_classes:
+        problems.add(f"layers[{last}].units", layer.output_units(),
                      f"the last layer needs one unit per class: {dataset} has {n_classes} classes, "
                      f"set units = {n_classes}")
 

@@ -14,9 +14,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from ..arith.modes import WEIGHT_MODES  # noqa: F401 (re-exported; defined once, in mcutrain/arith/modes.py)
+from ..arith.registry import registrar
 from .reader import Table
 
 ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
@@ -93,6 +94,8 @@ class LayerSpec:
 
     kind: ClassVar[str] = ""
     keys: ClassVar[tuple[str, ...]] = ("kind",)
+    can_be_output: ClassVar[bool] = False
+    """Whether the kind can be the last layer, whose outputs are the class scores of the loss."""
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> LayerSpec | None:
@@ -103,6 +106,10 @@ class LayerSpec:
         """The number of outputs given the number of inputs."""
         raise NotImplementedError
 
+    def output_units(self) -> int:
+        """The number of class scores, for a kind that can be the last layer (``can_be_output``)."""
+        raise TypeError(f"a {self.kind!r} layer cannot be the last layer (can_be_output is false)")
+
     def to_dict(self) -> dict[str, Any]:
         """The layer as in the model file (``kind`` first); also its part of the model hash."""
         return {"kind": self.kind, **dataclasses.asdict(self)}
@@ -112,15 +119,8 @@ LAYER_KINDS: dict[str, type[LayerSpec]] = {}
 """kind -> class; filled by :func:`register_layer`."""
 
 
-L = TypeVar("L", bound=type[LayerSpec])
-
-
-def register_layer(cls: L) -> L:
-    """Class decorator: make a layer class the one for its ``kind``."""
-    if not cls.kind or cls.kind in LAYER_KINDS:
-        raise ValueError(f"layer class {cls.__name__} needs a new, non-empty kind (got {cls.kind!r})")
-    LAYER_KINDS[cls.kind] = cls
-    return cls
+register_layer = registrar(LAYER_KINDS, "layer")
+"""Class decorator: make a layer class the one for its ``kind``."""
 
 
 @register_layer
@@ -130,6 +130,7 @@ class DenseLayerSpec(LayerSpec):
 
     kind: ClassVar[str] = "dense"
     keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm")
+    can_be_output: ClassVar[bool] = True
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
@@ -149,6 +150,9 @@ class DenseLayerSpec(LayerSpec):
         return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm)
 
     def out_features(self, in_features: int) -> int:
+        return self.units
+
+    def output_units(self) -> int:
         return self.units
 
 
@@ -206,9 +210,7 @@ class ModelSpec:
 
     @property
     def n_classes(self) -> int:
-        last = self.layers[-1]
-        assert isinstance(last, DenseLayerSpec)
-        return last.units
+        return self.layers[-1].output_units()
 
     @property
     def input_bytes(self) -> int:

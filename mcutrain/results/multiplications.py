@@ -22,49 +22,29 @@ Weight sampling (a comparison with a random number) is not a multiplication in e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
+
+from ..arith.counts import DEVICE, PAPER, Convention, LayerCount  # noqa: F401 (re-exported)
 
 FLOAT_MODES = ("float32",)
 
 
-@dataclass(frozen=True)
-class Convention:
-    name: str
-    backward_first_layer: bool   # count dx of the input layer
-    update_lr_per_input: bool    # count lr * x_i (n_in a layer) when the update multiplies
-    bn_per_unit: int             # multiplications of batch norm a unit a sample (when batch norm is on)
-
-
-PAPER = Convention("paper", backward_first_layer=True, update_lr_per_input=False, bn_per_unit=3)
-DEVICE = Convention("device", backward_first_layer=False, update_lr_per_input=True, bn_per_unit=3)
-
-
-@dataclass(frozen=True)
-class LayerCount:
-    n_in: int
-    n_out: int
-    forward: int
-    backward: int
-    update: int
-    batch_norm: int
-
-    @property
-    def total(self) -> int:
-        return self.forward + self.backward + self.update + self.batch_norm
-
-
 def count_layers(sizes: list[int] | tuple[int, ...], *, quantized_weights: bool, qbp: bool, batch_norm: bool,
                  conv: Convention = PAPER) -> list[LayerCount]:
-    """Per layer counts a training sample. quantized_weights: binary or ternary (any sampling)."""
-    out = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        n = a * b
-        fwd = 0 if quantized_weights else n
-        bwd = 0 if quantized_weights or (i == 0 and not conv.backward_first_layer) else n
-        upd = 0 if qbp else n + (a if conv.update_lr_per_input else 0)
-        bn = conv.bn_per_unit * b if batch_norm else 0
-        out.append(LayerCount(a, b, fwd, bwd, upd, bn))
-    return out
+    """Per layer counts a training sample of a dense network given as [n_inputs, units, ...].
+    quantized_weights: binary or ternary (any sampling)."""
+    from ..arith.plan import dense_layers, make_plan  # noqa: PLC0415
+
+    # the layers' kinds count (LayerPlan.multiplications); only the sizes are read from this plan
+    plan = make_plan(sizes[0], dense_layers(len(sizes) - 1, units=sizes[1:]), weights="float32")
+    return count_plan(plan.layers, quantized_weights=quantized_weights, qbp=qbp, batch_norm=batch_norm, conv=conv)
+
+
+def count_plan(layers: Any, *, quantized_weights: bool, qbp: bool, batch_norm: bool,
+               conv: Convention = PAPER) -> list[LayerCount]:
+    """Per layer counts a training sample of planned layers (mcutrain/arith/layers.py), each by its kind."""
+    return [layer.multiplications(quantized_weights=quantized_weights, qbp=qbp, batch_norm=batch_norm, conv=conv)
+            for layer in layers]
 
 
 def training_total(sizes: list[int] | tuple[int, ...], *, quantized_weights: bool, qbp: bool, batch_norm: bool,

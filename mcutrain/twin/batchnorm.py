@@ -1,4 +1,5 @@
-"""Batch normalization without multiplications, in integers (docs/arithmetic.md, section 5.8).
+"""Batch normalization without multiplications, in integers (docs/arithmetic.md, section 5.8): the twin of
+templates/layers/batchnorm.c.j2, its methods named as its functions (bn_train, bn_backward, bn_infer).
 
 Streaming form of the shift-based batch norm: running mean and running mean absolute deviation
 (exponential averages with a shift), a power-of-two scale 2^t from the deviation, a learned
@@ -40,8 +41,9 @@ class BatchNormTwin:
         y = np.clip(shift(c, np.broadcast_to(t, c.shape)) + shift(self.beta, -p.bn_frac), -p.act_max, p.act_max)
         return y, c
 
-    def forward_train(self, z: np.ndarray) -> np.ndarray:
-        """Normalize one sample with the running statistics, then update them; keep t for the backward pass."""
+    def bn_train(self, z: np.ndarray) -> np.ndarray:
+        """l<k>_bn_train: normalize one sample with the running statistics, then update them; keep t
+        for the backward pass."""
         p = self.plan
         self._t = self.scale_exponents()
         y, c = self._normalize(z, self._t)
@@ -51,11 +53,13 @@ class BatchNormTwin:
             p.bn_dev_min)
         return y
 
-    def infer(self, z: np.ndarray) -> np.ndarray:
+    def bn_infer(self, z: np.ndarray) -> np.ndarray:
+        """l<k>_bn_infer: the same normalization, statistics unchanged."""
         return self._normalize(z, self.scale_exponents())[0]
 
-    def backward(self, d: np.ndarray, lr_exp: int) -> np.ndarray:
-        """Update beta with the error at the output, return the error at z: d shifted by t (gamma = 1)."""
+    def bn_backward(self, d: np.ndarray, lr_exp: int) -> np.ndarray:
+        """l<k>_bn_backward: update beta with the error at the output, return the error at z: d shifted
+        by t (gamma = 1)."""
         p = self.plan
         bm = p.act_max << p.bn_frac
         self.beta = np.clip(self.beta - shift(d, lr_exp + p.act_frac + p.bn_frac - p.err_frac), -bm, bm)

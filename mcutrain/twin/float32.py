@@ -11,13 +11,15 @@ for bit. Same interface as :class:`mcutrain.twin.TwinNetwork`.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
-from ..arith.plan import ArithPlan, DensePlan
+from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
+from .dense_float import DenseFloat32Twin  # noqa: F401 (registers the dense kind's float32 twin; re-exported)
+from .layer import StateDigest, twin_class
 from .schedule import StepSchedule
+
+__all__ = ["DenseFloat32Twin", "Float32Twin"]
 
 F32 = np.float32
 ZERO = F32(0.0)
@@ -33,73 +35,13 @@ def _check_ieee_subnormals() -> None:
                            "library): the float32 twin cannot be bit-exact here")
 
 
-def _seq_sum_rows(p: np.ndarray) -> np.ndarray:
-    """sum_i p[i, :] accumulated sequentially in row order from +0.0, in float32."""
-    acc = np.zeros(p.shape[1], dtype=F32)
-    if p.shape[0] == 0:
-        return acc
-    return np.add.accumulate(np.vstack([acc[None, :], p]), axis=0)[-1]
-
-
-def _seq_sum_cols(p: np.ndarray) -> np.ndarray:
-    """sum_j p[:, j] accumulated sequentially in column order from +0.0, in float32."""
-    acc = np.zeros((p.shape[0], 1), dtype=F32)
-    if p.shape[1] == 0:
-        return acc[:, 0]
-    return np.add.accumulate(np.hstack([acc, p]), axis=1)[:, -1]
-
-
-class DenseFloat32Twin:
-    def __init__(self, plan: ArithPlan, layer: DensePlan) -> None:
-        self.plan, self.layer = plan, layer
-        self.w0 = F32(layer.w0_float)
-        self.W = np.zeros((layer.n_in, layer.n_out), dtype=F32)
-
-    def init(self, rng: XorShiftStream) -> None:
-        d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
-        k = ((d & 0xFFFFFF) << 1) - (1 << 24)                   # exact in float32: |k| <= 2^24
-        self.W = (k.astype(F32) * F32(float(self.w0) * 2.0**-24)).reshape(self.layer.n_in, self.layer.n_out)
-
-    def _relu(self, z: np.ndarray) -> np.ndarray:
-        return np.where(z > ZERO, z, ZERO).astype(F32) if self.layer.relu else z
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """One sample: y_j = sum over rows with x_i != 0 (increasing i) of x_i * W_ij, then ReLU."""
-        rows = np.flatnonzero(x)
-        return self._relu(_seq_sum_rows(x[rows, None] * self.W[rows]))
-
-    def backward(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """g_i = sum_j W_ij d_j (increasing j) where x_i != 0, else +0.0."""
-        out = np.zeros(self.layer.n_in, dtype=F32)
-        rows = np.flatnonzero(x)
-        out[rows] = _seq_sum_cols(self.W[rows] * d[None, :])
-        return out
-
-    def update(self, x: np.ndarray, d: np.ndarray, lr: np.float32) -> None:
-        rows = np.flatnonzero(x)
-        s = lr * x[rows]                                        # lr * x_i, rounded
-        v = self.W[rows] - s[:, None] * d[None, :]              # (lr x_i) d_j rounded, then subtracted
-        w0 = self.w0
-        self.W[rows] = np.where(v < -w0, -w0, np.where(v > w0, w0, v))
-
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """A batch (N, n_in): the same sums, one row i at a time for the samples with x_i != 0
-        (adding x_i W_i = +-0 to a sum that started at +0.0 changes nothing, so this equals the skip)."""
-        acc = np.zeros((x.shape[0], self.layer.n_out), dtype=F32)
-        for i in range(self.layer.n_in):
-            nz = np.flatnonzero(x[:, i])
-            if len(nz):
-                acc[nz] = acc[nz] + x[nz, i, None] * self.W[i]
-        return self._relu(acc)
-
-
-class Float32Twin:
+class Float32Twin(StateDigest):
     """Bit-exact model of the generated float32 baseline: same seed and sample order, same bits."""
 
     def __init__(self, plan: ArithPlan) -> None:
         assert plan.is_float, "Float32Twin is for weights = float32; use TwinNetwork"
         self.plan = plan
-        self.layers = [DenseFloat32Twin(plan, lp) for lp in plan.layers]
+        self.layers = [twin_class(plan, lp)(plan, lp) for lp in plan.layers]  # the kind names its twin
         self.inv_one = F32(2.0**-plan.act_frac)
         self.one = F32(2.0**plan.act_frac)
         self.rng: XorShiftStream | None = None
@@ -160,11 +102,3 @@ class Float32Twin:
 
     def state_bytes(self) -> bytes:
         return b"".join(layer.W.astype("<f4").tobytes() for layer in self.layers)
-
-    def digest(self) -> int:
-        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
-
-    @property
-    def prng_state(self) -> int:
-        assert self.rng is not None
-        return self.rng.state

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
-from .dense import DenseTwin
+from . import dense  # noqa: F401 (registers the dense kind's twin)
+from .layer import StateDigest, TwinLayer, twin_class
 from .loss import squared_hinge_error
 from .schedule import StepSchedule
 
 
-class TwinNetwork:
+class TwinNetwork(StateDigest):
     """Bit-exact model of the generated C: same seed and sample order, same bits."""
 
     def __init__(self, plan: ArithPlan) -> None:
         self.plan = plan
-        self.layers = [DenseTwin(plan, lp) for lp in plan.layers]
+        # each layer's kind has its twin class (registered with mcutrain/twin/layer.py: register_twin)
+        self.layers: list[TwinLayer] = [twin_class(plan, lp)(plan, lp) for lp in plan.layers]
         self.rng: XorShiftStream | None = None
         self.schedule = StepSchedule(plan)
         self.last_hinge = 0
 
     def start(self, seed: int, samples_per_epoch: int) -> None:
         """mt_session_start: seed the generator, initialise weights, reset the schedule."""
-        capacity = max(lp.n_in * lp.draws_per_row for lp in self.plan.layers)
+        capacity = max(1, *(lp.n_in * lp.draws_per_row for lp in self.plan.layers))
         self.rng = XorShiftStream(seed, capacity=min(capacity, 1 << 17))
         for layer in self.layers:
             layer.init(self.rng)
@@ -43,15 +43,8 @@ class TwinNetwork:
         pred = int(np.argmax(h))
         delta, self.last_hinge = squared_hinge_error(h, label, self.plan)
         for k in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[k]
-            if layer.bn is not None:  # error at the output -> error at z (and beta's update)
-                delta = layer.bn.backward(delta, self.schedule.lr_exp)
-            if k > 0:
-                delta_in = layer.backward(delta)
-            else:
-                layer._delta = delta  # the input layer needs no error of its input
-            layer.update(self.rng, self.schedule.lr_exp)
-            if k > 0:
+            delta_in = self.layers[k].train_backward(delta, self.rng, self.schedule.lr_exp, k > 0)
+            if delta_in is not None:
                 delta = delta_in
         if self.plan.batch_shift:
             self._end_of_step_batch()
@@ -79,15 +72,8 @@ class TwinNetwork:
         return np.argmax(h, axis=-1)
 
     def state_bytes(self) -> bytes:
-        """Weights of every layer, zero padding to 4 bytes, biases of every layer that has one."""
+        """Weights of every layer, zero padding to 4 bytes, biases of every layer that has one, then the
+        batch-norm state of every layer that has one (docs/arithmetic.md, section 7)."""
         return (b"".join(layer.state_bytes() for layer in self.layers) + bytes(self.plan.state_pad)
                 + b"".join(layer.bias_bytes() for layer in self.layers)
-                + b"".join(layer.bn.state_bytes() for layer in self.layers if layer.bn is not None))
-
-    def digest(self) -> int:
-        return zlib.crc32(self.state_bytes()) & 0xFFFFFFFF
-
-    @property
-    def prng_state(self) -> int:
-        assert self.rng is not None
-        return self.rng.state
+                + b"".join(layer.bn_bytes() for layer in self.layers))

@@ -47,6 +47,7 @@ def _digits_model(tmp: Path, mnist: Path, epochs: int = 2) -> Path:
 
 
 def test_personalization_figures(tmp_path: Path) -> None:
+    from mcutrain.errors import McutrainError
     from mcutrain.fleet.layout import load_twin_state
     from mcutrain.job import encoded_data, load_data, load_spec, twin_data
     from mcutrain.results.personalize import measure, render
@@ -59,8 +60,9 @@ def test_personalization_figures(tmp_path: Path) -> None:
     tune, tune_ds = load_data(load_spec(tune_m))
     assert pre.model_hash() == tune.model_hash()  # the data set is not in the hash
     state = tmp_path / "pre.state"
-    res = measure(pre, pre_ds, tune, tune_ds, state, [1, 2])
-    assert [r.seed for r in res.rows] == [1, 2] and res.tune_train == 1000 and res.tune_test == 797
+    res = measure(pre, pre_ds, tune, tune_ds, state, [1, 2], [50, 1000])
+    assert [(r.samples, r.seed) for r in res.rows] == [(50, 1), (50, 2), (1000, 1), (1000, 2)]
+    assert res.tune_train == 1000 and res.tune_test == 797
     # the pretrained figure is the state file's net on the held-out digits
     plan, _, x_te = twin_data(tune, *encoded_data(tune, tune_ds))
     net = TwinNetwork(plan)
@@ -69,10 +71,12 @@ def test_personalization_figures(tmp_path: Path) -> None:
     assert res.pretrained == float((net.infer(x_te) == tune_ds.y_test).mean())
     assert res.rows[0].fine_tuned != res.rows[0].scratch  # different starting points, different results
     before = state.read_bytes()
-    again = measure(pre, pre_ds, tune, tune_ds, state, [1])  # the state file is reused, the figures repeat
-    assert state.read_bytes() == before and again.rows[0] == res.rows[0]
+    again = measure(pre, pre_ds, tune, tune_ds, state, [2], [1000])  # the state file is reused, figures repeat
+    assert state.read_bytes() == before and again.rows[0] == res.rows[3]
     text = render(res, "mcutrain personalize")
-    assert f"{res.rows[1].fine_tuned * 100:.2f}%" in text and f"{res.pretrained * 100:.2f}%" in text
+    assert f"{res.pretrained * 100:.2f}%" in text and "| 50 |" in text and "| 1000 |" in text
+    with pytest.raises(McutrainError, match="1001 device-training images"):
+        measure(pre, pre_ds, tune, tune_ds, state, [1], [1001])
 
 
 def test_personalization_refuses_two_different_networks(tmp_path: Path) -> None:

@@ -81,7 +81,10 @@ def export(model: Path, out: Path, port: str, board: str | None) -> None:
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=Path("build/personalize/mnist.state"),
               show_default=True, help="The pretrained state file (written unless it holds this pretraining).")
 @click.option("--seeds", default="1,2,3,4,5", show_default=True, help="Fine-tuning session seeds.")
-def personalize(pre_model: Path, tune_model: Path, out: Path | None, state_path: Path, seeds: str) -> None:
+@click.option("--device-images", "sizes", default="30,100,300,1000", show_default=True,
+              help="Numbers of device-training images (the first n) to fine-tune on, separated by commas.")
+def personalize(pre_model: Path, tune_model: Path, out: Path | None, state_path: Path, seeds: str,
+                sizes: str) -> None:
     """The personalization demo: pretrain PRE_MODEL (MNIST) on the host, fine-tune on TUNE_MODEL's data
     (other writers' digits); held-out accuracy pretrained only / fine-tuned / from scratch, per seed, on the
     twin (bit-exact with the device)."""
@@ -91,14 +94,16 @@ def personalize(pre_model: Path, tune_model: Path, out: Path | None, state_path:
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
         if not seed_list or min(seed_list) < 1:
             raise McutrainError(f"--seeds {seeds!r}: give seeds 1..2^32-1, separated by commas")
         pre, pre_ds = load_data(load_spec(pre_model))
         tune, tune_ds = load_data(load_spec(tune_model))
-        res = measure(pre, pre_ds, tune, tune_ds, state_path, seed_list, log=lambda s: click.echo(s, err=True))
+        res = measure(pre, pre_ds, tune, tune_ds, state_path, seed_list, size_list,
+                      log=lambda s: click.echo(s, err=True))
     except McutrainError as exc:
         fail(exc)
     except ValueError as exc:
-        fail(McutrainError(f"--seeds {seeds!r}: {exc}"))
+        fail(McutrainError(f"--seeds {seeds!r} / --device-images {sizes!r}: integers separated by commas ({exc})"))
     body = write_section(out, res, invocation()) if out is not None else render(res, invocation())
     click.echo(body)

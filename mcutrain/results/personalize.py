@@ -30,6 +30,7 @@ KEY = "personalize"
 
 @dataclass
 class SeedRow:
+    samples: int           #: device-training images used (the first of the 1,000)
     seed: int
     fine_tuned: float
     scratch: float
@@ -56,9 +57,10 @@ def _accuracy(net: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def measure(pre: Any, pre_ds: Any, tune: Any, tune_ds: Any, state_path: Path, seeds: list[int],
-            log: Any = None) -> Personalization:
+            sizes: list[int] | None = None, log: Any = None) -> Personalization:
     """Pretrain ``pre`` into ``state_path`` (unless it holds that pretraining already), then the three
-    figures on ``tune``'s held-out set for each seed."""
+    figures on ``tune``'s held-out set for each seed, training on the first n device images for each n of
+    ``sizes`` (default: all of them)."""
     from ..fleet.layout import load_twin_state
     from ..host.twin_run import sample_order, train_twin
     from ..job import encoded_data, twin_data
@@ -91,17 +93,20 @@ def measure(pre: Any, pre_ds: Any, tune: Any, tune_ds: Any, state_path: Path, se
     load_twin_state(net, done.state)
     pre_mnist, pretrained = _accuracy(net, x_mnist, y_mnist), _accuracy(net, x_te, y_te)
     rows = []
-    for seed in seeds:
-        order = sample_order(seed, len(y_tr), tune.training.epochs)
-        tuned, scratch = TwinNetwork(plan), TwinNetwork(plan)
-        train_twin(tuned, seed, len(y_tr), x_tr, y_tr, order, init_state=done.state)
-        train_twin(scratch, seed, len(y_tr), x_tr, y_tr, order)
-        rows.append(SeedRow(seed, _accuracy(tuned, x_te, y_te), _accuracy(scratch, x_te, y_te),
-                            _accuracy(tuned, x_mnist, y_mnist)))
-        if log:
-            r = rows[-1]
-            log(f"seed {seed}: fine-tuned {r.fine_tuned:.4f}, from scratch {r.scratch:.4f}, "
-                f"MNIST after {r.mnist_after:.4f}")
+    for n in sizes or [len(y_tr)]:
+        if not 0 < n <= len(y_tr):
+            raise McutrainError(f"{n} device-training images: the data set has {len(y_tr)}; pick 1..{len(y_tr)}")
+        for seed in seeds:
+            order = sample_order(seed, n, tune.training.epochs)  # a session over the first n images
+            tuned, scratch = TwinNetwork(plan), TwinNetwork(plan)
+            train_twin(tuned, seed, n, x_tr, y_tr, order, init_state=done.state)
+            train_twin(scratch, seed, n, x_tr, y_tr, order)
+            rows.append(SeedRow(n, seed, _accuracy(tuned, x_te, y_te), _accuracy(scratch, x_te, y_te),
+                                _accuracy(tuned, x_mnist, y_mnist)))
+            if log:
+                r = rows[-1]
+                log(f"{n} images, seed {seed}: fine-tuned {r.fine_tuned:.4f}, from scratch {r.scratch:.4f}, "
+                    f"MNIST after {r.mnist_after:.4f}")
     return Personalization(pre.name, tune.name, pre.model_hash(), done.header.samples_trained, pre_mnist,
                            pretrained, len(y_tr), len(y_te), tune.training.epochs, rows, time.monotonic() - t0)
 
@@ -118,8 +123,6 @@ def _mean_sd(xs: list[float]) -> str:
 def render(p: Personalization, command: str) -> str:
     from .results_doc import machine_description
 
-    ft, sc, mn = ([getattr(r, k) for r in p.rows] for k in ("fine_tuned", "scratch", "mnist_after"))
-    beats = sum(f > max(s, p.pretrained) for f, s in zip(ft, sc, strict=True))
     lines = [
         "## Personalization: pretrained on MNIST on the host, fine-tuned on other writers' digits (issue 14)",
         "",
@@ -127,25 +130,26 @@ def render(p: Personalization, command: str) -> str:
         f"(model {p.model_hash}) is pretrained on the host's integer twin over {p.pre_samples} MNIST samples "
         "(`mcutrain pretrain`, the device's session bit for bit), then fine-tuned on the device's data: "
         "scikit-learn's 8x8 digits (other writers, another scanner), resampled to 20x20 and centred in 28x28 "
-        f"like MNIST's, {p.tune_train} images to train on the device, {p.tune_test} held out. Fine-tuning "
-        f"trains every layer for {p.tune_epochs} epochs from the pretrained state with a fresh schedule "
-        f"(`mcutrain train {p.tune_model}.toml --init STATE`); from scratch trains the device's own "
-        "initialisation on the same samples in the same order. The figures are the twin's, which "
-        "tests/test_state_qemu.py shows bit-exact with the device (Cortex-M4F and M0) for the same commands.",
+        f"like MNIST's, up to {p.tune_train} images to train on the device (the first n), {p.tune_test} held "
+        f"out. Fine-tuning trains every layer for {p.tune_epochs} epochs over the n images from the "
+        f"pretrained state with a fresh schedule (`mcutrain train {p.tune_model}.toml --init STATE`); from "
+        "scratch trains the device's own initialisation on the same samples in the same order. The figures "
+        "are the twin's, which tests/test_state_qemu.py shows bit-exact with the device (Cortex-M4F and M0) "
+        f"for the same commands. Accuracy on the {p.tune_test} held-out digits, mean ± sd over the seeds "
+        f"({', '.join(str(r.seed) for r in p.rows if r.samples == p.rows[0].samples)}); MNIST test accuracy "
+        f"of the pretrained state: {_pct(p.pre_mnist)}.",
         "",
-        "| seed | pretrained, no fine-tuning | fine-tuned on the device | from scratch on the device | "
-        "MNIST test after fine-tuning |",
-        "|---:|---:|---:|---:|---:|",
+        "| device images | pretrained, no fine-tuning | fine-tuned on the device | from scratch on the device | "
+        "fine-tuned beats both | MNIST test after fine-tuning |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in p.rows:
-        lines.append(f"| {r.seed} | {_pct(p.pretrained)} | {_pct(r.fine_tuned)} | {_pct(r.scratch)} | "
-                     f"{_pct(r.mnist_after)} |")
+    for n in sorted({r.samples for r in p.rows}):
+        rs = [r for r in p.rows if r.samples == n]
+        ft, sc, mn = ([getattr(r, k) for r in rs] for k in ("fine_tuned", "scratch", "mnist_after"))
+        beats = sum(f > max(x, p.pretrained) for f, x in zip(ft, sc, strict=True))
+        lines.append(f"| {n} | {_pct(p.pretrained)} | {_mean_sd(ft)} | {_mean_sd(sc)} | {beats} of {len(rs)} | "
+                     f"{_mean_sd(mn)} |")
     lines += [
-        f"| mean ± sd | {_pct(p.pretrained)} | {_mean_sd(ft)} | {_mean_sd(sc)} | {_mean_sd(mn)} |",
-        "",
-        f"Held-out digits: {len(p.rows)} seeds; fine-tuning beats both no fine-tuning and from scratch in "
-        f"{beats} of {len(p.rows)}. MNIST test accuracy of the pretrained state: {_pct(p.pre_mnist)} "
-        f"(after fine-tuning: {_mean_sd(mn)}, what the new writers cost the old ones).",
         "",
         "Not measured yet: fine-tuning only the last layer or the last two (frozen layers, `trainable = false`, "
         "is the second half of issue 14), and CIFAR-10 classes learned on the device.",

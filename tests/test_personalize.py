@@ -70,6 +70,7 @@ def test_personalization_figures(tmp_path: Path) -> None:
     load_twin_state(net, sfile.read(state).state)
     assert res.pretrained == float((net.infer(x_te) == tune_ds.y_test).mean())
     assert res.rows[0].fine_tuned != res.rows[0].scratch  # different starting points, different results
+    assert all(0.0 < r.last_layer <= 1.0 for r in res.rows) and res.rows[2].last_layer != res.rows[2].fine_tuned
     before = state.read_bytes()
     again = measure(pre, pre_ds, tune, tune_ds, state, [2], [1000])  # the state file is reused, figures repeat
     assert state.read_bytes() == before and again.rows[0] == res.rows[3]

@@ -192,3 +192,39 @@ def test_pretrain_refuses_the_float_baseline(tmp_path: Path) -> None:
     assert res.exit_code == 2, res.output
     assert "float32" in res.output and "state files hold" in res.output
     assert not (tmp_path / "f.state").exists()
+
+
+def test_mini_batch_pretraining_resumes_bit_for_bit(tmp_path: Path) -> None:
+    """Mini-batches (a short last batch each epoch: 900 = 56 x 16 + 4): the saved schedule words carry the
+    steps left in the epoch, so a pretraining stopped at a batch boundary mid-epoch and resumed ends where
+    the whole one does."""
+    from mcutrain.job import load_data, load_spec
+    from mcutrain.state.pretrain import pretrain
+
+    model = small_model(tmp_path, train=900, test=300, units=24, extra="epochs = 2\nbatch_size = 16")
+    whole, part = tmp_path / "whole.state", tmp_path / "part.state"
+    _pretrain(model, whole)
+    spec, ds = load_data(load_spec(model))
+
+    class Stop(Exception):
+        pass
+
+    class StopAfter:
+        def __init__(self, total: int, what: str, quiet: bool) -> None:
+            pass
+
+        def update(self, done: int, *a: int) -> None:
+            if done > 1290:
+                raise Stop
+
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(Stop):
+        pretrain(spec, ds, part, save_every=320, progress=StopAfter)
+    mid = sfile.read(part)
+    assert mid.header.samples_trained == 900 + 24 * 16  # the first batch boundary from 1280 on
+    assert struct.unpack("<IiII", mid.sched)[3] == 900 - 24 * 16  # steps left in epoch 2
+    summary = _pretrain(model, part, "--resume")
+    assert summary["resumed_from"] == 1284
+    assert part.read_bytes() == whole.read_bytes()

@@ -5,7 +5,7 @@ The twin is the device's arithmetic bit for bit (docs/arithmetic.md), and the se
 e visiting the PCG64([seed, e]) permutation of the training set (host/twin_run.py, the one twin loop).
 So the state file holds exactly the state the device would have after training on the same data.
 
-Every ``save_every`` samples (at a mini-batch boundary) and at the end, the state file is written
+Every ``save_every`` samples (at the first mini-batch boundary from there) and at the end, the state file is written
 (atomically) with the position in the sample order and the schedule words; ``resume`` goes on from such
 a file bit-identically.
 """
@@ -60,9 +60,6 @@ def pretrain(spec: Any, ds: Any, out: Path, *, resume: bool = False, save_every:
                                 f"{h.samples_total} samples; this one: seed {seed}, {len(order)} samples): "
                                 "pretrain again without --resume")
         init, sched, first = old.state, old.sched, h.samples_trained
-    if save_every and plan.batch_size > 1 and save_every % plan.batch_size:
-        raise McutrainError(f"--save-every {save_every} is not a multiple of the batch size {plan.batch_size}: "
-                            "states are saved at batch boundaries; pick a multiple")
 
     def state_file(net: Any, k: int) -> sfile.StateFile:
         header = sfile.StateHeader(spec.model_hash(), spec.name, layout.nbytes,
@@ -72,10 +69,14 @@ def pretrain(spec: Any, ds: Any, out: Path, *, resume: bool = False, save_every:
     bar = (progress or ProgressBar)(len(order), "pretrain", quiet)
     bar.update(first)
 
+    next_save = [(first // save_every + 1) * save_every if save_every else 0]
+
     def on_step(k: int, net: Any) -> None:
         bar.update(k)
-        if save_every and k % save_every == 0 and k < len(order) and getattr(net, "batch_count", 0) == 0:
+        # every save_every samples, at the first mini-batch boundary from there (the accumulators are empty)
+        if save_every and next_save[0] <= k < len(order) and getattr(net, "batch_count", 0) == 0:
             state_file(net, k).write(out)
+            next_save[0] = (k // save_every + 1) * save_every
 
     net = TwinNetwork(plan)
     run = train_twin(net, seed, n, x_train, y, order, init_state=init, sched=sched, first=first, on_step=on_step)

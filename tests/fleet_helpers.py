@@ -7,12 +7,15 @@ from typing import Any
 
 from mcutrain.arith.plan import plan_from_spec
 from mcutrain.model import load_model
+from mcutrain.model.toml_text import mlp_layers_toml
 
 
 def fleet_model(tmp: Path, *, weights: str = "binary", units: int = 16, pool: int = 4, train: int = 400,
                 test: int = 200, bias: bool = True, batch_norm: bool = True, name: str = "fleet",
                 latent_bits: int = 8, extra: str = "") -> Path:
     p = tmp / f"{name}.toml"
+    layers = mlp_layers_toml([units], hidden_extra=f"batch_norm = {str(batch_norm).lower()}",
+                             output_extra=f"bias = {str(bias).lower()}")
     p.write_text(f"""
 [model]
 name = "{name}"
@@ -26,18 +29,7 @@ pool = {pool}
 train_samples = {train}
 test_samples = {test}
 
-[[layers]]
-kind = "dense"
-units = {units}
-activation = "relu"
-batch_norm = {str(batch_norm).lower()}
-
-[[layers]]
-kind = "dense"
-units = 10
-activation = "linear"
-bias = {str(bias).lower()}
-
+{layers}
 [training]
 weights = "{weights}"
 quantized_backprop = true

@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from mcutrain.model.toml_text import mlp_layers_toml
+
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "mnist_demo.toml"
 
 
@@ -31,16 +33,7 @@ pool = {pool}
 train_samples = {train}
 test_samples = {test}
 
-[[layers]]
-kind = "dense"
-units = {units}
-activation = "relu"
-
-[[layers]]
-kind = "dense"
-units = 10
-activation = "linear"
-
+{mlp_layers_toml([units])}
 [training]
 weights = "{weights}"
 quantized_backprop = {"true" if qbp else "false"}

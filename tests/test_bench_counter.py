@@ -184,6 +184,7 @@ def _tiny_project(tmp: Path, board: str):
     from mcutrain.build.project import build, write_project
     from mcutrain.data import load_dataset
     from mcutrain.model import check_against_data, load_model
+    from mcutrain.model.toml_text import mlp_layers_toml
 
     model = tmp / "tiny.toml"
     model.write_text("""
@@ -199,16 +200,7 @@ encoding = "u4"
 train_samples = 100
 test_samples = 10
 
-[[layers]]
-kind = "dense"
-units = 16
-activation = "relu"
-
-[[layers]]
-kind = "dense"
-units = 10
-activation = "linear"
-
+""" + mlp_layers_toml([16]) + """
 [training]
 weights = "binary"
 learning_rate = -7

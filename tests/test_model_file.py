@@ -24,6 +24,7 @@ from mcutrain.model import (
     load_model,
     register_layer,
 )
+from mcutrain.model.toml_text import mlp_layers_toml
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -41,16 +42,7 @@ threshold = 128
 train_samples = 0
 test_samples = 0
 
-[[layers]]
-kind = "dense"
-units = 100
-activation = "relu"
-
-[[layers]]
-kind = "dense"
-units = 10
-activation = "linear"
-
+""" + mlp_layers_toml([100]) + """
 [training]
 weights = "binary"
 quantized_backprop = true

@@ -13,6 +13,12 @@ Imported by ``mcutrain-arm/builder/main.py`` and ``mcutrain-host/builder/main.py
 
 Test builds define ``MT_UNIT_TEST``.
 
+With ``custom_runtime = no`` (a firmware of your own on the library of
+``mcutrain generate --library``, e.g. examples/standalone) only the board support
+is added (and ``<firmware>/core`` to the include path for ``board.h``): no
+core sources (main.c, link.c, crc.c) and no generated directory; the model
+comes from the library (``lib_deps``).
+
 ``<firmware>`` is the folder holding ``platforms/`` (option
 ``custom_firmware_dir`` overrides it).
 """
@@ -93,7 +99,8 @@ def add_firmware_sources(env, board_dir_name):
     board_dir = os.path.join(fw, "boards", board_dir_name)
     gen_dir = project_path(env, env.GetProjectOption("custom_generated_dir", "generated"))
     testing = is_test_build(env)
-    with_generated = not testing or env.GetProjectOption("test_build_src", False)
+    runtime = str(env.GetProjectOption("custom_runtime", "yes")).lower() not in ("0", "no", "false", "off")
+    with_generated = runtime and (not testing or env.GetProjectOption("test_build_src", False))
 
     for path, what in ((core_dir, "firmware core"), (board_dir, "board support")):
         if not os.path.isdir(path):
@@ -109,7 +116,8 @@ def add_firmware_sources(env, board_dir_name):
     if testing:
         env.Append(CPPDEFINES=["MT_UNIT_TEST"])
     core_filter = ["+<*.c>"] + (["-<main.c>"] if testing else [])
-    env.BuildSources(os.path.join("$BUILD_DIR", "mt_core"), core_dir, core_filter)
+    if runtime:
+        env.BuildSources(os.path.join("$BUILD_DIR", "mt_core"), core_dir, core_filter)
     env.BuildSources(os.path.join("$BUILD_DIR", "mt_board"), board_dir, ["+<*.c>", "+<*.S>"])
     if with_generated:
         env.BuildSources(os.path.join("$BUILD_DIR", "mt_generated"), gen_dir, ["+<*.c>"])

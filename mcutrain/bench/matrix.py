@@ -30,6 +30,7 @@ import numpy as np
 from ..arith.modes import BINARY_MODES, QUANTIZED_MODES, WEIGHT_MODES
 from ..build.boards import BOARDS, Board, get_board
 from ..errors import McutrainError
+from ..model.toml_text import mlp_layers_toml
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "examples" / "mnist_demo.toml"
@@ -117,16 +118,7 @@ encoding = "u4"
 train_samples = 12000
 test_samples = 0
 
-[[layers]]
-kind = "dense"
-units = 32
-activation = "relu"
-
-[[layers]]
-kind = "dense"
-units = 10
-activation = "linear"
-
+{mlp_layers_toml([32])}
 [training]
 weights = "{mode}"
 quantized_backprop = true

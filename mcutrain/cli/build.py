@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,15 +17,24 @@ from .common import fail
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
               help="Project folder to write (default: build/<model name>).")
 @click.option("--board", default=None, help="Override the model file's board.")
-def generate(model: Path, out: Path | None, board: str | None) -> None:
+@click.option("--library", "library", type=click.Path(path_type=Path), default=None,
+              help="Write a self-contained PlatformIO library (library.json, src/, include/mcutrain.h, "
+                   "Makefile) into this folder instead of a project, for your own firmware.")
+def generate(model: Path, out: Path | None, board: str | None, library: Path | None) -> None:
     """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
     from ..build.project import write_project
     from ..job import load_data, load_spec
 
+    if library is not None and out is not None:
+        fail(McutrainError("give either --out (a firmware project) or --library (a library), not both"))
+        return
     try:
         spec = load_spec(model, board)
         if spec.n_inputs is None:
             spec, _ = load_data(spec)
+        if library is not None:
+            _generate_library(spec, library)
+            return
         root = out or Path("build") / spec.name
         proj = write_project(spec, root)
     except McutrainError as exc:
@@ -35,6 +45,27 @@ def generate(model: Path, out: Path | None, board: str | None) -> None:
     click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
                f"on {spec.board}")
     click.echo(f"build: cd {root} && mcutrain pio run -e {proj.board.pio_env} [-t upload]")
+
+
+def _generate_library(spec: Any, root: Path) -> None:
+    from ..build.library import write_library
+
+    lib = write_library(spec, root)
+    ram = lib.generated.manifest["ram"]
+    click.echo(f"wrote the library {root}: library.json, include/mcutrain.h (the API), src/, Makefile, "
+               "manifest.json")
+    click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
+               f"on {spec.board}")
+    checks = lib.generated.manifest["library"]
+    if checks.get("stack_estimate"):
+        mult, stack = checks["multiply_check"], checks["stack_estimate"]
+        click.echo(f"multiply check: {len(mult['functions'])} training/inference functions, "
+                   + (mult["skipped"] if "skipped" in mult else f"{len(mult['multiplies'])} multiplies or divides"))
+        entries = ", ".join(f"{k} {v}" for k, v in stack["entries"].items() if k.startswith("mcutrain_"))
+        click.echo(f"stack estimate: {stack['bytes']} bytes of {stack['board_stack_bytes']} ({entries})")
+    else:
+        click.echo(checks["note"])
+    click.echo(f"use: lib_deps = symlink://{root.resolve()} in your platformio.ini, or make -C {root}")
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

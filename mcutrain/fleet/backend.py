@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +159,21 @@ class BoardBackend:
         if link is not None:
             link.close()
 
+    @contextmanager
+    def _board(self) -> Iterator[Any]:
+        """The link to the board for one exchange; on any failure the link is dropped (reopened next time),
+        and a closed or broken connection becomes BoardLostError."""
+        from ..host.link import DeviceResetError
+
+        try:
+            yield self._link()
+        except (DeviceSilentError, DeviceResetError, McutrainError):
+            self._drop_link()
+            raise
+        except (OSError, ValueError) as exc:  # a closed or broken connection
+            self._drop_link()
+            raise BoardLostError(f"the connection to the board broke: {exc}") from exc
+
     def _restore(self, link: Any, state: bytes, seed: int, n: int, sched: bytes) -> None:
         from ..host import messages as m
 
@@ -165,7 +181,6 @@ class BoardBackend:
         link.restore(seed, n, 0, 0, state, rec)
 
     def train_round(self, state: bytes, seed: int, order: np.ndarray) -> RoundResult:
-        from ..host.link import DeviceResetError
         from ..host.stream import Streamer
 
         want = self.twin.train_round(state, seed, order)
@@ -176,38 +191,21 @@ class BoardBackend:
             last_p[0] = p
             if self.on_samples is not None:
                 self.on_samples(p.samples_trained)
-        with self._lock:
-            try:
-                link = self._link()
-                self._restore(link, state, seed, len(order), sched)
-                enc, y = self.data.train_enc, self.data.y_train
-                Streamer(link, window=self.window, on_progress=progress).train(
-                    (int(y[i]), enc[i].tobytes()) for i in order)
-                got, _ = link.read_weights()
-            except (DeviceSilentError, DeviceResetError, McutrainError):
-                self._drop_link()
-                raise
-            except (OSError, ValueError) as exc:  # a closed or broken connection
-                self._drop_link()
-                raise BoardLostError(f"the connection to the board broke: {exc}") from exc
+        with self._lock, self._board() as link:
+            self._restore(link, state, seed, len(order), sched)
+            enc, y = self.data.train_enc, self.data.y_train
+            Streamer(link, window=self.window, on_progress=progress).train(
+                (int(y[i]), enc[i].tobytes()) for i in order)
+            got, _ = link.read_weights()
         errors = last_p[0].errors if last_p[0] is not None else -1
         return RoundResult(got, len(order), errors, bit_exact=got == want.state and errors == want.errors)
 
     def predict(self, state: bytes, idx: np.ndarray) -> np.ndarray:
-        from ..host.link import DeviceResetError
         from ..host.stream import Streamer
 
-        with self._lock:
-            try:
-                link = self._link()
-                self._restore(link, state, 1, 0, bytes(16))
-                ev = Streamer(link, window=self.window).evaluate(self.data.test_enc[i].tobytes() for i in idx)
-            except (DeviceSilentError, DeviceResetError, McutrainError):
-                self._drop_link()
-                raise
-            except (OSError, ValueError) as exc:  # a closed or broken connection
-                self._drop_link()
-                raise BoardLostError(f"the connection to the board broke: {exc}") from exc
+        with self._lock, self._board() as link:
+            self._restore(link, state, 1, 0, bytes(16))
+            ev = Streamer(link, window=self.window).evaluate(self.data.test_enc[i].tobytes() for i in idx)
         return np.frombuffer(ev.predictions, dtype=np.uint8)
 
     def close(self) -> None:

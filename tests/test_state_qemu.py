@@ -90,3 +90,41 @@ def test_fine_tuning_on_the_device_is_bit_exact(tmp_path: Path, no_qemu_left: No
     exported = sfile.read(out, model_hash=spec.model_hash())
     assert exported.state == tuned.state_bytes() != scratch.state_bytes()
     assert exported.header.samples_trained == len(order)
+
+
+def test_fine_tuning_survives_a_board_reset_before_its_first_checkpoint(tmp_path: Path, no_qemu_left: None) -> None:
+    """The emulator killed after 150 samples, before the first checkpoint (300): the restarted board gets the
+    pretrained state again (not its own initialisation), and the session stays bit-exact with the twin."""
+    from mcutrain.host.link import DeviceLink
+    from mcutrain.host.session import run_session
+
+    from mcutrain.job import build_firmware, load_data, session_inputs, start_emulator
+    from mcutrain.state.device import init_checkpoint
+
+    model = board_model(tmp_path, "netduinoplus2", train=600, test=200)
+    state = tmp_path / "pre.state"
+    _pretrain(model, state)
+    spec, proj, elf = build_firmware(model, None, tmp_path / "b", quiet=True)
+    spec, ds = load_data(spec)
+    emu = start_emulator(proj, elf)
+    killed: list[int] = []
+
+    def kill_once(samples: int) -> None:
+        if samples >= 150 and not killed:
+            killed.append(samples)
+            emu.stop()
+
+    def reconnect() -> DeviceLink:
+        emu.start()
+        return DeviceLink.open(emu.url)
+
+    try:
+        with DeviceLink.open(emu.url) as link:
+            res = run_session(link, checkpoint_every=300, reconnect=reconnect, on_samples=kill_once,
+                              init=init_checkpoint(spec, state, len(ds.y_train)),
+                              **session_inputs(spec, verify=True, digest_every=100, quiet=True, ds=ds))
+    finally:
+        emu.stop()
+    assert killed and killed[0] < 300 and res.recoveries >= 1
+    assert res.bit_exact is True  # every digest (those before the kill sent again after it) equals the twin's
+    assert {d[0] for d in res.digests} == {100, 200, 300, 400, 500, 600}

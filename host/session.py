@@ -51,6 +51,7 @@ class SessionResult:
     hinge_sum: int = 0
     train_errors: int = 0
     final_state_crc32: int | None = None
+    final_state: bytes | None = None  #: the device's state bytes after training and evaluation
     recoveries: int = 0  #: board resets / lost connections recovered from
     checkpoints: int = 0  #: verified checkpoints received
     checkpoints_rejected: int = 0  #: checkpoints with a chunk lost on the line
@@ -70,19 +71,21 @@ class TwinRunner(threading.Thread):
     """The twin over the same sample order, producing digests to compare."""
 
     def __init__(self, plan: Any, seed: int, samples_per_epoch: int, x: np.ndarray, y: np.ndarray,
-                 order: np.ndarray, digest_every: int) -> None:
+                 order: np.ndarray, digest_every: int, init_state: bytes | None = None) -> None:
         super().__init__(daemon=True)
         from ..twin import make_twin
 
         self.net = make_twin(plan)  # integer twin, or the float32 twin for the float baseline
         self.seed, self.spe = seed, samples_per_epoch
         self.x, self.y, self.order, self.every = x, y, order, digest_every
+        self.init_state = init_state
         self.digests: dict[int, tuple[int, int]] = {}
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.digests = train_twin(self.net, self.seed, self.spe, self.x, self.y, self.order, self.every).digests
+            self.digests = train_twin(self.net, self.seed, self.spe, self.x, self.y, self.order, self.every,
+                                      init_state=self.init_state).digests
         except BaseException as exc:  # reported by the session
             self.error = exc
 
@@ -108,6 +111,7 @@ def run_session(
     on_checkpoint: Callable[[Checkpoint, str], None] | None = None,
     on_samples: Callable[[int], None] | None = None,
     window: int = 64,
+    init: Checkpoint | None = None,
 ) -> SessionResult:
     """Train for `epochs` passes, evaluate on the test set, and (with a twin) verify bit-exactness.
 
@@ -119,7 +123,9 @@ def run_session(
     writes the session file). If the device resets or the connection drops,
     ``reconnect()`` gives a new link (a restarted emulator, a reopened port):
     the last checkpoint is restored and the samples after it are sent again.
-    ``resume`` starts from a checkpoint (``mcutrain train --resume``).
+    ``resume`` starts from a checkpoint (``mcutrain train --resume``). ``init`` (counts 0: the state of a
+    state file with the schedule of a fresh session, mcutrain.state.device.init_checkpoint) replaces the state
+    the device's session start initialises (``mcutrain train --init``); the twin starts from the same bytes.
     """
     res = SessionResult()
     link.hello(expected_hash=model_hash)
@@ -128,10 +134,11 @@ def run_session(
     twin: TwinRunner | None = None
     if twin_factory is not None:
         plan, x_dec, _ = twin_factory()
-        twin = TwinRunner(plan, seed, n, x_dec, train_labels, order, digest_every)
+        twin = TwinRunner(plan, seed, n, x_dec, train_labels, order, digest_every,
+                          init_state=init.state if init is not None else None)
         twin.start()
 
-    last: list[Checkpoint | None] = [resume]
+    last: list[Checkpoint | None] = [resume if resume is not None else init]
     res.resumed_from = resume.samples_trained if resume is not None else None
     state: dict[str, Any] = {"link": link, "fresh": resume_phase != "train"}
 
@@ -239,6 +246,7 @@ def run_session(
     res.test_samples = len(preds)
     res.test_accuracy = float((preds == test_labels[: len(preds)]).mean()) if len(preds) else 0.0
     res.final_state_crc32 = zlib.crc32(device_state)
+    res.final_state = device_state
     _collect_stats(res, link)
     res.link_bytes = res.link_stats.get("bytes_sent", 0)
 

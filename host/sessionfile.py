@@ -44,6 +44,7 @@ class SessionFile:
     verify: bool = False
     phase: str = "train"  #: "train", "evaluate" (training finished) or "done"
     checkpoint: dict[str, Any] | None = field(default=None)
+    init: str | None = None  #: the state file the session started from (`--init`), read again on `--resume`
 
     # ------------------------------------------------------------------ checkpoint
 

@@ -8,6 +8,7 @@ the seed: epoch e visits a permutation drawn from numpy's PCG64 seeded with (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,14 +33,31 @@ class TwinRun:
 
 
 def train_twin(net: Any, seed: int, samples_per_epoch: int, x: np.ndarray, y: np.ndarray, order: np.ndarray,
-               digest_every: int = 0) -> TwinRun:
+               digest_every: int = 0, *, init_state: bytes | None = None, sched: bytes | None = None,
+               first: int = 0, on_step: Callable[[int, Any], None] | None = None) -> TwinRun:
     """Start ``net`` (a twin of mcutrain.twin.make_twin) as the device's session start does, then train it on
-    ``x[i], y[i]`` for each ``i`` of ``order``; with ``digest_every``, the digest after every that many."""
+    ``x[i], y[i]`` for each ``i`` of ``order``; with ``digest_every``, the digest after every that many.
+
+    ``init_state`` replaces the state bytes after the start (`U` + `K` on the device: `mcutrain train --init`),
+    ``sched`` the schedule words too (a resumed session), and training begins at position ``first`` of the
+    order; ``on_step(k, net)`` is called after each step with the samples trained so far. The predictions
+    returned are those of positions ``first`` onwards."""
     net.start(seed, samples_per_epoch)
-    preds = np.empty(len(order), dtype=np.int64)
+    if init_state is not None:
+        from ..fleet.layout import load_twin_state
+
+        load_twin_state(net, init_state)
+    if sched is not None:
+        from ..state.sched import load_sched
+
+        load_sched(net, sched)
+    preds = np.empty(len(order) - first, dtype=np.int64)
     digests: dict[int, tuple[int, int]] = {}
-    for k, idx in enumerate(order):
-        preds[k] = net.train_step(x[idx], int(y[idx]))
+    for k in range(first, len(order)):
+        idx = order[k]
+        preds[k - first] = net.train_step(x[idx], int(y[idx]))
         if digest_every and (k + 1) % digest_every == 0:
             digests[k + 1] = (net.digest(), net.prng_state)
+        if on_step is not None:
+            on_step(k + 1, net)
     return TwinRun(preds, digests)

@@ -173,10 +173,13 @@ def restart_emulator(emu: Any) -> Callable[[], Any]:
 def run_train(model: Path, port: str | None = None, board: str | None = None, verify: bool = False,
               digest_every: int = 1000, build_dir: Path | None = None, quiet: bool = False,
               recorder: Any = None, *, checkpoint_every: int = 0, session_path: Path | None = None,
-              resume_path: Path | None = None, log: Log | None = None) -> dict[str, Any]:
+              resume_path: Path | None = None, log: Log | None = None, init_path: Path | None = None,
+              export_path: Path | None = None) -> dict[str, Any]:
     """Build, flash (or boot the emulator), train ``model`` on the device, evaluate, and with ``verify``
     compare with the twin; the report. ``recorder`` (a mcutrain.progress.CurveRecorder) draws the
-    progress bars and keeps the curve; ``resume_path`` goes on with a session file's checkpoint."""
+    progress bars and keeps the curve; ``resume_path`` goes on with a session file's checkpoint;
+    ``init_path`` (a state file of mcutrain/state) is sent to the device before training (fine-tuning);
+    ``export_path`` gets the device's state after the session as a state file."""
     from .host.link import DeviceLink
     from .host.session import run_session
     from .host.sessionfile import SessionFile
@@ -188,6 +191,10 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
         from .host.checkpoint_cadence import check_checkpoint_cadence
 
         check_checkpoint_cadence(spec.training.batch_size, checkpoint_every, len(ds.y_train))
+    if export_path is not None:
+        from .state.layout import state_layout
+
+        state_layout(spec)  # a float32 model has no state file: refused before training
     root = project_root(spec, build_dir)
     proj, elf = build_project(spec, root, quiet, log)
     kwargs = session_inputs(spec, verify, digest_every, quiet, ds)
@@ -198,12 +205,19 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
             raise ModelMismatchError(f"{resume_path} is a session of model {sf.model_hash}, but {model} is now "
                                      f"{spec.model_hash()}: the model file changed; start a new session")
         resume, phase = sf.get_checkpoint(resume_path), sf.phase
+        if sf.init is not None and init_path is None:
+            init_path = Path(sf.init)
         if phase == "done":
             raise McutrainError(f"the session in {resume_path} is finished already")
+    if init_path is not None:
+        from .state.device import init_checkpoint
+
+        kwargs["init"] = init_checkpoint(spec, init_path, len(ds.y_train))
     if checkpoint_every and session_path is None:
         session_path = root / "session.json"
     sf = SessionFile(str(model), spec.model_hash(), proj.board.name, spec.seed, spec.training.epochs, digest_every,
-                     checkpoint_every, port, str(root), verify)
+                     checkpoint_every, port, str(root), verify,
+                     init=str(init_path) if init_path is not None else None)
 
     if recorder is not None:
         recorder.hinge_scale = 1 << spec.arithmetic.activation_frac_bits
@@ -231,7 +245,13 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
     if session_path is not None:
         sf.phase = "done"
         sf.save(session_path)
-    return train_report(spec, proj, ds, res, where, time.monotonic() - t_start, recorder)
+    if export_path is not None and res.final_state is not None:
+        from .state.device import session_state_file
+
+        session_state_file(spec, res.final_state, res.samples_trained).write(export_path)
+    report = train_report(spec, proj, ds, res, where, time.monotonic() - t_start, recorder)
+    report["init_state"] = str(init_path) if init_path is not None else None
+    return report
 
 
 def train_report(spec: Any, proj: Any, ds: Any, res: Any, where: str, wall_seconds: float,

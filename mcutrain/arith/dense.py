@@ -33,6 +33,7 @@ class DensePlan(LayerPlan):
     bias_const: int = 0      # bias update shift without the learning-rate exponent: A + weight_shift - E
     bias_max: int = 0        # biases saturate to [-bias_max, bias_max] = ACT_MAX in accumulator units
     bn: bool = False         # batch normalization without multiplications (docs/arithmetic.md, section 5.8)
+    trainable: bool = True   # false: frozen; its weights are packed signs in flash (mcutrain/arith/packed.py)
 
     @classmethod
     def from_spec(cls, spec: Any, ctx: PlanContext) -> DensePlan:
@@ -44,6 +45,7 @@ class DensePlan(LayerPlan):
             w0_float=float32_value(glorot_w0(n_in, n_out) * 2.0**ctx.weight_scale_shift),
             bias=spec.bias, bias_const=ctx.act_frac + ws - ctx.err_frac,
             bias_max=(ctx.act_max << ws) if spec.bias else 0, bn=spec.batch_norm,
+            trainable=bool(getattr(spec, "trainable", True)),
         )
 
     # -- sizes and state -------------------------------------------------------------------
@@ -101,6 +103,8 @@ class DensePlan(LayerPlan):
                 MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
                 MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
             ]
+        if not self.trainable:
+            return self.frozen_memory_items(plan)
         words = (self.n_out + 31) // 32
         keep_signs = k > 0 and plan.samples_weights  # the backward pass reads the sampled weights
         keep_nonzero = keep_signs and plan.is_ternary  # ternary: a second bit a weight, non-zero or not
@@ -122,6 +126,22 @@ class DensePlan(LayerPlan):
             *self.shared_update_items(plan),
         ]
 
+    def frozen_memory_items(self, plan: ArithPlan) -> list[MemoryItem]:
+        """A frozen layer (``trainable = false``; frozen layers come first, so no error reaches it): in RAM
+        only its activations and biases; no latent weights, sign bits in RAM, row index, errors, batch
+        accumulators or update buffers. Its weights are packed signs in flash (:meth:`packed_sign_bytes`)."""
+        k = self.index
+        return [
+            MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
+            MemoryItem("biases", f"L{k}_B", 4 * self.n_out if self.bias else 0),
+        ]
+
+    def packed_sign_bytes(self, plan: ArithPlan) -> int:
+        """Flash bytes of a frozen layer's weights: 1 bit a weight (binary), 2 (ternary), rows padded to 4 bytes."""
+        from .packed import packed_row_bytes
+
+        return self.n_in * packed_row_bytes(self.n_out, plan.is_ternary) if not self.trainable else 0
+
     def shared_update_items(self, plan: ArithPlan) -> list[MemoryItem]:
         """update_rounding = "stochastic_shared" (templates/layers/dense_update_shared.c.j2): the rows chained by
         exponent (a byte a row below 255 inputs, else two) and one update vector of the layer's outputs."""
@@ -134,7 +154,8 @@ class DensePlan(LayerPlan):
         ]
 
     def flash_bytes(self, plan: ArithPlan) -> int:
-        return 1536  # the four kernels, measured (mcutrain/codegen/memory.py)
+        # the four kernels, measured (mcutrain/codegen/memory.py); a frozen layer's packed signs
+        return 1536 + self.packed_sign_bytes(plan)
 
     # -- code and twin ---------------------------------------------------------------------
     def template(self, plan: ArithPlan) -> str:

@@ -1,7 +1,8 @@
 """The `mcutrain` command line (click). Exit codes: `mcutrain --help` (0 ok, McutrainError.exit_code otherwise).
 
 One module per group of commands: build.py (generate, pio, boards), train.py (train), link.py (emulate, soak),
-device.py (ports, monitor), report.py (report), tables.py (bench, modes-table, mults-table, paper-table).
+device.py (ports, monitor), report.py (report), state.py (pretrain, export, personalize),
+tables.py (bench, modes-table, mults-table, paper-table).
 The work is in the rest of the package (mcutrain/job.py for a training job); nothing imports this package back.
 """
 
@@ -15,6 +16,7 @@ from .device import monitor, ports
 from .exit_codes import epilog
 from .link import emulate, soak
 from .report import report
+from .state import export, personalize, pretrain
 from .tables import bench, modes_table, mults_table, paper_table
 from .train import train
 
@@ -26,7 +28,7 @@ def main() -> None:
 
 
 for _command in (generate, pio, boards, bench, modes_table, mults_table, paper_table, train, ports, monitor, report,
-                 emulate, soak):
+                 emulate, soak, pretrain, export, personalize):
     main.add_command(_command)
 
 

@@ -25,6 +25,11 @@ from .common import fail
               help="Session file to write at each checkpoint (default with checkpoints: <build dir>/session.json).")
 @click.option("--resume", "resume_path", type=click.Path(path_type=Path), default=None,
               help="Go on with the session in this session file (MODEL and options come from it).")
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="State file (`mcutrain pretrain`, `mcutrain export`) sent to the device before training: "
+                   "fine-tune from it (the twin of --verify starts from it too).")
+@click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
+              help="Write the device's state after the session to this state file.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=None,
               help="Where to generate and build (default: build/<model name>).")
@@ -34,7 +39,8 @@ from .common import fail
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result on stdout (the report) and nothing else.")
 def train(model: Path | None, port: str | None, board: str | None, verify: bool, digest_every: int,
           checkpoint_every: int, session_path: Path | None, resume_path: Path | None,
-          report_path: Path | None, build_dir: Path | None, report_dir: Path | None, quiet: bool,
+          init_path: Path | None, export_path: Path | None, report_path: Path | None, build_dir: Path | None,
+          report_dir: Path | None, quiet: bool,
           as_json: bool) -> None:
     """Build, flash (or boot the emulator), train MODEL on the device, evaluate, and optionally verify.
 
@@ -60,7 +66,7 @@ def train(model: Path | None, port: str | None, board: str | None, verify: bool,
             raise McutrainError("give a MODEL file, or --resume SESSION")
         report = run_train(model, port, board, verify, digest_every, build_dir, quiet or as_json, recorder,
                            checkpoint_every=checkpoint_every, session_path=session_path, resume_path=resume_path,
-                           log=lambda s: click.echo(s, err=True))
+                           log=lambda s: click.echo(s, err=True), init_path=init_path, export_path=export_path)
         if report_dir is not None:
             from ..results.report_png import write_reports
 

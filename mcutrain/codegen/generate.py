@@ -12,7 +12,7 @@ from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
 from ..build.boards import get_board
 from ..errors import McutrainError
-from .memory import MemoryPlan, ModelTooLargeError, check_fits, plan_flash
+from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, plan_flash
 from .render import RenderInputs, render_sources, write_sources
 from .stack import StackEstimateError, estimate_firmware_stack
 
@@ -20,6 +20,12 @@ MANIFEST_NAME = "manifest.json"
 
 
 class FixedPointRangeError(McutrainError):
+    exit_code = 2
+
+
+class FrozenLayersNotGeneratedError(McutrainError):
+    """A model with ``trainable = false`` layers: the twin and the planner have them, the C not yet."""
+
     exit_code = 2
 
 
@@ -86,6 +92,15 @@ def arith_plan(spec: Any) -> ArithPlan:
 def generate(spec: Any, out_dir: Path) -> Generated:
     """Write mt_model.c, mt_model.h and manifest.json into out_dir for a validated ModelSpec."""
     plan = arith_plan(spec)
+    frozen = [lp.index for lp in plan.layers if not getattr(lp, "trainable", True)]
+    if frozen:
+        saved = freezing_saved(plan, get_board(spec.board))
+        raise FrozenLayersNotGeneratedError(
+            f"{spec.source or 'model'}: layers {frozen} have trainable = false; frozen layers are implemented in "
+            "the twin (`mcutrain pretrain`, the personalization figures) and the memory plan, not yet in the "
+            f"generated C (packed-sign kernels in flash; freezing them would save {saved['ram_saved']} bytes of "
+            f"RAM, {saved['ram_bytes']} planned instead of {saved['ram_bytes_all_trainable']}, for "
+            f"{saved['flash_added']} bytes of flash): remove trainable = false to build for a board")
     board = get_board(spec.board)
     memory = check_fits(plan, board, spec.layers)
     files = render_sources(RenderInputs(

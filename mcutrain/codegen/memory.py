@@ -30,7 +30,8 @@ def plan_flash(plan: ArithPlan) -> int:
     return FLASH_RUNTIME_BYTES + sum(layer.flash_bytes(plan) for layer in plan.layers)
 
 
-__all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "plan_flash", "plan_memory"]
+__all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "freezing_saved", "plan_flash",
+           "plan_memory"]
 
 
 class ModelTooLargeError(McutrainError):
@@ -98,3 +99,16 @@ def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -
         + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if 1 < plan.latent_bytes < 4 else "")
         + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
         + ", or a board with more RAM.")
+
+
+def freezing_saved(plan: ArithPlan, board: Board) -> dict[str, int]:
+    """What ``trainable = false`` changes: planned RAM and flash with the frozen layers, and with every layer
+    trainable (the same network), in bytes."""
+    from ..arith.dense import DensePlan
+
+    learning = dataclasses.replace(plan, layers=tuple(
+        dataclasses.replace(lp, trainable=True) if isinstance(lp, DensePlan) else lp for lp in plan.layers))
+    ram, ram_all = plan_memory(plan, board).total(), plan_memory(learning, board).total()
+    flash, flash_all = plan_flash(plan), plan_flash(learning)
+    return {"ram_bytes": ram, "ram_bytes_all_trainable": ram_all, "ram_saved": ram_all - ram,
+            "flash_bytes": flash, "flash_bytes_all_trainable": flash_all, "flash_added": flash - flash_all}

@@ -11,6 +11,7 @@ from ..errors import DataError
 from ..model.spec import BUILTIN_DATASETS, DataSpec
 from .base import Dataset, arrays_digest, load_npz, make_dataset
 from .cifar10 import load_cifar10, load_cifar10_archive, load_cifar10_jpeg_npz
+from .digits import load_digits
 from .idx import load_idx_folder, read_idx
 from .mnist import MNIST_ARRAYS_SHA256, load_mnist, mnist_cache_path
 from .pooling import pool_images
@@ -20,6 +21,7 @@ BUILTIN_LOADERS: dict[str, Callable[..., Dataset]] = {
     "mnist": load_mnist,
     "cifar10": lambda download=True: load_cifar10(),
     "svhn": lambda download=True: load_svhn(),
+    "digits": load_digits,
 }
 """The loader of each built-in data set (names as in mcutrain.model.spec.BUILTIN_DATASETS). Only MNIST
 can be fetched; CIFAR-10 and SVHN are searched in $MCUTRAIN_DATA_DIR and the user cache."""

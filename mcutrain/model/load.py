@@ -210,6 +210,8 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
     if layers:
         _check_network(layers, problems, builtin.name if builtin else None,
                        builtin.n_classes if builtin else None)
+    if training and layers:
+        _check_frozen(layers, training.weights, problems)
     if training and arithmetic:
         _check_qbp_range(training, arithmetic, problems)
         if training.weights == "float32":
@@ -344,6 +346,29 @@ def _layers(raw: object, problems: Problems) -> list[LayerSpec | None]:
                         choices=kinds)
         out.append(LAYER_KINDS[kind].from_toml(t, i, len(raw)) if kind is not None else None)
     return out
+
+
+def _check_frozen(layers: list[LayerSpec | None], weights: str, problems: Problems) -> None:
+    """``trainable = false``: frozen layers come first (back-propagation stops at the first trainable
+    layer), the last layer learns, a frozen layer has binary or ternary weights and no batch norm."""
+    frozen = [not getattr(layer, "trainable", True) for layer in layers]
+    if not any(frozen):
+        return
+    first_trainable = frozen.index(False) if False in frozen else len(layers)
+    for k, f in enumerate(frozen):
+        key = f"layers[{k}].trainable"
+        if f and k == len(layers) - 1:
+            problems.add(key, False, "the last layer must learn: set trainable = true (or remove the key)")
+        elif f and k > first_trainable:
+            problems.add(key, False, f"frozen layers must come first (back-propagation stops at the first "
+                                     f"trainable layer, layers[{first_trainable}]): freeze layers 0..{k - 1} "
+                                     "too, or set trainable = true")
+        elif f and weights == "float32":
+            problems.add(key, False, "a frozen layer keeps its weights as packed signs, which the float32 "
+                                     "baseline has none of: remove the key or pick an integer weight mode")
+        elif f and getattr(layers[k], "batch_norm", False):
+            problems.add(key, False, "a frozen layer with batch_norm is not implemented: set batch_norm = false "
+                                     "or trainable = true")
 
 
 def _check_network(layers: list[LayerSpec | None], problems: Problems,

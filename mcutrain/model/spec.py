@@ -45,6 +45,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     "mnist": BuiltinDataset("mnist", n_inputs=28 * 28, n_classes=10),
     "cifar10": BuiltinDataset("cifar10", n_inputs=32 * 32 * 3, n_classes=10),   # mcutrain/data/cifar10.py
     "svhn": BuiltinDataset("svhn", n_inputs=32 * 32 * 3, n_classes=10),         # mcutrain/data/svhn.py
+    "digits": BuiltinDataset("digits", n_inputs=28 * 28, n_classes=10),        # mcutrain/data/digits.py
 }
 
 
@@ -128,13 +129,14 @@ class DenseLayerSpec(LayerSpec):
     """A fully connected layer with binarized or ternarized weights, and optionally a bias."""
 
     kind: ClassVar[str] = "dense"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm", "trainable")
     can_be_output: ClassVar[bool] = True
 
     units: int
     activation: str            # relu (hidden layers) | linear (the last layer)
     bias: bool = False         # an integer bias per unit, updated by the shifted error (docs/arithmetic.md)
     batch_norm: bool = False   # shift-based batch normalization before the activation (docs/arithmetic.md)
+    trainable: bool = True     # false: frozen, its weights the signs of its (pretrained) latents, never updated
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
@@ -143,10 +145,17 @@ class DenseLayerSpec(LayerSpec):
         activation = table.string("activation", "linear" if last else "relu", choices=ACTIVATIONS)
         bias = table.boolean("bias", False)
         batch_norm = table.boolean("batch_norm", False)
+        trainable = table.boolean("trainable", True)
         table.finish(cls.keys)
-        if units is None or activation is None or bias is None or batch_norm is None:
+        if units is None or activation is None or bias is None or batch_norm is None or trainable is None:
             return None
-        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm)
+        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm, trainable=trainable)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.trainable:
+            del d["trainable"]  # the default: model hashes of files without the key are unchanged
+        return d
 
     def out_features(self, in_features: int) -> int:
         return self.units
@@ -225,6 +234,10 @@ class ModelSpec:
     def layer_biases(self) -> tuple[bool, ...]:
         """Whether each layer has a bias."""
         return tuple(bool(getattr(layer, "bias", False)) for layer in self.layers)
+
+    def layer_trainable(self) -> tuple[bool, ...]:
+        """Whether each layer learns (``trainable = false``: frozen)."""
+        return tuple(bool(getattr(layer, "trainable", True)) for layer in self.layers)
 
     def layer_batch_norm(self) -> tuple[bool, ...]:
         """Whether each layer has batch normalization."""

@@ -45,9 +45,14 @@ class DenseTwin(TwinLayer):
         self._active = np.zeros(0, dtype=np.int64)
         self._wb = np.zeros((0, layer.n_out), dtype=np.float64)  # sampled weights of the active rows, -1/0/+1
         self._delta = np.zeros(layer.n_out, dtype=np.int64)
+        # a frozen layer (trainable = false): its packed signs (mcutrain/arith/packed.py), of the latents W
+        self._packed_of: np.ndarray | None = None
+        self._frozen = np.zeros((0, layer.n_out), dtype=np.float64)
 
     # -- state -------------------------------------------------------------
     def init(self, rng: XorShiftStream) -> None:
+        if not self.layer.trainable:
+            return  # a frozen layer's signs are in flash: the session start neither draws nor changes them
         d = rng.draws(self.layer.n_in * self.layer.n_out).astype(np.int64)
         w0 = self.plan.w0
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.layer.n_in, self.layer.n_out)
@@ -81,11 +86,30 @@ class DenseTwin(TwinLayer):
         """The weights inference uses (binary.py / ternary.py: ``infer``)."""
         return self._mode.infer(self.W, self.plan.w0)
 
+    def packed_signs(self) -> bytes:
+        """The packed signs of the latents (what a frozen layer keeps in flash)."""
+        from ..arith.packed import pack_signs
+
+        return pack_signs(self.W, self.plan.w0, self.plan.is_ternary)
+
+    def frozen_weights(self) -> np.ndarray:
+        """A frozen layer's weights, read from its packed signs (unpacked once per set of latents)."""
+        from ..arith.packed import unpack_signs
+
+        if self._packed_of is not self.W:
+            self._frozen = unpack_signs(self.packed_signs(), self.layer.n_in, self.layer.n_out,
+                                        self.plan.is_ternary)
+            self._packed_of = self.W
+        return self._frozen
+
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
         """l<k>_forward_train: the weights of the rows of non-zero inputs as the weight mode samples them
-        (binary.py / ternary.py: ``forward_backward``), summed, then bias, shift, batch norm, ReLU."""
+        (binary.py / ternary.py: ``forward_backward``), summed, then bias, shift, batch norm, ReLU.
+        A frozen layer reads its packed signs instead: no draws, nothing kept for an update."""
         self._x = x
         self._active = np.flatnonzero(x)
+        if not self.layer.trainable:
+            return self._activate(exact_matmul(x[self._active], self.frozen_weights()[self._active]), train=True)
         self._wb = self._mode.forward_backward(self, self._active, rng)
         acc = exact_matmul(x[self._active], self._wb)
         return self._activate(acc, train=True)

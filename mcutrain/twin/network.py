@@ -42,14 +42,20 @@ class TwinNetwork(StateDigest):
             h = layer.forward_train(h, self.rng)
         pred = int(np.argmax(h))
         delta, self.last_hinge = squared_hinge_error(h, label, self.plan)
-        for k in range(len(self.layers) - 1, -1, -1):
-            delta_in = self.layers[k].train_backward(delta, self.rng, self.schedule.lr_exp, k > 0)
+        first = self.first_trainable  # back-propagation stops there: the layers before it are frozen
+        for k in range(len(self.layers) - 1, first - 1, -1):
+            delta_in = self.layers[k].train_backward(delta, self.rng, self.schedule.lr_exp, k > first)
             if delta_in is not None:
                 delta = delta_in
         if self.plan.batch_shift:
             self._end_of_step_batch()
         self.schedule.advance()
         return pred
+
+    @property
+    def first_trainable(self) -> int:
+        """The first layer that learns (``trainable = false`` layers come first; model files check it)."""
+        return next((k for k, lp in enumerate(self.plan.layers) if getattr(lp, "trainable", True)), 0)
 
     def _end_of_step_batch(self) -> None:
         """Apply the accumulated updates after batch_size samples, or at the end of an epoch (a shorter

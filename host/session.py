@@ -112,6 +112,7 @@ def run_session(
     on_samples: Callable[[int], None] | None = None,
     window: int = 64,
     init: Checkpoint | None = None,
+    twin_init_state: bytes | None = None,
 ) -> SessionResult:
     """Train for `epochs` passes, evaluate on the test set, and (with a twin) verify bit-exactness.
 
@@ -125,7 +126,8 @@ def run_session(
     the last checkpoint is restored and the samples after it are sent again.
     ``resume`` starts from a checkpoint (``mcutrain train --resume``). ``init`` (counts 0: the state of a
     state file with the schedule of a fresh session, mcutrain.state.device.init_checkpoint) replaces the state
-    the device's session start initialises (``mcutrain train --init``); the twin starts from the same bytes.
+    the device's session start initialises (``mcutrain train --init``); the twin starts from the same bytes,
+    or from ``twin_init_state`` (the state file's bytes, for a model with frozen layers: their latents too).
     """
     res = SessionResult()
     link.hello(expected_hash=model_hash)
@@ -135,7 +137,8 @@ def run_session(
     if twin_factory is not None:
         plan, x_dec, _ = twin_factory()
         twin = TwinRunner(plan, seed, n, x_dec, train_labels, order, digest_every,
-                          init_state=init.state if init is not None else None)
+                          init_state=twin_init_state if twin_init_state is not None
+                          else init.state if init is not None else None)
         twin.start()
 
     last: list[Checkpoint | None] = [resume if resume is not None else init]

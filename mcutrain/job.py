@@ -68,12 +68,14 @@ def project_root(spec: Any, build_dir: Path | None) -> Path:
     return build_dir or Path("build") / spec.name
 
 
-def build_project(spec: Any, build_dir: Path | None, quiet: bool = False, log: Log | None = None) -> tuple[Any, Path]:
-    """Generate ``spec``'s project and build it: (project, firmware ELF)."""
+def build_project(spec: Any, build_dir: Path | None, quiet: bool = False, log: Log | None = None,
+                  init_state: bytes | None = None) -> tuple[Any, Path]:
+    """Generate ``spec``'s project (``init_state``: a state file's bytes baked in) and build it:
+    (project, firmware ELF)."""
     from .build.project import build, write_project
 
     root = project_root(spec, build_dir)
-    proj = write_project(spec, root)
+    proj = write_project(spec, root, init_state)
     if not quiet:
         (log or _stderr)(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}")
     return proj, build(proj)
@@ -196,8 +198,6 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
 
         state_layout(spec)  # a float32 model has no state file: refused before training
     root = project_root(spec, build_dir)
-    proj, elf = build_project(spec, root, quiet, log)
-    kwargs = session_inputs(spec, verify, digest_every, quiet, ds)
     resume, phase = None, "train"
     if resume_path is not None:
         sf = SessionFile.load(resume_path)
@@ -209,10 +209,20 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
             init_path = Path(sf.init)
         if phase == "done":
             raise McutrainError(f"the session in {resume_path} is finished already")
+    # a model with frozen layers: their signs are baked into the firmware from the --init state (the state
+    # file's bytes, every layer's latents); the twin starts from the same file
+    init_full = None
+    if init_path is not None and any(not getattr(la, "trainable", True) for la in spec.layers):
+        from .state.layout import read_state
+
+        init_full = read_state(spec, init_path).state
+    proj, elf = build_project(spec, root, quiet, log, init_state=init_full)
+    kwargs = session_inputs(spec, verify, digest_every, quiet, ds)
     if init_path is not None:
         from .state.device import init_checkpoint
 
         kwargs["init"] = init_checkpoint(spec, init_path, len(ds.y_train))
+        kwargs["twin_init_state"] = init_full
     if checkpoint_every and session_path is None:
         session_path = root / "session.json"
     sf = SessionFile(str(model), spec.model_hash(), proj.board.name, spec.seed, spec.training.epochs, digest_every,
@@ -248,7 +258,7 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
     if export_path is not None and res.final_state is not None:
         from .state.device import session_state_file
 
-        session_state_file(spec, res.final_state, res.samples_trained).write(export_path)
+        session_state_file(spec, res.final_state, res.samples_trained, init_full).write(export_path)
     report = train_report(spec, proj, ds, res, where, time.monotonic() - t_start, recorder)
     report["init_state"] = str(init_path) if init_path is not None else None
     return report

@@ -128,15 +128,171 @@ def test_memory_plan_counts_flash_and_ram(tmp_path: Path) -> None:
     kinds = {i.name: i.bytes for i in plan_memory(plan, board).items}
     assert "L0_W" not in kinds and "l0_rows" not in kinds and "d1" not in kinds and kinds["a1"] == 4 * lp.n_out
     saved = freezing_saved(plan, board)
-    assert saved["flash_added"] == lp.n_in * 4 * ((lp.n_out + 31) // 32)  # one bit a weight, rows of words
+    assert saved["packed_sign_bytes"] == lp.n_in * 4 * ((lp.n_out + 31) // 32)  # one bit a weight, rows of words
+    assert saved["frozen_latent_bytes"] == plan.latent_bytes * lp.n_in * lp.n_out
+    assert saved["flash_added"] == saved["packed_sign_bytes"] + 384 - 1536  # the signs, one kernel instead of four
     assert saved["ram_saved"] >= plan.latent_bytes * lp.n_in * lp.n_out
     assert saved["ram_bytes"] == plan_memory(plan, board).total()
 
 
-def test_generate_refuses_frozen_layers_with_the_figures(tmp_path: Path) -> None:
-    model = _frozen_model(tmp_path)
+def test_generate_needs_the_state_and_bakes_it(tmp_path: Path) -> None:
+    """`mcutrain generate` of a model with frozen layers: refused without --init (naming the fix, nothing
+    written), refused with a state of another network; with the pretrained state it writes the packed signs
+    and prints what freezing saved, which the manifest records."""
+    import json
+
+    # the state file of the network with every layer learning (the same file without trainable = false)
+    learn = small_model(tmp_path, weights="binary", qbp=True, train=600, test=200, units=24, name="frozen")
+    state = tmp_path / "pre.state"
+    res = CliRunner().invoke(main, ["pretrain", str(learn), "-o", str(state), "--json"])
+    assert res.exit_code == 0, res.output
+    model = _frozen_model(tmp_path)  # (the same file, now with layer 0 frozen)
     res = CliRunner().invoke(main, ["generate", str(model), "-o", str(tmp_path / "proj")])
     assert res.exit_code == 2, res.output
-    assert "trainable = false" in res.output and "not yet in the generated C" in res.output
-    assert "bytes of RAM" in res.output
-    assert not (tmp_path / "proj" / "manifest.json").exists()
+    assert "trainable = false" in res.output and "--init STATE" in res.output and "mcutrain pretrain" in res.output
+    assert not (tmp_path / "proj" / "generated" / "manifest.json").exists()
+    other = small_model(tmp_path, weights="binary", qbp=True, train=600, test=200, units=25, name="other")
+    other_state = tmp_path / "other.state"
+    assert CliRunner().invoke(main, ["pretrain", str(other), "-o", str(other_state), "--json"]).exit_code == 0
+    res = CliRunner().invoke(main, ["generate", str(model), "-o", str(tmp_path / "proj"), "--init", str(other_state)])
+    assert res.exit_code != 0 and "model" in res.output and not (tmp_path / "proj" / "generated").exists()
+    res = CliRunner().invoke(main, ["generate", str(model), "-o", str(tmp_path / "proj"), "--init", str(state)])
+    assert res.exit_code == 0, res.output
+    assert "packed bits in flash" in res.output and "instead of" in res.output
+    man = json.loads((tmp_path / "proj" / "generated" / "manifest.json").read_text())
+    fz = man["flash"]["frozen"]
+    assert fz["packed_sign_bytes"] == 784 * 4 and fz["ram_saved"] > fz["frozen_latent_bytes"] > 0
+    assert man["ram"]["planned_bytes"] == fz["ram_bytes"] < fz["ram_bytes_all_trainable"]
+    c = (tmp_path / "proj" / "generated" / "mt_model.c").read_text()
+    assert "static const uint32_t l0_packed[784]" in c and "mt_init_state" in c
+
+
+# --------------------------------------------------------------------------------------------------------
+# the generated C: packed signs in flash, baked by `mcutrain generate --init` (host compiler, bit-exact)
+# --------------------------------------------------------------------------------------------------------
+def _frozen_plan(sizes: list[int], frozen: int, **kw):
+    import dataclasses
+
+    from mcutrain.arith.plan import make_dense_plan
+
+    plan = make_dense_plan(sizes, **kw)
+    return dataclasses.replace(plan, layers=tuple(
+        dataclasses.replace(lp, trainable=lp.index >= frozen) for lp in plan.layers))
+
+
+def _pretrained_state(plan, x: np.ndarray, y: np.ndarray, n: int, seed: int = 3) -> bytes:
+    """The full state (every layer's latents) of the same network trained with every layer learning."""
+    from mcutrain.arith.plan import unfrozen_plan
+    from mcutrain.twin import TwinNetwork
+
+    net = TwinNetwork(unfrozen_plan(plan))
+    net.start(seed, n)
+    for i in range(n):
+        net.train_step(x[i], int(y[i]))
+    return net.state_bytes()
+
+
+def _compile_frozen(plan, full: bytes, tmp: Path) -> Path:
+    import subprocess
+
+    from test_generated_c_host import CFLAGS, CORE, DRIVER, RUNTIME
+
+    from mcutrain.codegen.render import RenderInputs, render_sources, write_sources
+
+    write_sources(render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98, init_state=full)), tmp)
+    exe = tmp / "driver"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tmp), "-I", str(CORE), str(tmp / "mt_model.c"), *RUNTIME, str(DRIVER),
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def _twin_from(plan, full: bytes):
+    """A twin that starts as the baked firmware does: the session start, then the state file's bytes."""
+    from mcutrain.fleet.layout import load_twin_state
+    from mcutrain.twin import TwinNetwork
+
+    net = TwinNetwork(plan)
+    start = net.start
+
+    def start_then_load(seed: int, spe: int) -> None:
+        start(seed, spe)
+        load_twin_state(net, full)
+
+    net.start = start_then_load  # type: ignore[method-assign]
+    return net
+
+
+@pytest.mark.parametrize(
+    "weights,sizes,frozen,biases,latent_bits,rounding",
+    [
+        ("sign", [200, 10], 1, (False, False), 8, "stochastic"),
+        ("binary", [70, 33, 10], 1, (True, True, False), 16, "nearest"),      # stochastic head, frozen bias
+        ("binary", [64, 40, 10], 2, (False, False, False), 8, "stochastic"),  # two frozen layers
+        ("ternary", [45, 10], 1, (False, True), 8, "stochastic"),
+        ("ternary_det", [64, 33, 10], 2, (True, False, True), 12, "stochastic_shared"),
+    ],
+)
+def test_generated_c_with_frozen_layers_matches_twin(tmp_path: Path, data_dir: Path, weights: str, sizes: list[int],
+                                                     frozen: int, biases: tuple[bool, ...], latent_bits: int,
+                                                     rounding: str) -> None:
+    """The frozen layers' packed signs (const, baked from a pretrained state) and the trainable layers'
+    baked initial latents: training, digests, PRNG, evaluation and final state bit-exact with the twin; the
+    state holds only the trainable layers; a twin whose frozen signs differ in one row is told apart."""
+    from test_generated_c_host import mnist_bits, run_and_compare
+
+    from mcutrain.fleet.layout import device_state, full_layout
+
+    n, n_eval, spe, every = 300, 120, 120, 50
+    enc, x, y = mnist_bits(n, data_dir)
+    plan = _frozen_plan([784, *sizes], frozen, weights=weights, qbp=True, lr_start=-6, lr_min=-8,
+                        latent_bits=latent_bits, update_rounding=rounding, biases=biases)
+    full = _pretrained_state(plan, x, y, 200)
+    exe = _compile_frozen(plan, full, tmp_path)
+    text = (tmp_path / "mt_model.c").read_text()
+    assert "static const uint32_t l0_packed[" in text and "L0_W" not in text and "l0_update" not in text
+    assert f"l{frozen}_backward" not in text  # back-propagation stops at the first trainable layer
+    c_state, _ = run_and_compare(exe, _twin_from(plan, full), enc, x, y, seed=9, spe=spe, n=n, every=every,
+                                 n_eval=n_eval)
+    assert len(c_state) == plan.state_bytes < full_layout(plan).nbytes
+    assert c_state != device_state(plan, full)  # the head learned
+    # the frozen signs (ternary: values) of one input's row changed in the state the twin reads: caught
+    layout = full_layout(plan)
+    arrays = layout.split(full)
+    w = arrays[0].reshape(784, sizes[0])
+    row = int(np.argmax(np.count_nonzero(x[:n], axis=0)))  # the input most often non-zero
+    w[row] = -w[row] - 1 if weights in ("sign", "binary") else np.where(w[row] < plan.w0 // 2, plan.w0 - 1, 0)
+    with pytest.raises(AssertionError):
+        run_and_compare(exe, _twin_from(plan, layout.join(arrays)), enc, x, y, seed=9, spe=spe, n=n, every=every,
+                        n_eval=n_eval)
+
+
+def test_generated_packed_bits_are_the_signs_of_the_latents(tmp_path: Path, data_dir: Path) -> None:
+    """The words in the generated C's l0_packed are the signs of the state file's latents, read bit by bit."""
+    import re
+
+    from test_generated_c_host import mnist_bits
+
+    from mcutrain.codegen.render import RenderInputs, render_sources
+    from mcutrain.fleet.layout import full_layout
+
+    _, x, y = mnist_bits(100, data_dir)
+    for weights in ("sign", "ternary_det"):
+        plan = _frozen_plan([784, 40, 10], 1, weights=weights, latent_bits=8, update_rounding="stochastic")
+        full = _pretrained_state(plan, x, y, 100)
+        c = render_sources(RenderInputs(plan, "t", "0123456789abcdef", "bits", 98, init_state=full))["mt_model.c"]
+        body = re.search(r"l0_packed\[\d+\] = \{(.*?)\};", c, re.S).group(1)
+        words = np.array([int(t, 16) for t in re.findall(r"0x([0-9a-f]{8})u", body)], dtype=np.uint64)
+        W = full_layout(plan).split(full)[0].reshape(784, 40)
+        nw, planes = 2, (2 if weights == "ternary_det" else 1)  # 40 outputs: two words a plane
+        assert len(words) == 784 * nw * planes
+        row = words.reshape(784, planes, nw)
+        half = plan.w0 // 2
+        for i in range(0, 784, 13):
+            for j in range(40):
+                bit0 = (int(row[i, 0, j // 32]) >> (j % 32)) & 1
+                if planes == 1:
+                    assert bit0 == int(W[i, j] >= 0)
+                else:
+                    nz = (int(row[i, 1, j // 32]) >> (j % 32)) & 1
+                    assert bit0 == int(W[i, j] >= half)
+                    assert nz == int(W[i, j] >= half or W[i, j] <= -half)

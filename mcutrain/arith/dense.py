@@ -51,11 +51,13 @@ class DensePlan(LayerPlan):
     # -- sizes and state -------------------------------------------------------------------
     @property
     def n_weights(self) -> int:
-        return self.n_in * self.n_out
+        """Latent weights in the state block: none for a frozen layer (its packed signs are in flash)."""
+        return self.n_in * self.n_out if self.trainable else 0
 
     @property
     def n_biases(self) -> int:
-        return self.n_out if self.bias else 0
+        """int32 biases in the state block: a frozen layer's are constants in flash."""
+        return self.n_out if self.bias and self.trainable else 0
 
     @property
     def n_bn_words(self) -> int:
@@ -106,7 +108,7 @@ class DensePlan(LayerPlan):
         if not self.trainable:
             return self.frozen_memory_items(plan)
         words = (self.n_out + 31) // 32
-        keep_signs = k > 0 and plan.samples_weights  # the backward pass reads the sampled weights
+        keep_signs = k > plan.first_trainable and plan.samples_weights  # the backward pass reads the sampled weights
         keep_nonzero = keep_signs and plan.is_ternary  # ternary: a second bit a weight, non-zero or not
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_in * self.n_out),
@@ -128,13 +130,10 @@ class DensePlan(LayerPlan):
 
     def frozen_memory_items(self, plan: ArithPlan) -> list[MemoryItem]:
         """A frozen layer (``trainable = false``; frozen layers come first, so no error reaches it): in RAM
-        only its activations and biases; no latent weights, sign bits in RAM, row index, errors, batch
-        accumulators or update buffers. Its weights are packed signs in flash (:meth:`packed_sign_bytes`)."""
-        k = self.index
-        return [
-            MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-            MemoryItem("biases", f"L{k}_B", 4 * self.n_out if self.bias else 0),
-        ]
+        only its activations; no latent weights, sign bits in RAM, row index, errors, batch accumulators or
+        update buffers. Its weights are packed signs in flash (:meth:`packed_sign_bytes`), its biases
+        constants in flash too (templates/layers/dense_frozen.c.j2)."""
+        return [MemoryItem("activations", f"a{self.index + 1}", 4 * self.n_out)]
 
     def packed_sign_bytes(self, plan: ArithPlan) -> int:
         """Flash bytes of a frozen layer's weights: 1 bit a weight (binary), 2 (ternary), rows padded to 4 bytes."""
@@ -154,20 +153,27 @@ class DensePlan(LayerPlan):
         ]
 
     def flash_bytes(self, plan: ArithPlan) -> int:
-        # the four kernels, measured (mcutrain/codegen/memory.py); a frozen layer's packed signs
-        return 1536 + self.packed_sign_bytes(plan)
+        # the four kernels, measured (mcutrain/codegen/memory.py); a frozen layer: one kernel, its packed
+        # signs and its constant biases
+        if not self.trainable:
+            return 384 + self.packed_sign_bytes(plan) + (4 * self.n_out if self.bias else 0)
+        return 1536
 
     # -- code and twin ---------------------------------------------------------------------
     def template(self, plan: ArithPlan) -> str:
+        if not self.trainable:
+            return "layers/dense_frozen.c.j2"
         return "layers/dense_float.c.j2" if plan.is_float else "layers/dense.c.j2"
 
 
     def functions(self, plan: ArithPlan) -> tuple[list[str], list[str]]:
         L = f"l{self.index}"
+        if not self.trainable:  # one kernel, the same in training and inference: the packed signs
+            return [f"{L}_forward_frozen"], [f"{L}_forward_frozen"]
         train = [f"{L}_forward_train"]
         if self.bn:
             train += [f"{L}_bn_train", f"{L}_bn_backward"]
-        if self.index > 0:
+        if self.index > plan.first_trainable:
             train.append(f"{L}_backward")
         train.append(f"{L}_update")
         if plan.batch_shift:
@@ -176,26 +182,32 @@ class DensePlan(LayerPlan):
 
     def forward_calls(self, plan: ArithPlan, x: str, y: str) -> list[str]:
         L = f"l{self.index}"
+        if not self.trainable:
+            return [f"{L}_forward_frozen({x}, {y});"]
         return [f"{L}_forward_train({x}, {y});"] + ([f"{L}_bn_train({y});"] if self.bn else [])
 
     def backward_calls(self, plan: ArithPlan, x: str, d: str, d_in: str | None) -> list[str]:
         L = f"l{self.index}"
+        if not self.trainable:
+            return []  # back-propagation stopped at the first trainable layer
         return (([f"{L}_bn_backward({d}, lr_exp);"] if self.bn else [])
                 + ([f"{L}_backward({d}, {d_in});"] if d_in is not None else [])
                 + [f"{L}_update({x}, {d}, lr_exp);"])
 
     def infer_calls(self, plan: ArithPlan, x: str, y: str) -> list[str]:
         L = f"l{self.index}"
+        if not self.trainable:
+            return [f"{L}_forward_frozen({x}, {y});"]
         return [f"{L}_infer({x}, {y});"] + ([f"{L}_bn_infer({y});"] if self.bn else [])
 
     def batch_calls(self, plan: ArithPlan) -> list[str]:
-        return [f"l{self.index}_apply_batch();"] if plan.batch_shift else []
+        return [f"l{self.index}_apply_batch();"] if plan.batch_shift and self.trainable else []
 
     def start_calls(self, plan: ArithPlan) -> list[str]:
-        return [f"l{self.index}_start();"] if self.bn or plan.batch_shift else []
+        return [f"l{self.index}_start();"] if self.trainable and (self.bn or plan.batch_shift) else []
 
     def sched_load_calls(self, plan: ArithPlan) -> list[str]:
-        return [f"l{self.index}_clear_batch();"] if plan.batch_shift else []
+        return [f"l{self.index}_clear_batch();"] if plan.batch_shift and self.trainable else []
 
     # -- multiplications -------------------------------------------------------------------
     def multiplications(self, *, quantized_weights: bool, qbp: bool, batch_norm: bool, conv: Any) -> Any:

@@ -6,6 +6,7 @@ cannot disagree about a shift. docs/arithmetic.md explains each one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,12 @@ class ArithPlan:
         return sum(layer.n_weights for layer in self.layers)
 
     @property
+    def first_trainable(self) -> int:
+        """The first layer that learns: ``trainable = false`` layers (frozen, packed signs in flash) come
+        first; back-propagation stops at this layer (no error of its input is computed)."""
+        return next((k for k, lp in enumerate(self.layers) if getattr(lp, "trainable", True)), 0)
+
+    @property
     def state_pad(self) -> int:
         """Zero bytes between the weights and the int32 state (biases, batch norm), to align it."""
         return -(self.latent_bytes * self.n_weights) % 4 if self.has_biases or self.has_bn else 0
@@ -183,6 +190,16 @@ class ArithPlan:
     @property
     def act_bits(self) -> int:
         return self.act_max.bit_length()
+
+
+def unfrozen_plan(plan: ArithPlan) -> ArithPlan:
+    """The same network with every layer learning (``trainable = false`` removed): the layout of a state
+    file of a model with frozen layers (every layer's latents), and the planner's comparison."""
+    if all(getattr(lp, "trainable", True) for lp in plan.layers):
+        return plan
+    return dataclasses.replace(plan, layers=tuple(
+        dataclasses.replace(lp, trainable=True) if not getattr(lp, "trainable", True) else lp  # type: ignore[call-arg]
+        for lp in plan.layers))
 
 
 from .modes import TERNARY_MODES, UPDATE_ROUNDINGS, WEIGHT_MODES  # noqa: E402 (the names, defined once)

@@ -26,10 +26,11 @@ class Project:
         return self.root / ".pio" / "build" / self.board.pio_env / "firmware.elf"
 
 
-def write_project(spec: Any, root: Path) -> Project:
-    """Write root/generated/{mt_model.c, mt_model.h, manifest.json} and root/platformio.ini."""
+def write_project(spec: Any, root: Path, init_state: bytes | None = None) -> Project:
+    """Write root/generated/{mt_model.c, mt_model.h, manifest.json} and root/platformio.ini (``init_state``:
+    a state file's bytes baked in, `mcutrain generate --init`)."""
     board = get_board(spec.board)
-    gen = generate(spec, root / "generated")
+    gen = generate(spec, root / "generated", init_state)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     ini = env.get_template("platformio.ini.j2").render(

@@ -20,7 +20,12 @@ from .common import fail
 @click.option("--library", "library", type=click.Path(path_type=Path), default=None,
               help="Write a self-contained PlatformIO library (library.json, src/, include/mcutrain.h, "
                    "Makefile) into this folder instead of a project, for your own firmware.")
-def generate(model: Path, out: Path | None, board: str | None, library: Path | None) -> None:
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="State file (`mcutrain pretrain`, `mcutrain export`) to bake in: frozen layers "
+                   "(trainable = false) as packed signs in flash, and the state every session starts from. "
+                   "Needed for a model with frozen layers.")
+def generate(model: Path, out: Path | None, board: str | None, library: Path | None,
+             init_path: Path | None) -> None:
     """Generate the C and the PlatformIO project for MODEL (a TOML model file)."""
     from ..build.project import write_project
     from ..job import load_data, load_spec
@@ -33,10 +38,17 @@ def generate(model: Path, out: Path | None, board: str | None, library: Path | N
         if spec.n_inputs is None:
             spec, _ = load_data(spec)
         if library is not None:
+            if init_path is not None:
+                raise McutrainError("--init with --library is not implemented: generate a project (--out) instead")
             _generate_library(spec, library)
             return
+        init_state = None
+        if init_path is not None:
+            from ..state.layout import read_state
+
+            init_state = read_state(spec, init_path).state
         root = out or Path("build") / spec.name
-        proj = write_project(spec, root)
+        proj = write_project(spec, root, init_state)
     except McutrainError as exc:
         fail(exc)
         return
@@ -44,6 +56,12 @@ def generate(model: Path, out: Path | None, board: str | None, library: Path | N
     click.echo(f"wrote {root}/generated/mt_model.c, mt_model.h, manifest.json and {root}/platformio.ini")
     click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
                f"on {spec.board}")
+    flash = proj.generated.manifest["flash"]
+    if "frozen" in flash:
+        click.echo(flash["frozen"]["summary"])
+    if "init_state" in flash:
+        click.echo(f"baked state: {init_path} (CRC-32 {flash['init_state']['state_file_crc32']}), "
+                   f"{flash['init_state']['bytes']} bytes copied into the state at each session start")
     click.echo(f"build: cd {root} && mcutrain pio run -e {proj.board.pio_env} [-t upload]")
 
 

@@ -55,7 +55,10 @@ def pretrain(model: Path, out: Path, resume: bool, save_every: int, quiet: bool,
               help="Serial port or pyserial URL of the device (an emulator: socket://127.0.0.1:PORT of "
                    "`mcutrain emulate --listen PORT`).")
 @click.option("--board", default=None, help="Override the model file's board.")
-def export(model: Path, out: Path, port: str, board: str | None) -> None:
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="The state file the firmware was generated from (`generate/train --init`): needed for a model "
+                   "with frozen layers, whose latents the device does not keep (the export keeps the file's).")
+def export(model: Path, out: Path, port: str, board: str | None, init_path: Path | None) -> None:
     """Read the state of the device on PORT (running MODEL's firmware) into a state file: to inspect it on
     the host, evaluate it with the twin, or send it to another device (`mcutrain train --init`)."""
     from ..job import load_spec
@@ -67,7 +70,7 @@ def export(model: Path, out: Path, port: str, board: str | None) -> None:
             from ..job import load_data
 
             spec, _ = load_data(spec)
-        sf = export_state(spec, port, out)
+        sf = export_state(spec, port, out, init_path)
     except McutrainError as exc:
         fail(exc)
     click.echo(f"exported {sf.header.state_bytes} state bytes of model {sf.model_hash} from {port} to {out}")

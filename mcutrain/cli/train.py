@@ -27,7 +27,8 @@ from .common import fail
               help="Go on with the session in this session file (MODEL and options come from it).")
 @click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
               help="State file (`mcutrain pretrain`, `mcutrain export`) sent to the device before training: "
-                   "fine-tune from it (the twin of --verify starts from it too).")
+                   "fine-tune from it (the twin of --verify starts from it too). A model with frozen layers "
+                   "(trainable = false) needs it: their packed signs are baked into the firmware from it.")
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
               help="Write the device's state after the session to this state file.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write a JSON report.")

@@ -12,7 +12,7 @@ from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
 from ..build.boards import get_board
 from ..errors import McutrainError
-from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, plan_flash
+from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, freezing_summary, plan_flash
 from .render import RenderInputs, render_sources, write_sources
 from .stack import StackEstimateError, estimate_firmware_stack
 
@@ -20,12 +20,6 @@ MANIFEST_NAME = "manifest.json"
 
 
 class FixedPointRangeError(McutrainError):
-    exit_code = 2
-
-
-class FrozenLayersNotGeneratedError(McutrainError):
-    """A model with ``trainable = false`` layers: the twin and the planner have them, the C not yet."""
-
     exit_code = 2
 
 
@@ -89,23 +83,35 @@ def arith_plan(spec: Any) -> ArithPlan:
         raise FixedPointRangeError(f"{spec.source or 'model'}: {exc}") from None
 
 
-def generate(spec: Any, out_dir: Path) -> Generated:
-    """Write mt_model.c, mt_model.h and manifest.json into out_dir for a validated ModelSpec."""
-    plan = arith_plan(spec)
-    frozen = [lp.index for lp in plan.layers if not getattr(lp, "trainable", True)]
+def _flash_manifest(plan: ArithPlan, board: Any, init_state: bytes | None) -> dict[str, Any]:
+    """Flash: the code estimate, frozen layers' packed signs and biases, the baked state; what freezing saved."""
+    import zlib
+
+    out: dict[str, Any] = {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan)}
+    frozen = [lp for lp in plan.layers if not getattr(lp, "trainable", True)]
     if frozen:
-        saved = freezing_saved(plan, get_board(spec.board))
-        raise FrozenLayersNotGeneratedError(
-            f"{spec.source or 'model'}: layers {frozen} have trainable = false; frozen layers are implemented in "
-            "the twin (`mcutrain pretrain`, the personalization figures) and the memory plan, not yet in the "
-            f"generated C (packed-sign kernels in flash; freezing them would save {saved['ram_saved']} bytes of "
-            f"RAM, {saved['ram_bytes']} planned instead of {saved['ram_bytes_all_trainable']}, for "
-            f"{saved['flash_added']} bytes of flash): remove trainable = false to build for a board")
+        saved = freezing_saved(plan, board)
+        out["frozen"] = {**saved, "summary": freezing_summary(saved),
+                         "layers": [{"index": lp.index, "n_in": lp.n_in, "n_out": lp.n_out,
+                                     "packed_sign_bytes": lp.packed_sign_bytes(plan),
+                                     "bias_bytes": 4 * lp.n_out if lp.bias else 0} for lp in frozen]}
+    if init_state is not None:
+        out["init_state"] = {"bytes": plan.state_bytes, "state_file_crc32": f"{zlib.crc32(init_state):08x}"}
+    out["note"] = ("code, frozen layers' packed signs and biases, and the baked initial state (--init); trainable "
+                   "weights live in RAM, initialised from the PRNG" + (" then the baked state" if init_state else ""))
+    return out
+
+
+def generate(spec: Any, out_dir: Path, init_state: bytes | None = None) -> Generated:
+    """Write mt_model.c, mt_model.h and manifest.json into out_dir for a validated ModelSpec; ``init_state``
+    (a state file's bytes, mcutrain/state/layout.py) is baked in: frozen layers' packed signs in flash, and the
+    state a session starts from (`mcutrain generate --init`). A model with frozen layers needs it."""
+    plan = arith_plan(spec)
     board = get_board(spec.board)
     memory = check_fits(plan, board, spec.layers)
     files = render_sources(RenderInputs(
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
-        encoding=spec.data.encoding, input_bytes=spec.input_bytes))
+        encoding=spec.data.encoding, input_bytes=spec.input_bytes, init_state=init_state))
     write_sources(files, out_dir)
     stack = stack_estimate(out_dir, board)
     if stack.get("bytes") is not None and stack["bytes"] > board.stack_bytes:
@@ -126,8 +132,7 @@ def generate(spec: Any, out_dir: Path) -> Generated:
             "stack_estimate": stack,
             "buffers": [{"name": i.name, "kind": i.kind, "bytes": i.bytes} for i in memory.items],
         },
-        "flash": {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan),
-                  "note": "code only; weights live in RAM, initialised from the PRNG"},
+        "flash": _flash_manifest(plan, board, init_state),
         "arithmetic": _arithmetic_manifest(plan),
         "functions": {"training": training_functions(plan), "inference": inference_functions(plan)},
         "files": sorted(files),

@@ -30,8 +30,8 @@ def plan_flash(plan: ArithPlan) -> int:
     return FLASH_RUNTIME_BYTES + sum(layer.flash_bytes(plan) for layer in plan.layers)
 
 
-__all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "freezing_saved", "plan_flash",
-           "plan_memory"]
+__all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "freezing_saved", "freezing_summary",
+           "plan_flash", "plan_memory"]
 
 
 class ModelTooLargeError(McutrainError):
@@ -103,12 +103,28 @@ def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -
 
 def freezing_saved(plan: ArithPlan, board: Board) -> dict[str, int]:
     """What ``trainable = false`` changes: planned RAM and flash with the frozen layers, and with every layer
-    trainable (the same network), in bytes."""
-    from ..arith.dense import DensePlan
+    trainable (the same network), in bytes; the frozen layers' latents (what they would keep in RAM) and their
+    packed signs (what they keep in flash instead)."""
+    from ..arith.plan import unfrozen_plan
 
-    learning = dataclasses.replace(plan, layers=tuple(
-        dataclasses.replace(lp, trainable=True) if isinstance(lp, DensePlan) else lp for lp in plan.layers))
+    learning = unfrozen_plan(plan)
     ram, ram_all = plan_memory(plan, board).total(), plan_memory(learning, board).total()
     flash, flash_all = plan_flash(plan), plan_flash(learning)
+    frozen = [lp for lp in plan.layers if not getattr(lp, "trainable", True)]
     return {"ram_bytes": ram, "ram_bytes_all_trainable": ram_all, "ram_saved": ram_all - ram,
-            "flash_bytes": flash, "flash_bytes_all_trainable": flash_all, "flash_added": flash - flash_all}
+            "flash_bytes": flash, "flash_bytes_all_trainable": flash_all, "flash_added": flash - flash_all,
+            "frozen_layers": len(frozen),
+            "frozen_latent_bytes": sum(plan.latent_bytes * lp.n_in * lp.n_out for lp in frozen),
+            "packed_sign_bytes": sum(lp.packed_sign_bytes(plan) for lp in frozen)}
+
+
+def freezing_summary(saved: dict[str, int]) -> str:
+    """One line of :func:`freezing_saved`, e.g. "frozen: 412 KB of latents as 48 KB of packed bits in flash;
+    RAM 30 KB instead of 430 KB"."""
+    def kb(n: int) -> str:
+        return f"{n / 1024:.1f} KB"
+
+    return (f"frozen: {saved['frozen_layers']} layers, {kb(saved['frozen_latent_bytes'])} of latent weights kept "
+            f"as {kb(saved['packed_sign_bytes'])} of packed bits in flash; RAM {kb(saved['ram_bytes'])} planned "
+            f"instead of {kb(saved['ram_bytes_all_trainable'])} ({kb(saved['ram_saved'])} saved), flash "
+            f"{kb(saved['flash_bytes'])} instead of {kb(saved['flash_bytes_all_trainable'])}")

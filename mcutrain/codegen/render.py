@@ -20,6 +20,7 @@ class RenderInputs:
     model_hash: str
     encoding: str
     input_bytes: int
+    init_state: bytes | None = None  #: a state file's full state bytes to bake (`mcutrain generate --init`)
 
 
 def c_float(x: float) -> str:
@@ -47,7 +48,10 @@ def _env() -> jinja2.Environment:
 
 def render_sources(inp: RenderInputs) -> dict[str, str]:
     """Return {file name: text} of the generated C."""
+    from .frozen import check_init, frozen_c, init_c
+
     plan = inp.plan
+    check_init(plan, inp.init_state, inp.model_name)
     # where each layer's weights, biases and batch-norm words start in the state block (section 7)
     offsets, total = [], 0
     for layer in plan.layers:
@@ -76,6 +80,9 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
         "c_float": c_float,
+        # frozen layers' packed signs and the baked state (mcutrain/codegen/frozen.py)
+        "frozen": frozen_c(plan, inp.init_state) if inp.init_state is not None else {},
+        "init_state": init_c(plan, inp.init_state) if inp.init_state is not None else None,
     }
     env = _env()
     # the weight mode chooses the top-level template (and with it the layer template)

@@ -1,7 +1,10 @@
 """The device's state bytes (docs/arithmetic.md, section 7) as named integer arrays, and back.
 
 Order: every layer's latent weights (int8 or int16, row-major n_in x n_out), zero padding to 4 bytes,
-every biased layer's int32 biases, then every batch-norm layer's int32 mean, deviation and beta.
+every biased layer's int32 biases, then every batch-norm layer's int32 mean, deviation and beta. A frozen
+layer (``trainable = false``) has no segment: its packed signs and biases are constants in flash; a state
+*file* of such a model holds every layer (the layout of :func:`mcutrain.arith.plan.unfrozen_plan`), and
+:func:`device_state` takes the device's part of it.
 Each segment has the range its values live in on the device, which federated averaging saturates to.
 """
 
@@ -44,12 +47,13 @@ class StateLayout:
             raise LayoutError("federated averaging is defined for the integer weight modes (binary, sign, ternary, "
                               "ternary_det); the float32 baseline has no integer state: pick another [training] "
                               "weights")
+        learns = [lp for lp in plan.layers if getattr(lp, "trainable", True)]  # frozen layers: flash only
         segs = [Segment(f"l{lp.index}.W", plan.latent_dtype, lp.n_in * lp.n_out, -plan.w0, plan.w0 - 1)
-                for lp in plan.layers]
+                for lp in learns]
         if plan.state_pad:
             segs.append(Segment("pad", "<u1", plan.state_pad, 0, 0))
         segs += [Segment(f"l{lp.index}.b", "<i4", lp.n_out, -lp.bias_max, lp.bias_max)
-                 for lp in plan.layers if lp.bias]
+                 for lp in learns if lp.bias]
         beta_max = plan.act_max << plan.bn_frac
         for lp in plan.layers:
             if lp.bn:
@@ -90,12 +94,46 @@ class StateLayout:
         return b"".join(parts)
 
 
+def full_layout(plan: Any) -> StateLayout:
+    """The layout of a state file of ``plan``'s network: every layer's latents, the frozen ones too."""
+    from ..arith.plan import unfrozen_plan
+
+    return StateLayout.from_plan(unfrozen_plan(plan))
+
+
+def device_state(plan: Any, full: bytes) -> bytes:
+    """The device's state bytes (``plan``'s layout: no frozen segments) of a full state (:func:`full_layout`)."""
+    layout, whole = StateLayout.from_plan(plan), full_layout(plan)
+    arrays = dict(zip((s.name for s in whole.segments), whole.split(full), strict=True))
+    return layout.join([arrays[s.name] if s.name != "pad" else np.zeros(s.count, dtype=np.int64)
+                        for s in layout.segments])
+
+
+def merge_device_state(plan: Any, full: bytes, device: bytes) -> bytes:
+    """A full state (:func:`full_layout`) whose trainable segments are the device's ``device`` bytes and whose
+    frozen segments (which the device keeps as signs only) are those of ``full``."""
+    layout, whole = StateLayout.from_plan(plan), full_layout(plan)
+    arrays = dict(zip((s.name for s in whole.segments), whole.split(full), strict=True))
+    arrays.update(zip((s.name for s in layout.segments), layout.split(device), strict=True))
+    return whole.join([arrays[s.name] if s.name != "pad" else np.zeros(s.count, dtype=np.int64)
+                       for s in whole.segments])
+
+
 def load_twin_state(net: Any, state: bytes) -> None:
-    """Set a TwinNetwork's weights, biases and batch-norm statistics from state bytes (the twin of `U` + `K`)."""
+    """Set a TwinNetwork's weights, biases and batch-norm statistics from state bytes (the twin of `U` + `K`):
+    the device's state bytes, or for a network with frozen layers also a full state (a state file's,
+    :func:`full_layout`), whose frozen latents give the frozen layers' signs."""
     layout = StateLayout.from_plan(net.plan)
-    arrays = dict(zip((s.name for s in layout.segments), layout.split(state), strict=True))
+    if net.plan.first_trainable > 0 and len(state) != layout.nbytes and len(state) == full_layout(net.plan).nbytes:
+        layout, full = full_layout(net.plan), state
+        state = device_state(net.plan, full)
+    else:
+        full = state
+    arrays = dict(zip((s.name for s in layout.segments), layout.split(full), strict=True))
     for layer in net.layers:
         lp = layer.layer
+        if f"l{lp.index}.W" not in arrays:
+            continue  # a frozen layer, loaded from a device state: its signs stay
         layer.W = arrays[f"l{lp.index}.W"].reshape(lp.n_in, lp.n_out).copy()
         if lp.bias:
             layer.b = arrays[f"l{lp.index}.b"].copy()

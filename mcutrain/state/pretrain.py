@@ -45,6 +45,10 @@ def pretrain(spec: Any, ds: Any, out: Path, *, resume: bool = False, save_every:
 
     t0 = time.monotonic()
     layout = state_layout(spec)  # refuses the float32 baseline with the reason
+    if any(not getattr(la, "trainable", True) for la in spec.layers):
+        raise McutrainError(f"{spec.name} has frozen layers (trainable = false): pretrain the network with every "
+                            "layer learning (the same model file without trainable = false; its state file is "
+                            "this model's too), then `mcutrain generate/train MODEL --init STATE`")
     train_enc, test_enc = encoded_data(spec, ds)
     plan, x_train, x_test = twin_data(spec, train_enc, test_enc)
     y = np.asarray(ds.y_train)

@@ -64,10 +64,11 @@ class DenseTwin(TwinLayer):
             self.bn.reset()
 
     def state_bytes(self) -> bytes:
-        return self.W.astype(self.plan.latent_dtype).tobytes()
+        """The latents in the device's state block; none for a frozen layer (its signs are in flash)."""
+        return self.W.astype(self.plan.latent_dtype).tobytes() if self.layer.trainable else b""
 
     def bias_bytes(self) -> bytes:
-        return self.b.astype("<i4").tobytes() if self.layer.bias else b""
+        return self.b.astype("<i4").tobytes() if self.layer.bias and self.layer.trainable else b""
 
     def bn_bytes(self) -> bytes:
         return self.bn.state_bytes() if self.bn is not None else b""

@@ -55,7 +55,7 @@ class TwinNetwork(StateDigest):
     @property
     def first_trainable(self) -> int:
         """The first layer that learns (``trainable = false`` layers come first; model files check it)."""
-        return next((k for k, lp in enumerate(self.plan.layers) if getattr(lp, "trainable", True)), 0)
+        return self.plan.first_trainable
 
     def _end_of_step_batch(self) -> None:
         """Apply the accumulated updates after batch_size samples, or at the end of an epoch (a shorter

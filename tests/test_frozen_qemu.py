@@ -1,0 +1,111 @@
+"""Frozen layers on the emulated boards (issue 14): a model whose first layer is frozen (packed signs in flash,
+baked from a pretrained state by `generate --init`) fine-tunes its head on the device bit-exactly with the twin,
+on the Cortex-M4F (netduinoplus2) and the Cortex-M0 (microbit); the state file goes host -> device -> export ->
+host unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import board_model, qemu_processes, train_verified
+
+from mcutrain.cli import main
+from mcutrain.state import file as sfile
+
+pytestmark = [pytest.mark.qemu]
+if os.environ.get("MCUTRAIN_SKIP_QEMU"):
+    pytestmark.append(pytest.mark.skip(reason="MCUTRAIN_SKIP_QEMU set"))
+
+
+@pytest.fixture()
+def no_qemu_left(tmp_path: Path):
+    yield
+    left = qemu_processes(str(tmp_path))
+    assert left == [], f"a QEMU started by the test is still running: {left}"
+
+
+def _pretrained_and_frozen(tmp: Path, board_name: str, **kw: object) -> tuple[Path, Path, Path]:
+    """(the model with every layer learning, its pretrained state file, the same model with layer 0 frozen)."""
+    learn = board_model(tmp, board_name, name="learn", **kw)
+    state = tmp / "pre.state"
+    res = CliRunner().invoke(main, ["pretrain", str(learn), "-o", str(state), "--json"])
+    assert res.exit_code == 0, res.output
+    frozen = tmp / "frozen.toml"
+    head, first, rest = learn.read_text().split("[[layers]]", 2)
+    first = first.replace('kind = "dense"\n', 'kind = "dense"\ntrainable = false\n', 1)
+    frozen.write_text("[[layers]]".join([head, first, rest]).replace('name = "learn"', 'name = "frozen"'))
+    return learn, state, frozen
+
+
+@pytest.mark.parametrize("board_name", ["netduinoplus2", "microbit"])
+def test_frozen_fine_tuning_on_the_device_is_bit_exact(tmp_path: Path, no_qemu_left: None, board_name: str) -> None:
+    """`train FROZEN --init STATE --verify --export OUT`: digests, predictions and final weights equal the twin's;
+    the export holds the frozen latents of STATE and the head the device trained, which differs from STATE's."""
+    from mcutrain.host.twin_run import sample_order, train_twin
+
+    from mcutrain.fleet.layout import full_layout
+    from mcutrain.job import encoded_data, load_data, load_spec, twin_data
+    from mcutrain.state.layout import state_hash
+    from mcutrain.twin import TwinNetwork
+
+    learn, state, frozen = _pretrained_and_frozen(tmp_path, board_name, train=600, test=300)
+    out = tmp_path / "tuned.state"
+    r = train_verified(frozen, tmp_path, "--init", str(state), "--export", str(out), digest_every=150)
+    assert r["bit_exact"] is True and r["digests_checked"] == 4 and r["board"] == board_name
+    spec, ds = load_data(load_spec(frozen))
+    man = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    fz = man["flash"]["frozen"]
+    assert fz["packed_sign_bytes"] > 0 and "L0_W" not in (tmp_path / "b" / "generated" / "mt_model.c").read_text()
+    assert r["ram_planned_bytes"] == fz["ram_bytes"] < fz["ram_bytes_all_trainable"]
+    plan, x, _ = twin_data(spec, *encoded_data(spec, ds))
+    order = sample_order(spec.seed, len(x), spec.training.epochs)
+    pre = sfile.read(state).state
+    tuned = TwinNetwork(plan)
+    train_twin(tuned, spec.seed, len(x), x, ds.y_train, order, init_state=pre)
+    exported = sfile.read(out, model_hash=state_hash(spec))
+    assert exported.header.model_hash == load_spec(learn).model_hash()  # the network's state file
+    layout = full_layout(plan)
+    got, before = layout.split(exported.state), layout.split(pre)
+    np.testing.assert_array_equal(got[0], before[0])         # the frozen latents: the pretrained ones
+    assert not np.array_equal(got[1], before[1])             # the head learned on the device
+    np.testing.assert_array_equal(got[1], tuned.layers[1].W.reshape(-1))
+
+
+def test_frozen_state_round_trip_host_device_export(tmp_path: Path, no_qemu_left: None) -> None:
+    """The pretrained state baked into the firmware (`generate --init`) and sent (`train --init`'s `U`/`K`),
+    then `mcutrain export --init` twice: the state file's bytes come back identical; without --init the export
+    of a model with frozen layers is refused naming the fix, and writes nothing."""
+    from mcutrain.host.link import DeviceLink
+
+    from mcutrain.job import build_project, load_data, load_spec, start_emulator
+    from mcutrain.state.device import init_checkpoint
+    from mcutrain.state.layout import read_state
+
+    _, sent, frozen = _pretrained_and_frozen(tmp_path, "netduinoplus2", train=600, test=100)
+    spec, ds = load_data(load_spec(frozen))
+    proj, elf = build_project(spec, tmp_path / "b", quiet=True, init_state=read_state(spec, sent).state)
+    ck = init_checkpoint(spec, sent, len(ds.y_train))
+    got, again, refused = tmp_path / "got.state", tmp_path / "again.state", tmp_path / "refused.state"
+    emu = start_emulator(proj, elf)
+    try:
+        with DeviceLink.open(emu.url) as link:
+            link.hello(expected_hash=spec.model_hash())
+            link.restore(spec.seed, len(ds.y_train), 0, 0, ck.state, ck.record)
+        res = CliRunner().invoke(main, ["export", str(frozen), "--port", emu.url, "-o", str(refused)])
+        assert res.exit_code != 0 and "--init" in res.output and "frozen" in res.output, res.output
+        for out in (got, again):
+            res = CliRunner().invoke(main, ["export", str(frozen), "--port", emu.url, "-o", str(out),
+                                            "--init", str(sent)])
+            assert res.exit_code == 0, res.output
+    finally:
+        emu.stop()
+    assert not refused.exists()
+    a, b = read_state(spec, sent), read_state(spec, got)
+    assert b.state == a.state and len(ck.state) < len(a.state)
+    assert b.sched == ck.record.sched and b.header.source == "export"
+    assert got.read_bytes() == again.read_bytes()

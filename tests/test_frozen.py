@@ -296,3 +296,13 @@ def test_generated_packed_bits_are_the_signs_of_the_latents(tmp_path: Path, data
                     nz = (int(row[i, 1, j // 32]) >> (j % 32)) & 1
                     assert bit0 == int(W[i, j] >= half)
                     assert nz == int(W[i, j] >= half or W[i, j] <= -half)
+
+
+def test_pretrain_of_a_frozen_model_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    """A frozen model's state file is its network's with every layer learning: pretraining the frozen model
+    itself (its frozen layers have no pretrained latents) is refused, naming what to pretrain, nothing written."""
+    model = _frozen_model(tmp_path)
+    out = tmp_path / "x.state"
+    res = CliRunner().invoke(main, ["pretrain", str(model), "-o", str(out)])
+    assert res.exit_code != 0 and "without trainable = false" in res.output and "--init STATE" in res.output
+    assert not out.exists()

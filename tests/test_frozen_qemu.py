@@ -149,3 +149,9 @@ def test_a_network_ten_times_the_ram_trains_its_head_on_the_128_kb_board(tmp_pat
     text, data, bss = (int(v) for v in subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True,
                                                       text=True, check=True).stdout.splitlines()[1].split()[:3])
     assert data + bss + board.stack_bytes <= board.ram_bytes and text > saved["packed_sign_bytes"]
+    from mcutrain.build.mulcheck import check_elf
+
+    man = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    names = sorted(set(man["functions"]["training"]) | set(man["functions"]["inference"]))
+    assert "l1_forward_frozen" in names and "l1_update" not in names
+    assert [f.text for rep in check_elf(str(elf), names) for f in rep.findings] == []  # no multiply or divide

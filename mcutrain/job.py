@@ -78,6 +78,8 @@ def build_project(spec: Any, build_dir: Path | None, quiet: bool = False, log: L
     proj = write_project(spec, root, init_state)
     if not quiet:
         (log or _stderr)(f"model {spec.name} ({spec.model_hash()}), board {proj.board.name}; building in {root}")
+        if "frozen" in proj.generated.manifest["flash"]:
+            (log or _stderr)(proj.generated.manifest["flash"]["frozen"]["summary"])
     return proj, build(proj)
 
 

@@ -12,6 +12,7 @@ emulated netduinoplus2 with --init and --verify, and fine-tunes the same on the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,12 +25,15 @@ from mcutrain.results.frozen_demo import measure, render, write_section  # noqa:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out", type=Path, default=None, help="results file whose section to rewrite")
-    ap.add_argument("--pre", type=Path, default=ROOT / "examples" / "frozen_mnist_pretrain.toml")
-    ap.add_argument("--tune", type=Path, default=ROOT / "examples" / "frozen_digits.toml")
-    ap.add_argument("--state", type=Path, default=ROOT / "build" / "frozen" / "mnist.state")
-    ap.add_argument("--build-dir", type=Path, default=ROOT / "build" / "frozen" / "device")
+    ap.add_argument("--pre", type=Path, default=Path("examples/frozen_mnist_pretrain.toml"))
+    ap.add_argument("--tune", type=Path, default=Path("examples/frozen_digits.toml"))
+    ap.add_argument("--state", type=Path, default=Path("build/frozen/mnist.state"))
+    ap.add_argument("--build-dir", type=Path, default=Path("build/frozen/device"))
     ap.add_argument("--seeds", default="1,2,3,4,5")
     args = ap.parse_args()
+    if args.out is not None:
+        args.out = args.out.resolve()
+    os.chdir(ROOT)  # the paths (and the section's text) are relative to the repository root
     d = measure(args.pre, args.tune, args.state, args.build_dir, [int(s) for s in args.seeds.split(",")],
                 log=lambda s: print(s, file=sys.stderr))
     cmd = "MCUTRAIN_DATA_DIR=../shared/data python bench/frozen_demo.py -o docs/results.md"

@@ -165,6 +165,9 @@ def test_generate_needs_the_state_and_bakes_it(tmp_path: Path) -> None:
     assert man["ram"]["planned_bytes"] == fz["ram_bytes"] < fz["ram_bytes_all_trainable"]
     c = (tmp_path / "proj" / "generated" / "mt_model.c").read_text()
     assert "static const uint32_t l0_packed[784]" in c and "mt_init_state" in c
+    res = CliRunner().invoke(main, ["generate", str(model), "--library", str(tmp_path / "lib")])
+    assert res.exit_code != 0 and "not implemented" in res.output and "--out" in res.output
+    assert not (tmp_path / "lib").exists()
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ def generate(model: Path, out: Path | None, board: str | None, library: Path | N
         if spec.n_inputs is None:
             spec, _ = load_data(spec)
         if library is not None:
-            if init_path is not None:
-                raise McutrainError("--init with --library is not implemented: generate a project (--out) instead")
+            if init_path is not None or any(not getattr(la, "trainable", True) for la in spec.layers):
+                raise McutrainError("a library with a baked state (--init, frozen layers: trainable = false) is not "
+                                    "implemented: generate a project (--out) with --init STATE instead")
             _generate_library(spec, library)
             return
         init_state = None

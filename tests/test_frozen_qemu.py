@@ -152,6 +152,8 @@ def test_a_network_ten_times_the_ram_trains_its_head_on_the_128_kb_board(tmp_pat
     from mcutrain.build.mulcheck import check_elf
 
     man = json.loads((tmp_path / "b" / "generated" / "manifest.json").read_text())
+    estimate = man["flash"]["planned_bytes_estimate"]
+    assert abs(estimate - text) < 0.1 * text, (estimate, text)  # the planner's flash estimate, within 10%
     names = sorted(set(man["functions"]["training"]) | set(man["functions"]["inference"]))
     assert "l1_forward_frozen" in names and "l1_update" not in names
     assert [f.text for rep in check_elf(str(elf), names) for f in rep.findings] == []  # no multiply or divide

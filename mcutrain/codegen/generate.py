@@ -87,7 +87,8 @@ def _flash_manifest(plan: ArithPlan, board: Any, init_state: bytes | None) -> di
     """Flash: the code estimate, frozen layers' packed signs and biases, the baked state; what freezing saved."""
     import zlib
 
-    out: dict[str, Any] = {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan)}
+    baked = plan.state_bytes if init_state is not None else 0  # mt_init_state
+    out: dict[str, Any] = {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan) + baked}
     frozen = [lp for lp in plan.layers if not getattr(lp, "trainable", True)]
     if frozen:
         saved = freezing_saved(plan, board)

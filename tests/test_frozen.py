@@ -226,18 +226,19 @@ def _twin_from(plan, full: bytes):
 
 
 @pytest.mark.parametrize(
-    "weights,sizes,frozen,biases,latent_bits,rounding",
+    "weights,sizes,frozen,biases,latent_bits,rounding,batch",
     [
-        ("sign", [200, 10], 1, (False, False), 8, "stochastic"),
-        ("binary", [70, 33, 10], 1, (True, True, False), 16, "nearest"),      # stochastic head, frozen bias
-        ("binary", [64, 40, 10], 2, (False, False, False), 8, "stochastic"),  # two frozen layers
-        ("ternary", [45, 10], 1, (False, True), 8, "stochastic"),
-        ("ternary_det", [64, 33, 10], 2, (True, False, True), 12, "stochastic_shared"),
+        ("sign", [200, 10], 1, (False, False), 8, "stochastic", 1),
+        ("binary", [70, 33, 10], 1, (True, True, False), 16, "nearest", 1),      # stochastic head, frozen bias
+        ("binary", [64, 40, 10], 2, (False, False, False), 8, "stochastic", 1),  # two frozen layers
+        ("ternary", [45, 10], 1, (False, True), 8, "stochastic", 1),
+        ("ternary_det", [64, 33, 10], 2, (True, False, True), 12, "stochastic_shared", 1),
+        ("sign", [48, 10], 1, (True, True), 8, "stochastic", 8),                # mini-batches: the head's only
     ],
 )
 def test_generated_c_with_frozen_layers_matches_twin(tmp_path: Path, data_dir: Path, weights: str, sizes: list[int],
                                                      frozen: int, biases: tuple[bool, ...], latent_bits: int,
-                                                     rounding: str) -> None:
+                                                     rounding: str, batch: int) -> None:
     """The frozen layers' packed signs (const, baked from a pretrained state) and the trainable layers'
     baked initial latents: training, digests, PRNG, evaluation and final state bit-exact with the twin; the
     state holds only the trainable layers; a twin whose frozen signs differ in one row is told apart."""
@@ -248,12 +249,13 @@ def test_generated_c_with_frozen_layers_matches_twin(tmp_path: Path, data_dir: P
     n, n_eval, spe, every = 300, 120, 120, 50
     enc, x, y = mnist_bits(n, data_dir)
     plan = _frozen_plan([784, *sizes], frozen, weights=weights, qbp=True, lr_start=-6, lr_min=-8,
-                        latent_bits=latent_bits, update_rounding=rounding, biases=biases)
+                        latent_bits=latent_bits, update_rounding=rounding, biases=biases, batch_size=batch)
     full = _pretrained_state(plan, x, y, 200)
     exe = _compile_frozen(plan, full, tmp_path)
     text = (tmp_path / "mt_model.c").read_text()
     assert "static const uint32_t l0_packed[" in text and "L0_W" not in text and "l0_update" not in text
     assert f"l{frozen}_backward" not in text  # back-propagation stops at the first trainable layer
+    assert "l0_G[" not in text and "l0_apply_batch" not in text  # no batch accumulators for a frozen layer
     c_state, _ = run_and_compare(exe, _twin_from(plan, full), enc, x, y, seed=9, spe=spe, n=n, every=every,
                                  n_eval=n_eval)
     assert len(c_state) == plan.state_bytes < full_layout(plan).nbytes

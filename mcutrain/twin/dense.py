@@ -170,7 +170,9 @@ class DenseTwin(TwinLayer):
                 self.b = np.clip(self.b - ub, -bm, bm)
 
     def apply_batch(self) -> None:
-        """l<k>_apply_batch (batch.py)."""
+        """l<k>_apply_batch (batch.py); a frozen layer has none (it never updates)."""
+        if not self.layer.trainable:
+            return
         assert self.G is not None
         batch.apply_batch(self)
 

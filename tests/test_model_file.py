@@ -223,7 +223,8 @@ def test_unknown_key_suggests(tmp_path: Path, old: str, new: str, key: str, valu
 
 def test_unknown_key_without_near_match(tmp_path: Path) -> None:
     err = error_of(tmp_path, edit(BASE, ("seed = 1", "seed = 1\ncolour = \"red\"")))
-    assert_names(err, "model.colour", '"red"', "unknown key; remove it (the keys of [model] are name, board, seed)")
+    assert_names(err, "model.colour", '"red"',
+                 "unknown key; remove it (the keys of [model] are name, board, seed, ram_budget)")
 
 
 # ----------------------------------------------------------------------------------------------

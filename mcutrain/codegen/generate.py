@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
-from ..build.boards import get_board
+from ..build.boards import board_for
 from ..errors import McutrainError
 from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, plan_flash
 from .render import RenderInputs, render_sources, write_sources
@@ -94,14 +94,14 @@ def generate(spec: Any, out_dir: Path) -> Generated:
     plan = arith_plan(spec)
     frozen = [lp.index for lp in plan.layers if not getattr(lp, "trainable", True)]
     if frozen:
-        saved = freezing_saved(plan, get_board(spec.board))
+        saved = freezing_saved(plan, board_for(spec.board, getattr(spec, "ram_budget", None)))
         raise FrozenLayersNotGeneratedError(
             f"{spec.source or 'model'}: layers {frozen} have trainable = false; frozen layers are implemented in "
             "the twin (`mcutrain pretrain`, the personalization figures) and the memory plan, not yet in the "
             f"generated C (packed-sign kernels in flash; freezing them would save {saved['ram_saved']} bytes of "
             f"RAM, {saved['ram_bytes']} planned instead of {saved['ram_bytes_all_trainable']}, for "
             f"{saved['flash_added']} bytes of flash): remove trainable = false to build for a board")
-    board = get_board(spec.board)
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
     memory = check_fits(plan, board, spec.layers)
     files = render_sources(RenderInputs(
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
@@ -118,9 +118,14 @@ def generate(spec: Any, out_dir: Path) -> Generated:
         "model": spec.to_dict(),
         "board": board.name,
         "ram": {
-            "board_bytes": board.ram_bytes,
-            "planned_bytes": memory.total(),
+            "board_bytes": board.ram_bytes,          # the RAM planned and linked for (the ram_budget when set)
+            "ram_budget_bytes": board.ram_budget,    # the model file's [model] ram_budget, or null
+            "planned_bytes": memory.total(),         # static buffers + the whole stack reservation
             "static_bytes": memory.total_static(),
+            # static buffers + the estimated stack: what the firmware uses (compared with the linker's
+            # .data + .bss and the stack painted in QEMU by tests/test_memory_plan.py)
+            "planned_use_bytes": (memory.total_static() + stack["bytes"]) if stack.get("bytes") is not None
+            else None,
             "by_kind": memory.by_kind(),
             "stack_estimate_bytes": stack.get("bytes"),   # static estimate of the deepest call chain
             "stack_estimate": stack,

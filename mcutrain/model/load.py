@@ -36,7 +36,7 @@ from .spec import (
 )
 
 TOP_KEYS = ("model", "data", "layers", "training", "arithmetic")
-MODEL_KEYS = ("name", "board", "seed")
+MODEL_KEYS = ("name", "board", "seed", "ram_budget")
 DATA_KEYS = ("dataset", "encoding", "threshold", "train_samples", "test_samples", "pool")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(TrainingSpec))
 ARITHMETIC_KEYS = tuple(f.name for f in dataclasses.fields(ArithmeticSpec))
@@ -197,6 +197,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
     arithmetic_t = top.table("arithmetic", required=False)
 
     name, board, seed = _model_table(model_t, path) if model_t else (None, None, None)
+    ram_budget = _ram_budget(model_t, board) if model_t else None
     data = _data_table(data_t, path) if data_t else None
     layers = _layers(layers_raw, problems)
     training = _training_table(training_t) if training_t else None
@@ -231,7 +232,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
             or training is None or arithmetic is None):
         return None
     return ModelSpec(
-        name=name, board=board, seed=seed, data=data,
+        name=name, board=board, seed=seed, data=data, ram_budget=ram_budget,
         layers=tuple(layer for layer in layers if layer is not None),
         training=training, arithmetic=arithmetic, source=path.resolve(),
         n_inputs=builtin.n_inputs // (data.pool * data.pool) if builtin else None,
@@ -253,6 +254,25 @@ def _model_table(t: Table, path: Path) -> tuple[str | None, str | None, int | No
     seed = t.integer("seed", 1, lo=1, hi=SEED_MAX, why="the device's xorshift32 generator needs a nonzero u32")
     t.finish(MODEL_KEYS)
     return name, board, seed
+
+
+def _ram_budget(t: Table, board: str | None) -> int | None:
+    """[model] ram_budget in bytes (an integer, "128K", or a chip preset), checked against the board."""
+    from ..build.boards import get_board, parse_ram_budget, ram_budget_problem
+
+    value = t.raw("ram_budget", None)
+    if value is None:
+        return None
+    try:
+        budget = parse_ram_budget(value)
+    except ValueError as exc:
+        t.problem("ram_budget", value, str(exc))
+        return None
+    problem = ram_budget_problem(budget, get_board(board)) if board is not None else None
+    if problem is not None:
+        t.problem("ram_budget", value, f"{budget} bytes: {problem}")
+        return None
+    return budget
 
 
 def _board_problem(board: str) -> str | None:

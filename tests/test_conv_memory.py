@@ -126,3 +126,67 @@ def test_a_chip_preset_on_the_big_board_links_for_that_chip(tmp_path: Path) -> N
     assert proj.generated.manifest["ram"]["board_bytes"] == 320 * 1024
     sym = _symbols(build(proj))
     assert sym["__stack_end"] == 0x3800_0000 + 320 * 1024
+
+
+# ----------------------------------------------------------------------------------------- planner accuracy
+
+
+def _model_buffers(manifest: dict) -> int:
+    return sum(b["bytes"] for b in manifest["ram"]["buffers"] if b["kind"] != "runtime")
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(bool(__import__("os").environ.get("MCUTRAIN_SKIP_QEMU")), reason="MCUTRAIN_SKIP_QEMU set")
+@pytest.mark.parametrize("model", [CNN, CNN_WIDE], ids=["mnist_cnn", "mnist_cnn_wide"])
+def test_planned_ram_is_the_linked_ram_plus_the_measured_stack(tmp_path: Path, model: Path) -> None:
+    """The planner's figure of what a conv model's firmware uses (static buffers + the estimated stack,
+    ``ram.planned_use_bytes``) is within 5% of the linker's .data + .bss plus the stack the firmware really
+    used in a training and evaluation session on the emulated board (painted at boot, dumped through QMP)."""
+    import numpy as np
+    from mcutrain.host.emulator import Emulator
+    from mcutrain.host.link import DeviceLink
+    from mcutrain.host.session import run_session
+    from test_stack import PATTERN, _qmp
+
+    from mcutrain.codegen.memory import RUNTIME_RAM_BYTES
+    from mcutrain.data import encode, load_dataset
+
+    spec = load_model(model)
+    ds = load_dataset(spec.data)
+    spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
+    proj = write_project(spec, tmp_path / "p")
+    manifest = proj.generated.manifest
+    elf = build(proj)
+    sec, sym = _sections(elf), _symbols(elf)
+    linked = sec[".data"] + sec.get(".bss", 0)
+    # every model buffer is planned at its linked size: what is left is the runtime's, as planned
+    assert abs(linked - _model_buffers(manifest) - RUNTIME_RAM_BYTES) <= 32, (linked, _model_buffers(manifest))
+
+    lo, hi = sym["__stack_start"], sym["__stack_end"]
+    qmp, dump = tmp_path / "qmp.sock", tmp_path / "stack.bin"
+    board = proj.board
+    n_train, n_test = 60, 30
+    with Emulator(elf, board.qemu_machine, cpu=board.qemu_cpu, serial_index=board.qemu_serial_index,
+                  extra_args=["-qmp", f"unix:{qmp},server=on,wait=off"]) as emu:
+        with DeviceLink.open(emu.url) as link:
+            res = run_session(link, model_hash=spec.model_hash(), seed=spec.seed,
+                              train_enc=encode(ds.x_train[:n_train], "bits", 128), train_labels=ds.y_train[:n_train],
+                              test_enc=encode(ds.x_test[:n_test], "bits", 128), test_labels=ds.y_test[:n_test],
+                              epochs=1, digest_every=n_train, quiet=True)
+            assert res.samples_trained == n_train and res.test_samples == n_test
+            reply = _qmp(qmp, {"execute": "memsave", "arguments": {"val": lo, "size": hi - lo,
+                                                                     "filename": str(dump)}})
+            assert "return" in reply[0], reply
+    words = np.frombuffer(dump.read_bytes(), dtype="<u4")
+    assert words[0] == PATTERN                                  # painted at boot, bottom never reached
+    measured_stack = hi - (lo + 4 * int(np.argmax(words != PATTERN)))
+    used = linked + measured_stack
+    planned = manifest["ram"]["planned_use_bytes"]
+    assert planned == manifest["ram"]["static_bytes"] + manifest["ram"]["stack_estimate_bytes"]
+    assert abs(planned - used) <= 0.05 * used, (planned, linked, measured_stack)
+    # and the fit check's figure is the linked RAM with the whole stack reservation
+    reserved = manifest["ram"]["planned_bytes"]
+    assert abs(reserved - (linked + board.stack_bytes)) <= 0.05 * reserved, (reserved, linked)
+    print(f"{model.name}: planned {planned} B (static {manifest['ram']['static_bytes']} + stack estimate "
+          f"{manifest['ram']['stack_estimate_bytes']}), linked .data+.bss {linked} + measured stack {measured_stack} "
+          f"= {used} B ({100 * (planned - used) / used:+.2f}%)")

@@ -295,7 +295,8 @@ def render_conv(results: list[ConvResult], skips: list[ConvSkip], seconds: float
       f"**{TTE_MS:.0f} ms an image**. Not the same work: TTE runs part of an ImageNet-pretrained network's "
       "backward pass (int8 forward, float32 backward) on larger images, these rows train every weight of "
       "a small MNIST network from scratch; the figures say what one training image costs here, an "
-      "estimate, not a measurement (a Cortex-M7 dual-issues, so the M4F's table overstates its cycles).")
+      "estimate, not a measurement (a Cortex-M7 dual-issues, so the M4F's table overstates its cycles; "
+      "no Cortex-M0 runs at 216 MHz: for the M0 rows the column at the board's rated clock is the real one).")
     w("- *mults executed*: multiply/divide instructions plus calls of multiply/divide helpers executed over "
       "all the training and inference calls; *present*: the multiply check (`mcutrain/build/mulcheck.py`) "
       "over every training and inference function the manifest names; *float32 SGD mults*: the weight "
@@ -303,13 +304,15 @@ def render_conv(results: list[ConvResult], skips: list[ConvSkip], seconds: float
       "layer, update), by formula.")
     w("")
     w("| model | board (core) | weights | training sample: instructions mean (min-max) | weight-uses | per "
-      "weight-use | per weight | est. cycles | est. ms an image at 216 MHz (TTE: 373) | inference: "
-      "instructions | mults executed / present | float32 SGD mults | RAM planned (use) | twin |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "weight-use | per weight | est. cycles | est. ms an image at 216 MHz (TTE: 373) | est. ms at the "
+      "board's rated clock | inference: instructions | mults executed / present | float32 SGD mults | RAM "
+      "planned (use) | twin |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         w(f"| {r.case.model} | {r.board.name} ({r.board.core}) | {r.case.mode} | {_fmt(r.train.mean)} "
           f"({r.train.min:,}-{r.train.max:,}) | {r.weight_uses:,} | {r.per_weight_use:.2f} | "
           f"{r.train.mean / r.n_weights:,.1f} | {_fmt(r.train_cycles.mean)} | {r.ms_at_216:.2f} | "
+          f"{1000 * r.train_cycles.mean / r.board.clock_hz:.1f} ({r.board.clock_hz // 1_000_000} MHz) | "
           f"{_fmt(r.infer.mean)} | {r.muldiv_executed} / {len(r.static_findings)} of {r.static_functions} "
           f"functions | {r.float_mults:,} | {r.ram_planned:,} ({r.ram_use:,} B) | {r.twin_check} |")
     w("")

@@ -51,3 +51,18 @@ def test_the_section_is_written_replaced_and_kept(tmp_path: Path) -> None:
     assert text.count(BEGIN) == 1 and "something else" in text and "no float32 conv kind here" not in text
     assert kept_sections(text) == two   # what python bench/run.py carries over when it rewrites the rest
     assert kept_sections("# Benchmarks\nno sections\n") == ""
+
+
+def test_the_dense_benchmark_rewrite_keeps_the_conv_section(tmp_path: Path) -> None:
+    """`python bench/run.py` rewrites BENCHMARKS.md from its own run: the conv section stays, after it."""
+    from mcutrain.bench.run import run_bench
+
+    bench = tmp_path / "BENCHMARKS.md"
+    section = render_conv([], [], 1.0, 5, "python bench/conv_rows.py")
+    bench.write_text("# Benchmarks\n\nold dense rows\n\n" + section)
+    results, _ = run_bench(bench, tmp_path / "work", samples=1, boards=["microbit"], modes=["sign"],
+                           models=["mlp-64-32-10"], session=False, ablations=False, log=lambda _s: None)
+    assert len(results) == 1
+    text = bench.read_text()
+    assert "old dense rows" not in text and "| mlp-64-32-10 | microbit" in text
+    assert text.endswith(section) and text.count(BEGIN) == 1

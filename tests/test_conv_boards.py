@@ -184,3 +184,12 @@ def test_a_conv_model_over_the_board_is_refused_naming_the_largest_buffers(tmp_p
     assert f"the layer holding the most is layers[0] (conv2d, {layer0} bytes" in out
     assert f"fewer filters (layers[0] conv2d has 8; its output and error maps take {2 * maps} bytes)" in out
     assert "or a board with more RAM" in out
+
+
+def test_a_float32_conv_model_is_refused_naming_the_layer(tmp_path: Path) -> None:
+    """The float32 baseline has no conv kind in this version: a clear refusal, not a crash in the generator."""
+    p = _model(tmp_path, "netduinoplus2", "float32", qbp=False)
+    res = _generate(tmp_path, p)
+    assert res.exit_code == 2, res.output
+    assert ("layers[0]: conv2d has no float32 baseline in this version; use an integer weight mode (binary, sign, "
+            "ternary, ternary_det)") in " ".join(res.output.split())

@@ -207,8 +207,8 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
         spec = check_against_data(spec, ds.x_train.shape[1], ds.n_classes)
         proj = write_project(spec, root / "proj")
         elf = build(proj)
-    except McutrainError as exc:
-        return ConvSkip(case, " ".join(str(exc).split()))
+    except McutrainError as exc:   # the generator's own message, with the case's name for the work path
+        return ConvSkip(case, " ".join(str(exc).replace(str(model_file), f"{case.name}.toml").split()))
     plan = plan_from_spec(spec)
     n_weights, uses, fmults = _weight_uses(plan)
     enc, thr = spec.data.encoding, spec.data.threshold

@@ -190,3 +190,23 @@ def test_planned_ram_is_the_linked_ram_plus_the_measured_stack(tmp_path: Path, m
     print(f"{model.name}: planned {planned} B (static {manifest['ram']['static_bytes']} + stack estimate "
           f"{manifest['ram']['stack_estimate_bytes']}), linked .data+.bss {linked} + measured stack {measured_stack} "
           f"= {used} B ({100 * (planned - used) / used:+.2f}%)")
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(bool(__import__("os").environ.get("MCUTRAIN_SKIP_QEMU")), reason="MCUTRAIN_SKIP_QEMU set")
+def test_a_firmware_linked_for_a_tight_budget_trains_bit_exact_on_the_emulated_board(tmp_path: Path) -> None:
+    """The CNN example planned and linked for the smallest budget its plan fits (the stack right below the
+    budget's end, not the board's): `mcutrain train --verify` on QEMU ends bit-exact."""
+    from helpers import train_verified
+
+    planned = write_project(_spec(CNN), tmp_path / "full").generated.memory.total()
+    fit = (planned + 7) // 8 * 8
+    text = _with_budget(CNN, tmp_path / "tight.toml", fit).read_text()
+    text = re.sub(r"^train_samples = \d+$", "train_samples = 300", text, count=1, flags=re.MULTILINE)
+    text = re.sub(r"^test_samples = \d+$", "test_samples = 100", text, count=1, flags=re.MULTILINE)
+    model = tmp_path / "tight.toml"
+    model.write_text(text)
+    report = train_verified(model, tmp_path, digest_every=100)
+    assert report["bit_exact"] is True and report["samples_trained"] == 300
+    sym = _symbols(tmp_path / "b" / ".pio" / "build" / "netduinoplus2" / "firmware.elf")
+    assert sym["__stack_end"] == 0x2000_0000 + fit

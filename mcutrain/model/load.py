@@ -316,10 +316,10 @@ def _resolve_dataset(t: Table, dataset: str, model_path: Path) -> Path | None:
             fix += f"; did you mean {near}?"
         t.problem("dataset", dataset, fix)
         return None
-    if p.is_file() and p.suffix.lower() != ".npz":
+    if p.is_file() and p.suffix.lower() != ".npz" and not p.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
         t.problem("dataset", dataset,
-                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test) "
-                  "or a folder of the four IDX files")
+                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test), "
+                  "a CIFAR-10 python archive (.tar.gz) or a folder of the four IDX files")
         return None
     return p
 

@@ -111,7 +111,7 @@ def test_the_linker_enforces_the_budget(tmp_path: Path, monkeypatch: pytest.Monk
     sym = _symbols(elf)
     need = sym["_ebss"] - get_board("netduinoplus2").ram_origin + get_board("netduinoplus2").stack_bytes
     need = (need + 7) // 8 * 8
-    monkeypatch.setattr(generate, "check_fits", lambda plan, board, layers=(): plan_memory(plan, board))
+    monkeypatch.setattr(generate, "check_fits", lambda plan, board, *_: plan_memory(plan, board))
     short = write_project(_spec(_with_budget(CNN, tmp_path / "short.toml", need - 8)), tmp_path / "short")
     with pytest.raises(BuildError, match=r"RAM overflow: \.data \+ \.bss \+ stack do not fit in the RAM"):
         build(short)

@@ -102,7 +102,7 @@ def generate(spec: Any, out_dir: Path) -> Generated:
             f"RAM, {saved['ram_bytes']} planned instead of {saved['ram_bytes_all_trainable']}, for "
             f"{saved['flash_added']} bytes of flash): remove trainable = false to build for a board")
     board = board_for(spec.board, getattr(spec, "ram_budget", None))
-    memory = check_fits(plan, board, spec.layers)
+    memory = check_fits(plan, board, spec.layers, spec.input_bytes)
     files = render_sources(RenderInputs(
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
         encoding=spec.data.encoding, input_bytes=spec.input_bytes))

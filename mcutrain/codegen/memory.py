@@ -62,8 +62,17 @@ class MemoryPlan:
         return self.total() <= self.ram_bytes
 
 
-def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
+#: Samples of more bytes than this travel in sample parts, assembled in a buffer of their size
+#: (docs/protocol.md, "Samples larger than one frame"; firmware/core/main.c).
+ONE_FRAME_SAMPLE_BYTES = 251
+
+
+def plan_memory(plan: ArithPlan, board: Board, sample_bytes: int = 0) -> MemoryPlan:
+    """``sample_bytes``: the encoded sample's size (the model's input_bytes); over 251 the runtime keeps a
+    buffer of that size for assembling the sample's parts."""
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
+    if sample_bytes > ONE_FRAME_SAMPLE_BYTES:
+        items.append(MemoryItem("runtime", "sample parts buffer", sample_bytes))
     for layer in plan.layers:
         items += layer.memory_items(plan)  # each layer's kind names its buffers (mcutrain/arith/layers.py)
     if plan.state_pad:
@@ -112,11 +121,11 @@ def _conv_fixes(plan: ArithPlan) -> str:
             f"{smaller},")
 
 
-def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -> MemoryPlan:
+def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = (), sample_bytes: int = 0) -> MemoryPlan:
     """The memory plan, or ModelTooLargeError naming the largest buffers, their layer and the fixes; with
     the model file's layers (``layer_specs``) and a dense first hidden layer, the largest first hidden layer
     that would fit. ``board.ram_bytes`` is the RAM planned for: the board's, or the model's ram_budget."""
-    mem = plan_memory(plan, board)
+    mem = plan_memory(plan, board, sample_bytes)
     if mem.fits():
         return mem
     hint = ""
@@ -127,7 +136,7 @@ def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -
             trial = make_plan(plan.n_inputs, [dataclasses.replace(first, units=h), *layer_specs[1:]],
                               weights=plan.weights, qbp=plan.qbp, latent_bits=plan.latent_bits,
                               batch_size=plan.batch_size)
-            if plan_memory(trial, board).fits():
+            if plan_memory(trial, board, sample_bytes).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break
     kinds = ", ".join(f"{k} {v}" for k, v in mem.by_kind().items())

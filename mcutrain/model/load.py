@@ -104,7 +104,8 @@ def check_against_data(spec: ModelSpec, n_inputs: int, n_classes: int) -> ModelS
 
 
 def check_input_bytes(spec: ModelSpec) -> None:
-    """An encoded sample must fit in one frame (MAX_INPUT_BYTES); the fix names the encodings that fit."""
+    """An encoded sample must fit the protocol's sample parts (MAX_INPUT_BYTES); the fix names the encodings that
+    fit."""
     fix = _input_bytes_fix(spec.layer_sizes()[0], spec.data.encoding)
     if fix is not None:
         raise ModelFileError(spec.source or "<model>", "data.encoding", spec.data.encoding, fix)
@@ -115,9 +116,10 @@ def _input_bytes_fix(n: int, enc: str) -> str | None:
     if need <= MAX_INPUT_BYTES:
         return None
     fits = [f'"{e}" ({input_bytes(e, n)} bytes)' for e in ENCODINGS if input_bytes(e, n) <= MAX_INPUT_BYTES]
-    return (f"{n} inputs take {need} bytes a sample in {enc}, but one frame carries at most {MAX_INPUT_BYTES}; "
+    return (f"{n} inputs take {need} bytes a sample in {enc}, but the link carries at most {MAX_INPUT_BYTES} bytes "
+            "a sample (sample parts with a u16 offset); "
             + (f"use encoding = {' or '.join(fits)}" if fits else
-               f"this data set has too many inputs for one frame (at most {8 * MAX_INPUT_BYTES} with bits)"))
+               f"this data set has too many inputs for the link (at most {8 * MAX_INPUT_BYTES} with bits)"))
 
 
 def check_plan(spec: ModelSpec) -> None:
@@ -334,10 +336,10 @@ def _resolve_dataset(t: Table, dataset: str, model_path: Path) -> Path | None:
             fix += f"; did you mean {near}?"
         t.problem("dataset", dataset, fix)
         return None
-    if p.is_file() and p.suffix.lower() != ".npz":
+    if p.is_file() and p.suffix.lower() != ".npz" and not p.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
         t.problem("dataset", dataset,
-                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test) "
-                  "or a folder of the four IDX files")
+                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test), "
+                  "a CIFAR-10 python archive (.tar.gz) or a folder of the four IDX files")
         return None
     return p
 

@@ -24,8 +24,9 @@ ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 
-MAX_INPUT_BYTES = 253
-"""One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
+MAX_INPUT_BYTES = 65535
+"""A sample larger than one frame travels in `Q` parts whose offset is a u16 (docs/protocol.md, "Samples
+larger than one frame"); host/messages.py MAX_SAMPLE_BYTES."""
 
 HASH_FORMAT = 4  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: latents saturate to
 #                  [-W0, W0 - 1] (speed) / dense layers' bias and batch_norm (devmodes); 4: both

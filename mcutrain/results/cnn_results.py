@@ -76,11 +76,11 @@ def load_for_twin(model: Path) -> tuple[Any, Any, str | None]:
 
 def planned_ram(spec: Any, plan: Any) -> dict[str, Any]:
     """The planner's RAM figure of the model on its board (what `mcutrain generate` refuses above)."""
-    from ..build.boards import get_board
+    from ..build.boards import board_for
     from ..codegen.memory import plan_memory
 
-    board = get_board(spec.board)
-    mem = plan_memory(plan, board)
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
+    mem = plan_memory(plan, board, spec.input_bytes)
     return {"board": board.name, "planned_bytes": mem.total(), "board_ram_bytes": board.ram_bytes,
             "by_kind": mem.by_kind()}
 

@@ -15,7 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mcutrain.data.encoding import PIECE_MAX, input_bytes, link_samples_per_second, wire_bytes_per_sample  # noqa: E402
+from mcutrain.data.encoding import (  # noqa: E402
+    PIECE_MAX,
+    input_bytes,
+    link_samples_per_second,
+    sample_pieces,
+    wire_bytes_per_sample,
+)
 from mcutrain.results.results_doc import replace_section  # noqa: E402
 
 SECTION = "colour-link"
@@ -33,9 +39,9 @@ def render() -> str:
     head = "| images | encoding | bytes a sample | frames | on the line (at most) | " + " | ".join(
         f"samples/s, {name}" for name, _ in LINKS) + " | one 50,000-sample epoch at 115200 baud |"
     lines = ["## Colour images on the link", "",
-             "`python bench/colour_link.py`. A sample travels as T frames of at most "
-             f"{PIECE_MAX} sample bytes (a sample larger than that must be split: the protocol has no such "
-             "message yet, so the figures assume one T-sized frame a piece). Colour values are sent in H, W, C "
+             "`python bench/colour_link.py`. A sample of at most "
+             f"{PIECE_MAX} bytes travels in one T frame; a larger one as Q sample parts of 250 bytes and a T with "
+             "the rest (protocol v3, docs/protocol.md). Colour values are sent in H, W, C "
              "order; `u4` keeps the top 4 bits of each channel value. The rates are the link's alone (the "
              "device's compute not counted): what the link allows at most.", "",
              head, "|---" * (6 + len(LINKS)) + "|"]
@@ -44,7 +50,7 @@ def render() -> str:
         wire = wire_bytes_per_sample(enc, n)
         rates = [link_samples_per_second(enc, n, bps) for _, bps in LINKS]
         epoch_h = 50000 / rates[0] / 3600
-        lines.append(f"| {what} | {enc} | {nb} | {-(-nb // PIECE_MAX)} | {wire} | "
+        lines.append(f"| {what} | {enc} | {nb} | {len(sample_pieces(nb))} | {wire} | "
                      + " | ".join(f"{r:.1f}" for r in rates) + f" | {epoch_h:.1f} h |")
     h8, h4 = (50000 / link_samples_per_second(enc, 3072, LINKS[0][1]) / 3600 for enc in ("u8", "u4"))
     lines += ["", f"A 115200-baud UART makes a full-size colour epoch hours long (u8: {h8:.1f} h, u4: {h4:.1f} h); "

@@ -1,4 +1,4 @@
-"""Messages of the serial protocol, version 2 (``docs/protocol.md``).
+"""Messages of the serial protocol, version 3 (``docs/protocol.md``).
 
 Each message is a dataclass; :func:`encode` gives its payload (type byte +
 body, without framing) and :func:`decode` parses a payload back. Both
@@ -15,10 +15,15 @@ from typing import ClassVar
 
 from ..errors import ProtocolError
 
-PROTO_VERSION = 2
+PROTO_VERSION = 3
+
+# Samples larger than one frame (docs/protocol.md, "Samples larger than one frame").
+TAIL_MAX = 251  #: sample bytes a `T` frame carries (255 - type, seq, label)
+PART_BYTES = 250  #: sample bytes of each `Q` (sample part) frame (255 - type, seq, offset)
+MAX_SAMPLE_BYTES = 65535  #: a part's offset is a u16
 
 # Cadences of the periodic device messages.
-ACK_EVERY = 16  #: data frames (T + E) per `A`
+ACK_EVERY = 16  #: data frames (T + E + Q) per `A`
 PROGRESS_EVERY = 64  #: trained samples per `P`
 PREDICTIONS_EVERY = 64  #: evaluated samples per `R`
 WEIGHT_CHUNK = 192  #: maximum bytes of one `w` (and of one `U`)
@@ -51,7 +56,8 @@ ERROR_ADVICE = {
     ERR_TYPE: "the host sent a message the firmware does not know: host and firmware versions differ",
     ERR_LENGTH: "a message had the wrong size for this firmware: was the firmware built for this model?",
     ERR_NOT_STARTED: "the device has no session: it was probably reset (power, watchdog or re-flash)",
-    ERR_VALUE: "a field was out of range (e.g. a label >= the number of classes of this model)",
+    ERR_VALUE: ("a field was out of range (e.g. a label >= the number of classes of this model, or a sample "
+                "part out of order or missing)"),
     ERR_RESTORE: "the restored state bytes do not match the checkpoint's digest",
 }
 
@@ -139,6 +145,37 @@ class Eval(Message):
     def from_body(cls, body: bytes) -> Eval:
         _expect_min(cls, body, 2)
         return cls(struct.unpack_from("<H", body)[0], bytes(body[2:]))
+
+
+@dataclass(frozen=True)
+class Part(Message):
+    """`Q`: one part of a sample larger than one frame (the `T`/`E` after the parts carries the rest)."""
+
+    TYPE: ClassVar[bytes] = b"Q"
+    seq: int
+    offset: int
+    x: bytes
+
+    def body(self) -> bytes:
+        return struct.pack("<HH", self.seq & SEQ_MASK, self.offset) + bytes(self.x)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Part:
+        _expect_min(cls, body, 5)
+        seq, offset = struct.unpack_from("<HH", body)
+        return cls(seq, offset, bytes(body[4:]))
+
+
+def sample_parts(n: int) -> int:
+    """How many `Q` frames a sample of ``n`` bytes travels in before its `T`/`E` (0 if it fits one frame)."""
+    if not 1 <= n <= MAX_SAMPLE_BYTES:
+        raise ValueError(f"a sample must have 1..{MAX_SAMPLE_BYTES} bytes, got {n}")
+    return 0 if n <= TAIL_MAX else (n - 1) // PART_BYTES
+
+
+def frames_per_sample(n: int) -> int:
+    """Data frames (parts and the final `T`/`E`) of one sample of ``n`` bytes."""
+    return sample_parts(n) + 1
 
 
 @dataclass(frozen=True)
@@ -408,7 +445,7 @@ class Error(Message):
         return f"device error {self.code} ({self.name}): {self.text} - {self.advice}"
 
 
-HOST_MESSAGES: tuple[type[Message], ...] = (Hello, Start, Train, Eval, Flush, Weights, Upload, Restore)
+HOST_MESSAGES: tuple[type[Message], ...] = (Hello, Start, Train, Eval, Part, Flush, Weights, Upload, Restore)
 DEVICE_MESSAGES: tuple[type[Message], ...] = (Info, Ack, Nak, Progress, Digest, Predictions, WeightChunk,
                                               UploadAck, CheckpointRecord, Error)
 _BY_TYPE: dict[int, type[Message]] = {m.TYPE[0]: m for m in HOST_MESSAGES + DEVICE_MESSAGES}
@@ -439,6 +476,28 @@ def eval_payload(x: bytes, seq: int = 0) -> bytes:
     return b"E" + bytes((seq & 0xFF, (seq >> 8) & 0xFF)) + x
 
 
+def _parts(x: bytes) -> list[bytes]:
+    """The `Q` payloads (sequence number 0) of a sample, without its tail."""
+    k = sample_parts(len(x))
+    return [b"Q\x00\x00" + struct.pack("<H", i * PART_BYTES) + x[i * PART_BYTES:(i + 1) * PART_BYTES]
+            for i in range(k)]
+
+
+def train_payloads(label: int, x: bytes) -> list[bytes]:
+    """The data frame payloads of one training sample: its `Q` parts, then the `T` with the rest."""
+    if len(x) <= TAIL_MAX:
+        return [train_payload(label, x)]
+    return [*_parts(x), train_payload(label, x[sample_parts(len(x)) * PART_BYTES:])]
+
+
+def eval_payloads(x: bytes) -> list[bytes]:
+    """The data frame payloads of one sample to evaluate: its `Q` parts, then the `E` with the rest."""
+    if len(x) <= TAIL_MAX:
+        return [eval_payload(x)]
+    return [*_parts(x), eval_payload(x[sample_parts(len(x)) * PART_BYTES:])]
+
+
 def with_seq(payload: bytes, seq: int) -> bytes:
-    """A `T`/`E` payload made by :func:`train_payload`/:func:`eval_payload` with its sequence number set."""
+    """A `T`/`E`/`Q` payload (as :func:`train_payloads`/:func:`eval_payloads` make them) with its sequence
+    number set."""
     return payload[:1] + bytes((seq & 0xFF, (seq >> 8) & 0xFF)) + payload[3:]

@@ -1,6 +1,7 @@
 """Pipelined, reliable sending of samples: :class:`Streamer`.
 
-Data frames (`T`, `E`) are numbered (``docs/protocol.md``, "Reliability").
+Data frames (`T`, `E`, and the `Q` parts of samples larger than one frame) are
+numbered (``docs/protocol.md``, "Reliability").
 The streamer keeps at most ``window`` of them unacknowledged and keeps every
 unacknowledged frame, so it can go back and send them again (go-back-N):
 
@@ -145,8 +146,9 @@ class Streamer:
     # ----------------------------------------------------------------- public
 
     def train(self, samples: Iterable[tuple[int, bytes]], *, flush: bool = True) -> StreamResult:
-        """Send ``(label, encoded sample)`` pairs as `T` frames."""
-        return self.run((m.train_payload(label, x) for label, x in samples), flush=flush)
+        """Send ``(label, encoded sample)`` pairs as `T` frames (a sample larger than one frame as `Q` parts
+        and a `T` with the rest)."""
+        return self.run((p for label, x in samples for p in m.train_payloads(label, x)), flush=flush)
 
     def evaluate(self, samples: Iterable[bytes], *, flush: bool = True) -> StreamResult:
         """Send encoded samples as `E` frames; the result holds their predicted classes.
@@ -161,7 +163,7 @@ class Streamer:
         total = StreamResult()
         todo = list(range(n))
         for _round in range(EVAL_ROUNDS):
-            res = self.run((m.eval_payload(xs[i]) for i in todo), flush=True, slots=todo)
+            res = self.run((p for i in todo for p in m.eval_payloads(xs[i])), flush=True, slots=todo)
             total.frames += res.frames
             total.seconds += res.seconds
             total.bytes_sent += res.bytes_sent
@@ -175,7 +177,7 @@ class Streamer:
         return total
 
     def run(self, payloads: Iterable[bytes], *, flush: bool = True, slots: Sequence[int] | None = None) -> StreamResult:
-        """Send `T`/`E` payloads (type byte, two bytes for the sequence number, body).
+        """Send `T`/`E`/`Q` payloads (type byte, two bytes for the sequence number, body).
 
         With ``flush`` (default) end with `F` until every frame is acknowledged
         and the final counts have arrived. ``slots``: position in the result
@@ -242,8 +244,8 @@ class Streamer:
                         eval_count += 1
                         self._pred_slot[link.evals_assigned] = slot
                         link.evals_assigned += 1
-                    else:
-                        link.trains_assigned += 1
+                    elif p[:1] == b"T":
+                        link.trains_assigned += 1  # `Q` (a part of a sample) is neither
                     frame = encode_frame(m.with_seq(p, seq))
                     pending.append(frame)
                     link.frames_assigned += 1

@@ -38,11 +38,13 @@ def build_link_driver(out: Path) -> Path:
     return exe
 
 
-def build_fake_device(out: Path) -> Path:
-    """The device main loop with the fake model, on the host board (stdin/stdout)."""
+def build_fake_device(out: Path, input_bytes: int = FAKE_INPUT_BYTES) -> Path:
+    """The device main loop with the fake model, on the host board (stdin/stdout); ``input_bytes`` over 251
+    makes a model whose samples travel in sample parts (`Q`)."""
     exe = out / "fake_device"
     _run(["gcc", *WARN, "-pedantic", "-O2", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-          f"-I{CORE}", f"-I{FAKE_INCLUDE}", str(CORE / "main.c"), str(CORE / "link.c"), str(CORE / "crc.c"),
+          f"-I{CORE}", f"-I{FAKE_INCLUDE}",
+          f"-DFAKE_INPUT_BYTES={input_bytes}", str(CORE / "main.c"), str(CORE / "link.c"), str(CORE / "crc.c"),
           str(TESTS_C / "fake_model.c"), str(ROOT / "firmware" / "boards" / "host" / "uart.c"), "-o", str(exe)])
     return exe
 

@@ -119,7 +119,7 @@ def test_hello_after_garbage(device):
     rng = random.Random(3)
     device.send_raw(bytes(rng.randrange(256) for _ in range(500)) + encode_frame(b"T\x01")[:3])
     info = device.hello(timeout=5)
-    assert info == m.Info(2, FAKE_HASH, FAKE_INPUT_BYTES, FAKE_CLASSES, FAKE_STATE_BYTES, "host")
+    assert info == m.Info(m.PROTO_VERSION, FAKE_HASH, FAKE_INPUT_BYTES, FAKE_CLASSES, FAKE_STATE_BYTES, "host")
 
 
 def test_hello_model_mismatch(device):
@@ -556,7 +556,8 @@ def test_other_protocol_version_is_refused():
             link.hello(timeout=5, expected_hash=FAKE_HASH)
     t.join(3)
     srv.close()
-    assert "protocol version 1" in str(e.value) and "speaks 2" in str(e.value) and e.value.exit_code == 7
+    assert "protocol version 1" in str(e.value) and f"speaks {m.PROTO_VERSION}" in str(e.value)
+    assert e.value.exit_code == 7
     from mcutrain.host.framing import FrameDecoder
 
     sent = FrameDecoder().feed(bytes(got))

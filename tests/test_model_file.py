@@ -223,7 +223,8 @@ def test_unknown_key_suggests(tmp_path: Path, old: str, new: str, key: str, valu
 
 def test_unknown_key_without_near_match(tmp_path: Path) -> None:
     err = error_of(tmp_path, edit(BASE, ("seed = 1", "seed = 1\ncolour = \"red\"")))
-    assert_names(err, "model.colour", '"red"', "unknown key; remove it (the keys of [model] are name, board, seed)")
+    assert_names(err, "model.colour", '"red"',
+                 "unknown key; remove it (the keys of [model] are name, board, seed, ram_budget)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,19 +322,17 @@ def test_frac_bits_against_encoding(tmp_path: Path, encoding: str, frac: int, ok
 
 
 @pytest.mark.parametrize("encoding", ["u4", "u8"])
-def test_encoded_sample_must_fit_in_a_frame(tmp_path: Path, encoding: str) -> None:
-    err = error_of(tmp_path, edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"')))
-    need = 392 if encoding == "u4" else 784
-    assert_names(err, "data.encoding", f'"{encoding}"', f"784 inputs take {need} bytes a sample in {encoding}, "
-                 'but one frame carries at most 253; use encoding = "bits" (98 bytes)')
-    _small_npz(tmp_path / "wide.npz", shape=(30, 20))  # 600 inputs: u4 needs 300 bytes, bits 75
+def test_encoded_sample_must_fit_the_link(tmp_path: Path, encoding: str) -> None:
+    """Samples larger than one frame travel in sample parts (protocol v3), up to 65535 bytes (a u16 offset)."""
+    spec = load_text(tmp_path, edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"')))
+    assert spec.input_bytes == (392 if encoding == "u4" else 784)  # full-size MNIST: 2 or 4 frames a sample
+    _small_npz(tmp_path / "wide.npz", shape=(30, 20))
     spec = load_text(tmp_path, edit(BASE, ('encoding = "bits"', f'encoding = "{encoding}"'),
                                     ('dataset = "mnist"', 'dataset = "wide.npz"'), ("units = 10", "units = 3")))
-    with pytest.raises(ModelFileError, match='use encoding = "bits" \\(75 bytes\\)'):
-        check_against_data(spec, 600, 3)
-    limit = 2 * 253 if encoding == "u4" else 253  # the most inputs whose encoding fits
-    assert check_against_data(spec, limit, 3).input_bytes == 253
-    with pytest.raises(ModelFileError, match="one frame carries at most 253"):
+    limit = 2 * 65535 if encoding == "u4" else 65535  # the most inputs whose encoding fits
+    assert check_against_data(spec, limit, 3).input_bytes == 65535
+    with pytest.raises(ModelFileError, match=f"{limit + 1} inputs take 65536 bytes a sample in {encoding}, but "
+                       "the link carries at most 65535 bytes a sample .* use encoding = \"bits\""):
         check_against_data(spec, limit + 1, 3)
 
 

@@ -49,7 +49,7 @@ def test_session_in_qemu(elf):
         pid = emu.pid
         link.send_raw(b"\x17garbage before hello")
         info = link.hello(timeout=10, expected_hash=FAKE_HASH)
-        assert info == m.Info(2, FAKE_HASH, FAKE_INPUT_BYTES, 10, FAKE_STATE_BYTES, "netduinoplus2")
+        assert info == m.Info(m.PROTO_VERSION, FAKE_HASH, FAKE_INPUT_BYTES, 10, FAKE_STATE_BYTES, "netduinoplus2")
 
         link.send(m.Train(0, 1, sample(1)))  # before S
         assert link.wait_for(m.Error, 5, "train before start") == m.Error(5, "not started (send S first) for 0x54")

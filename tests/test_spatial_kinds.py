@@ -174,9 +174,10 @@ def test_bad_conv2d_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match=r"layers\[0\]: conv2d kernel 5x5 is larger than its 4x4 input"):
         make_plan(16, [Conv2dLayerSpec(4, 4, 1, 2, kernel=5), FlattenLayerSpec(), DenseLayerSpec(10, "linear")],
                   weights="sign", qbp_range=(-4, 3))
-    with pytest.raises(PlanError, match=r"layers\[0\]: 2048 channels .*overflow the int32 backward accumulator.*"
+    with pytest.raises(PlanError, match=r"layers\[1\]: 2048 channels .*overflow the int32 backward accumulator.*"
                                         r"use at most \d+ filters"):
-        make_plan(64, [Conv2dLayerSpec(8, 8, 1, 2048, kernel=3, padding="same"), FlattenLayerSpec(),
+        make_plan(64, [Conv2dLayerSpec(8, 8, 1, 4, kernel=3, padding="same"),
+                       Conv2dLayerSpec(8, 8, 4, 2048, kernel=3, padding="same"), FlattenLayerSpec(),
                        DenseLayerSpec(10, "linear")], weights="sign", qbp_range=(-4, 3))
     with pytest.raises(PlanError, match=r"layers\[0\]: conv2d needs quantized back-propagation"):
         make_plan(784, _conv_net(), weights="binary", qbp=False, qbp_range=(-4, 3))

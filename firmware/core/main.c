@@ -1,5 +1,5 @@
 /*
- * main.c - device side of the mcutrain serial protocol, version 2.
+ * main.c - device side of the mcutrain serial protocol, version 3.
  *
  * See docs/protocol.md. The loop reads one frame at a time, acts on it and
  * answers; every malformed input gets an `X` frame and the loop goes on.
@@ -7,6 +7,9 @@
  * strictly in order, drops any other (a duplicate or one after a lost frame)
  * and asks the host once with `N` to go back to the frame it expects. It
  * never waits for the host: acknowledgements are cumulative and periodic.
+ * A sample larger than one frame arrives as SAMPLE_PARTS `Q` frames (sample
+ * parts, copied into a static buffer in order) and a final `T`/`E` frame with
+ * the rest; every one of them is a numbered data frame.
  * Calls only the board API (board.h), the framing (link.h) and the
  * generated model API (mt_model.h). No heap, no multiplication or division.
  */
@@ -17,7 +20,7 @@
 #include "mt_model.h"
 #include "mt_runtime.h"   /* little-endian words (shared with the generated code) */
 
-#define PROTO_VERSION   2u
+#define PROTO_VERSION   3u
 #define ACK_EVERY       16u   /* data frames per `A` */
 #define PROGRESS_EVERY  64u   /* trained samples per `P` */
 #define PRED_EVERY      64u   /* evaluated samples per `R` */
@@ -31,9 +34,26 @@
 #define ERR_VALUE        6u   /* field out of range (label >= MT_N_CLASSES) */
 #define ERR_RESTORE      7u   /* `K`: the state bytes do not match the checkpoint's digest */
 
-#if (MT_INPUT_BYTES) + 4 > 255
-#error "protocol v2 carries one sample in one T frame (type, u16 seq, label, x: payload <= 255 bytes): MT_INPUT_BYTES must be <= 251"
+/* Sample parts (docs/protocol.md, "Samples larger than one frame"): a sample of
+ * more than TAIL_MAX bytes travels as SAMPLE_PARTS `Q` frames of PART_BYTES
+ * bytes each (type, u16 seq, u16 offset, bytes: 255) and a `T`/`E` frame with
+ * the last TAIL_BYTES (type, u16 seq, label, bytes: <= 255). Compile-time
+ * constants: no division on the device. */
+#define TAIL_MAX        251u
+#define PART_BYTES      250u
+#if (MT_INPUT_BYTES) > 65535
+#error "a sample part's offset is a u16: MT_INPUT_BYTES must be <= 65535"
 #endif
+#if (MT_INPUT_BYTES) < 1
+#error "MT_INPUT_BYTES must be >= 1"
+#endif
+#if (MT_INPUT_BYTES) > 251
+#define SAMPLE_PARTS    (((MT_INPUT_BYTES) - 1u) / PART_BYTES)
+#else
+#define SAMPLE_PARTS    0u
+#endif
+#define PARTS_BYTES     (SAMPLE_PARTS * PART_BYTES)
+#define TAIL_BYTES      ((MT_INPUT_BYTES) - PARTS_BYTES)
 #if (MT_SCHED_BYTES) + 16 > 254
 #error "MT_SCHED_BYTES too large for a `C`/`K` frame"
 #endif
@@ -60,6 +80,11 @@ static uint32_t pred_n;
 static uint32_t pred_first;      /* eval index of preds[0] */
 
 static uint8_t out[LINK_MAX_PAYLOAD]; /* body of the frame being sent */
+
+#if SAMPLE_PARTS > 0
+static uint8_t sample[MT_INPUT_BYTES]; /* the sample being assembled from `Q` frames */
+#endif
+static uint32_t assembled;       /* sample bytes received in `Q` frames for the next `T`/`E` */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -257,6 +282,7 @@ static void reset_counters(void)
     pred_n = 0;
     pred_first = 0;
     nak_sent = 0;
+    assembled = 0;   /* a partial sample is discarded */
 }
 
 static void on_start(const uint8_t *b)
@@ -357,10 +383,9 @@ static int in_sequence(const uint8_t *b)
     return 0;
 }
 
-static void on_train(const uint8_t *b)
+static void on_train(const uint8_t *x, uint8_t label)
 {
-    uint8_t label = b[0];
-    uint8_t pred = mt_train_step(b + 1, label);
+    uint8_t pred = mt_train_step(x, label);
     samples_trained++;
     p_hinge += mt_last_hinge();
     if (pred != label) {
@@ -380,9 +405,9 @@ static void on_train(const uint8_t *b)
     data_frame_done();
 }
 
-static void on_eval(const uint8_t *b)
+static void on_eval(const uint8_t *x)
 {
-    preds[pred_n++] = mt_infer(b);
+    preds[pred_n++] = mt_infer(x);
     if (pred_n == PRED_EVERY) {
         send_predictions();
     }
@@ -396,6 +421,52 @@ static void on_flush(uint8_t token)
         send_predictions();
     }
     send_ack_token(token);
+}
+
+/* The sample of a consumed `T`/`E` frame whose last bytes are `tail`
+ * (TAIL_BYTES): the frame itself for one-frame samples, else the assembled
+ * buffer with the tail copied after the parts. 0 (after an X 6, the partial
+ * sample discarded) if parts are missing. */
+static const uint8_t *whole_sample(const uint8_t *tail, uint8_t type)
+{
+#if SAMPLE_PARTS > 0
+    uint32_t i;
+    if (assembled != PARTS_BYTES) {
+        assembled = 0;
+        send_error(ERR_VALUE, "sample incomplete: sample parts (Q) missing before", type);
+        return 0;
+    }
+    assembled = 0;
+    for (i = 0; i < TAIL_BYTES; i++) {
+        sample[PARTS_BYTES + i] = tail[i];
+    }
+    return sample;
+#else
+    (void)type;
+    return tail;
+#endif
+}
+
+/* `Q`: u16 seq, u16 offset, u8[PART_BYTES]: the next part of a sample, in order. */
+static void on_part(const uint8_t *b)
+{
+#if SAMPLE_PARTS > 0
+    uint32_t off = get_u16(b + 2);
+    uint32_t i;
+    if (off != assembled) {
+        assembled = 0;
+        send_error(ERR_VALUE, off >= PARTS_BYTES ? "sample part beyond the sample's parts"
+                                                 : "sample part out of order (offset not the next byte)", 'Q');
+        return;
+    }
+    for (i = 0; i < PART_BYTES; i++) {
+        sample[off + i] = b[4u + i];
+    }
+    assembled = off + PART_BYTES;
+    data_frame_done();
+#else
+    (void)b;
+#endif
 }
 
 /* Returns 1 if the body has the expected length, else answers with X 4. */
@@ -435,17 +506,30 @@ static void on_frame(const uint8_t *p, uint32_t len)
         }
         break;
     case 'T':
-        if (body_is(blen, 3u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type)) {
+        if (body_is(blen, 3u + (uint32_t)(TAIL_BYTES), type) && need_started(type)) {
             if (b[2] >= (uint32_t)(MT_N_CLASSES)) {
                 send_error(ERR_VALUE, "label out of range", b[2]);
             } else if (in_sequence(b)) {
-                on_train(b + 2);
+                const uint8_t *x = whole_sample(b + 3, type);
+                if (x != 0) {
+                    on_train(x, b[2]);
+                }
             }
         }
         break;
     case 'E':
-        if (body_is(blen, 2u + (uint32_t)(MT_INPUT_BYTES), type) && need_started(type) && in_sequence(b)) {
-            on_eval(b + 2);
+        if (body_is(blen, 2u + (uint32_t)(TAIL_BYTES), type) && need_started(type) && in_sequence(b)) {
+            const uint8_t *x = whole_sample(b + 2, type);
+            if (x != 0) {
+                on_eval(x);
+            }
+        }
+        break;
+    case 'Q':
+        if (SAMPLE_PARTS == 0u) {
+            send_error(ERR_LENGTH, "bad body length (this model's samples fit one frame: no parts) for", type);
+        } else if (body_is(blen, 4u + PART_BYTES, type) && need_started(type) && in_sequence(b)) {
+            on_part(b);
         }
         break;
     case 'U':

@@ -91,7 +91,8 @@ class Conv2dPlan(LayerPlan):
             raise PlanError(f"{where}: conv2d trains with weights = {', '.join(map(repr, CONV_WEIGHT_MODES))} in "
                             f"this version, not {plan.weights!r}; use one of those")
         if not plan.qbp:
-            raise PlanError(f"{where}: conv2d needs quantized back-propagation (qbp = true) in this version")
+            raise PlanError(f"{where}: conv2d needs quantized back-propagation in this version; set [training] "
+                            "quantized_backprop = true")
         if plan.stochastic_update or plan.shared_update:
             raise PlanError(f"{where}: conv2d rounds its updates to nearest in this version; use "
                             "update_rounding = \"nearest\"")
@@ -102,8 +103,11 @@ class Conv2dPlan(LayerPlan):
                             "4 bits; narrow qbp_exponent_range")
         if self.fan_in * self.in_max > ACC_LIMIT:
             raise PlanError(f"{where}: a {self.kernel}x{self.kernel}x{self.channels} window x {self.in_max} (max "
-                            f"input) overflows the int32 forward accumulator; use fewer input channels")
-        if self.cover * self.filters * plan.err_max > ACC_LIMIT:
+                            f"input) overflows the int32 forward accumulator; use at most "
+                            f"{ACC_LIMIT // (self.kernel * self.kernel * self.in_max)} input channels (filters of "
+                            f"the layer below) or a smaller kernel")
+        # the input error (l<k>_backward) exists above the first layer only
+        if self.index > 0 and self.cover * self.filters * plan.err_max > ACC_LIMIT:
             raise PlanError(f"{where}: {self.filters} channels x {self.cover} covering windows x {plan.err_max} "
                             f"(max error) overflow the int32 backward accumulator; use at most "
                             f"{ACC_LIMIT // (self.cover * plan.err_max)} filters")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .conv import kept_sections
 from .matrix import DEFAULT_SAMPLES, CaseResult, Skip, default_cases, run_matrix
 from .report import render
 
@@ -27,7 +28,10 @@ def run_bench(out: Path, work: Path, *, samples: int = DEFAULT_SAMPLES, boards: 
         from .session import run_sessions
         sess = run_sessions(work, log=log)
     seconds = time.monotonic() - t0
-    out.write_text(render(results, skips, sess, seconds, samples, command))
+    # sections other commands write (between <!-- BEGIN x --> / <!-- END x --> markers, e.g. the conv rows of
+    # bench/conv_rows.py) are kept at the end
+    kept = kept_sections(out.read_text()) if out.is_file() else ""
+    out.write_text(render(results, skips, sess, seconds, samples, command) + ("\n" + kept if kept else ""))
     (work / "results.json").write_text(json.dumps(
         {"results": [r.to_json() for r in results],
          "skipped": [{"case": s.case.name, "reason": s.reason} for s in skips],

@@ -11,9 +11,11 @@ Adding a board: one more ``Board(...)`` entry in ``_BOARDS`` below, a folder
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
-from ..errors import UnknownBoardError
+from ..errors import McutrainError, UnknownBoardError
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,21 @@ class Board:
     #: Extra memory regions not part of ram_bytes (e.g. CCM).
     extra_regions: tuple[MemoryRegion, ...] = field(default_factory=tuple)
     notes: str = ""
+    #: The model file's ``ram_budget`` when it planned for less RAM than the board has (then
+    #: ``ram_bytes`` is the budget, and the build links for it); None: the board's whole RAM.
+    ram_budget: int | None = None
+
+    def with_ram_budget(self, budget: int | None) -> Board:
+        """This board planned and linked for ``budget`` bytes of RAM (None: unchanged).
+
+        Raises RamBudgetError when the budget is larger than the board's RAM, or leaves no room
+        beside the stack reservation."""
+        if budget is None:
+            return self
+        problem = ram_budget_problem(budget, self)
+        if problem is not None:
+            raise RamBudgetError(f"ram_budget {budget} bytes on board {self.name}: {problem}")
+        return dataclasses.replace(self, ram_bytes=budget, ram_budget=budget)
 
     @property
     def emulated(self) -> bool:
@@ -270,6 +287,69 @@ _BOARDS: tuple[Board, ...] = (
 )
 
 BOARDS: dict[str, Board] = {board.name: board for board in _BOARDS}
+
+# --------------------------------------------------------------------------- RAM budgets
+
+#: ``ram_budget`` presets: the contiguous main SRAM of real chips (datasheets), in bytes.
+RAM_PRESETS: dict[str, int] = {
+    "stm32f405": 128 * 1024,   # SRAM1 + SRAM2 (the 64 KB CCM is not counted: not DMA-able, not contiguous)
+    "stm32f412": 256 * 1024,   # SRAM1 + SRAM2, contiguous
+    "stm32f746": 320 * 1024,   # DTCM 64 KB + SRAM1 240 KB + SRAM2 16 KB, contiguous from 0x20000000
+}
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KkMm]?)(?:i?B)?\s*$")
+
+
+class RamBudgetError(McutrainError):
+    """A ``ram_budget`` that cannot be used on its board (too large, too small, not a size)."""
+
+    exit_code = 2
+
+
+def parse_ram_budget(value: object) -> int:
+    """Bytes of a ``ram_budget`` value: an integer (bytes), a size such as ``"128K"``, ``"96KB"``,
+    ``"1M"``, or a chip preset from :data:`RAM_PRESETS` (``"stm32f746"``). Raises ValueError with
+    the accepted forms."""
+    forms = ('an integer number of bytes, a size such as "128K" or "1M", or a chip: '
+             + ", ".join(f'"{k}" ({v // 1024} KB)' for k, v in RAM_PRESETS.items()))
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected {forms}")
+    if isinstance(value, int):
+        nbytes = value
+    elif value.strip().lower() in RAM_PRESETS:
+        nbytes = RAM_PRESETS[value.strip().lower()]
+    else:
+        m = _SIZE_RE.match(value)
+        if m is None:
+            raise ValueError(f"expected {forms}")
+        nbytes = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if nbytes <= 0 or nbytes % 8:
+        raise ValueError(f"{nbytes} bytes: a budget is a positive multiple of 8 bytes (the stack top is "
+                         f"8-byte aligned); e.g. {max(8, nbytes // 1024 * 1024) // 1024 or 1}K")
+    return nbytes
+
+
+def ram_budget_problem(budget: int, board: Board) -> str | None:
+    """None if ``budget`` bytes can be planned and linked on ``board``, else what is wrong and the fix."""
+    if budget > board.ram_bytes:
+        bigger = sorted((b for b in _BOARDS if b.ram_bytes >= budget), key=lambda b: b.ram_bytes)
+        alt = f" (e.g. board = \"{bigger[0].name}\", {_kb(bigger[0].ram_bytes)})" if bigger else ""
+        return (f"larger than the board's {_kb(board.ram_bytes)} of RAM; a budget plans for less RAM than "
+                f"the board has: lower it to at most {board.ram_bytes // 1024}K, or use a board with more "
+                f"RAM{alt}")
+    if budget <= board.stack_bytes:
+        return (f"leaves nothing beside the board's {board.stack_bytes}-byte stack reservation; "
+                f"give more than {board.stack_bytes} bytes")
+    return None
+
+
+def _kb(nbytes: int) -> str:
+    return f"{nbytes // (1024 * 1024)} MB" if nbytes % (1024 * 1024) == 0 else f"{nbytes / 1024:g} KB"
+
+
+def board_for(name: str, ram_budget: int | None = None) -> Board:
+    """The board called ``name``, planned and linked for ``ram_budget`` bytes when given."""
+    return get_board(name).with_ram_budget(ram_budget)
 
 
 def board_names() -> list[str]:

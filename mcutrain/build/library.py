@@ -27,7 +27,7 @@ import jinja2
 from .. import __version__
 from ..codegen.generate import MANIFEST_NAME, Generated, generate
 from ..errors import McutrainError
-from .boards import Board, get_board
+from .boards import Board, board_for
 from .resources import firmware_dir, templates_dir
 
 #: the API functions of include/mcutrain.h
@@ -80,7 +80,7 @@ def write_library(spec: Any, root: Path) -> Library:
 
 
 def _write(spec: Any, root: Path) -> Library:
-    board = get_board(spec.board)
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
     src, inc, drv = root / "src", root / "include", root / "drivers"
     for d in (src, inc, drv):
         if d.is_dir():

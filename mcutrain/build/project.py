@@ -10,7 +10,7 @@ import jinja2
 
 from ..codegen.generate import Generated, generate
 from ..errors import BuildError
-from .boards import Board, get_board
+from .boards import Board, board_for
 from .resources import firmware_dir, templates_dir
 from .toolchain import find_tool, run_pio
 
@@ -29,7 +29,7 @@ class Project:
 def write_project(spec: Any, root: Path, init_state: bytes | None = None) -> Project:
     """Write root/generated/{mt_model.c, mt_model.h, manifest.json} and root/platformio.ini (``init_state``:
     a state file's bytes baked in, `mcutrain generate --init`)."""
-    board = get_board(spec.board)
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
     gen = generate(spec, root / "generated", init_state)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

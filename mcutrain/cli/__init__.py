@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from .build import boards, generate, pio
+from .cnn import cnn_results
 from .device import monitor, ports
 from .exit_codes import epilog
 from .link import emulate, soak
@@ -28,7 +29,7 @@ def main() -> None:
 
 
 for _command in (generate, pio, boards, bench, modes_table, mults_table, paper_table, train, ports, monitor, report,
-                 emulate, soak, pretrain, export, personalize):
+                 emulate, soak, pretrain, export, personalize, cnn_results):
     main.add_command(_command)
 
 

@@ -56,7 +56,7 @@ def generate(model: Path, out: Path | None, board: str | None, library: Path | N
     ram = proj.generated.manifest["ram"]
     click.echo(f"wrote {root}/generated/mt_model.c, mt_model.h, manifest.json and {root}/platformio.ini")
     click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
-               f"on {spec.board}")
+               f"on {spec.board}" + (" (the model's ram_budget)" if ram.get("ram_budget_bytes") else ""))
     flash = proj.generated.manifest["flash"]
     if "frozen" in flash:
         click.echo(flash["frozen"]["summary"])
@@ -74,7 +74,7 @@ def _generate_library(spec: Any, root: Path) -> None:
     click.echo(f"wrote the library {root}: library.json, include/mcutrain.h (the API), src/, Makefile, "
                "manifest.json")
     click.echo(f"model hash {spec.model_hash()}; RAM planned {ram['planned_bytes']} of {ram['board_bytes']} bytes "
-               f"on {spec.board}")
+               f"on {spec.board}" + (" (the model's ram_budget)" if ram.get("ram_budget_bytes") else ""))
     checks = lib.generated.manifest["library"]
     if checks.get("stack_estimate"):
         mult, stack = checks["multiply_check"], checks["stack_estimate"]

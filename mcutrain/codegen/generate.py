@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
-from ..build.boards import get_board
+from ..build.boards import board_for
 from ..errors import McutrainError
 from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, freezing_summary, plan_flash
 from .render import RenderInputs, render_sources, write_sources
@@ -83,7 +83,7 @@ def arith_plan(spec: Any) -> ArithPlan:
         raise FixedPointRangeError(f"{spec.source or 'model'}: {exc}") from None
 
 
-def _flash_manifest(plan: ArithPlan, board: Any, init_state: bytes | None) -> dict[str, Any]:
+def _flash_manifest(plan: ArithPlan, board: Any, init_state: bytes | None, sample_bytes: int = 0) -> dict[str, Any]:
     """Flash: the code estimate, frozen layers' packed signs and biases, the baked state; what freezing saved."""
     import zlib
 
@@ -91,7 +91,7 @@ def _flash_manifest(plan: ArithPlan, board: Any, init_state: bytes | None) -> di
     out: dict[str, Any] = {"board_bytes": board.flash_bytes, "planned_bytes_estimate": plan_flash(plan) + baked}
     frozen = [lp for lp in plan.layers if not getattr(lp, "trainable", True)]
     if frozen:
-        saved = freezing_saved(plan, board)
+        saved = freezing_saved(plan, board, sample_bytes)
         out["frozen"] = {**saved, "summary": freezing_summary(saved),
                          "layers": [{"index": lp.index, "n_in": lp.n_in, "n_out": lp.n_out,
                                      "packed_sign_bytes": lp.packed_sign_bytes(plan),
@@ -108,8 +108,8 @@ def generate(spec: Any, out_dir: Path, init_state: bytes | None = None) -> Gener
     (a state file's bytes, mcutrain/state/layout.py) is baked in: frozen layers' packed signs in flash, and the
     state a session starts from (`mcutrain generate --init`). A model with frozen layers needs it."""
     plan = arith_plan(spec)
-    board = get_board(spec.board)
-    memory = check_fits(plan, board, spec.layers)
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
+    memory = check_fits(plan, board, spec.layers, spec.input_bytes)
     files = render_sources(RenderInputs(
         plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
         encoding=spec.data.encoding, input_bytes=spec.input_bytes, init_state=init_state))
@@ -125,15 +125,20 @@ def generate(spec: Any, out_dir: Path, init_state: bytes | None = None) -> Gener
         "model": spec.to_dict(),
         "board": board.name,
         "ram": {
-            "board_bytes": board.ram_bytes,
-            "planned_bytes": memory.total(),
+            "board_bytes": board.ram_bytes,          # the RAM planned and linked for (the ram_budget when set)
+            "ram_budget_bytes": board.ram_budget,    # the model file's [model] ram_budget, or null
+            "planned_bytes": memory.total(),         # static buffers + the whole stack reservation
             "static_bytes": memory.total_static(),
+            # static buffers + the estimated stack: what the firmware uses (compared with the linker's
+            # .data + .bss and the stack painted in QEMU by tests/test_memory_plan.py)
+            "planned_use_bytes": (memory.total_static() + stack["bytes"]) if stack.get("bytes") is not None
+            else None,
             "by_kind": memory.by_kind(),
             "stack_estimate_bytes": stack.get("bytes"),   # static estimate of the deepest call chain
             "stack_estimate": stack,
             "buffers": [{"name": i.name, "kind": i.kind, "bytes": i.bytes} for i in memory.items],
         },
-        "flash": _flash_manifest(plan, board, init_state),
+        "flash": _flash_manifest(plan, board, init_state, spec.input_bytes),
         "arithmetic": _arithmetic_manifest(plan),
         "functions": {"training": training_functions(plan), "inference": inference_functions(plan)},
         "files": sorted(files),

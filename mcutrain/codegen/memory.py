@@ -16,9 +16,11 @@ from ..arith.plan import ArithPlan, make_plan
 from ..build.boards import Board
 from ..errors import McutrainError
 
-# Static RAM of the hand-written runtime (firmware/core): link receive/transmit
-# buffers and the prediction buffer, measured from the linker map (see tests).
-RUNTIME_RAM_BYTES = 1024
+# Static RAM of the hand-written runtime (firmware/core): link receive/transmit buffers (257 + 257 + 260),
+# the frame body being sent (255), the prediction buffer (64) and the protocol's counters, with the linker's
+# alignment padding: .data + .bss minus the model's buffers measured 1196 B (the demo) and 1199 B (the CNN
+# example) on netduinoplus2 (tests/test_conv_memory.py checks it within 32 bytes).
+RUNTIME_RAM_BYTES = 1200
 # Flash: code only (no weights: they live in RAM and start from the PRNG). An estimate from
 # measured builds: runtime + board support (protocol v2 with retransmission and checkpoints:
 # 7780 B for a 2-layer binary model, 8248 B for the demo), and each layer's kernels (its kind's
@@ -31,7 +33,7 @@ def plan_flash(plan: ArithPlan) -> int:
 
 
 __all__ = ["MemoryItem", "MemoryPlan", "ModelTooLargeError", "check_fits", "freezing_saved", "freezing_summary",
-           "plan_flash", "plan_memory"]
+           "layer_ram", "plan_flash", "plan_memory", "ram_name"]
 
 
 class ModelTooLargeError(McutrainError):
@@ -42,7 +44,7 @@ class ModelTooLargeError(McutrainError):
 class MemoryPlan:
     items: tuple[MemoryItem, ...]
     stack_bytes: int
-    ram_bytes: int         # the board's RAM
+    ram_bytes: int         # the RAM planned for: the board's, or the model's ram_budget
     def total_static(self) -> int:
         return sum(i.bytes for i in self.items)
 
@@ -60,8 +62,17 @@ class MemoryPlan:
         return self.total() <= self.ram_bytes
 
 
-def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
+#: Samples of more bytes than this travel in sample parts, assembled in a buffer of their size
+#: (docs/protocol.md, "Samples larger than one frame"; firmware/core/main.c).
+ONE_FRAME_SAMPLE_BYTES = 251
+
+
+def plan_memory(plan: ArithPlan, board: Board, sample_bytes: int = 0) -> MemoryPlan:
+    """``sample_bytes``: the encoded sample's size (the model's input_bytes); over 251 the runtime keeps a
+    buffer of that size for assembling the sample's parts."""
     items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
+    if sample_bytes > ONE_FRAME_SAMPLE_BYTES:
+        items.append(MemoryItem("runtime", "sample parts buffer", sample_bytes))
     for layer in plan.layers:
         items += layer.memory_items(plan)  # each layer's kind names its buffers (mcutrain/arith/layers.py)
     if plan.state_pad:
@@ -70,10 +81,51 @@ def plan_memory(plan: ArithPlan, board: Board) -> MemoryPlan:
     return MemoryPlan(tuple(items), board.stack_bytes, board.ram_bytes)
 
 
-def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -> MemoryPlan:
-    """The memory plan, or ModelTooLargeError naming the fixes; with the model file's layers
-    (``layer_specs``) and a dense first hidden layer, the largest first hidden layer that would fit."""
-    mem = plan_memory(plan, board)
+def ram_name(board: Board) -> str:
+    """How a board's RAM is named in messages: its whole RAM, or the model's ram_budget on it."""
+    if board.ram_budget is not None:
+        return f"the model's ram_budget of {board.ram_bytes} bytes (board {board.name})"
+    return f"board {board.name}'s {board.ram_bytes} bytes"
+
+
+def layer_ram(plan: ArithPlan) -> list[tuple[int, str, int, tuple[MemoryItem, ...]]]:
+    """Per layer: (index, kind, bytes, its buffers), as the plan counts them."""
+    out = []
+    for layer in plan.layers:
+        items = tuple(layer.memory_items(plan))
+        out.append((layer.index, layer.kind, sum(i.bytes for i in items), items))
+    return out
+
+
+def _largest(plan: ArithPlan, mem: MemoryPlan) -> str:
+    """The three largest buffers (with their layer) and the layer holding the most RAM."""
+    owner = {i.name: f"layers[{k}] {kind}" for k, kind, _, items in layer_ram(plan) for i in items}
+    top = sorted(mem.items, key=lambda i: -i.bytes)[:3]
+    bufs = ", ".join(f"{i.name} {i.bytes} ({owner.get(i.name, i.kind)}, {i.kind})" for i in top)
+    k, kind, nbytes, _ = max(layer_ram(plan), key=lambda t: t[2])
+    return (f" Largest buffers: {bufs}; the layer holding the most is layers[{k}] ({kind}, {nbytes} bytes, "
+            f"{100 * nbytes // max(1, mem.total())}% of the plan).")
+
+
+def _conv_fixes(plan: ArithPlan) -> str:
+    """Fixes that shrink a convolutional network: the widest conv layer's filters, the input size."""
+    ram = {k: nbytes for k, kind, nbytes, _ in layer_ram(plan) if kind == "conv2d"}
+    if not ram:
+        return ""
+    widest = plan.layers[max(ram, key=lambda k: ram[k])]
+    first = plan.layers[0]
+    smaller = (" a smaller input ([data] pool = 2, or stride = 2 in layers[0])" if first.kind == "conv2d"
+               and getattr(first, "stride", 1) == 1 else " a smaller input ([data] pool = 2)")
+    return (f" fewer filters (layers[{widest.index}] conv2d has {getattr(widest, 'filters', '?')}; its output "
+            f"and error maps take {8 * widest.n_out} bytes), a max-pool or stride 2 sooner (smaller maps),"
+            f"{smaller},")
+
+
+def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = (), sample_bytes: int = 0) -> MemoryPlan:
+    """The memory plan, or ModelTooLargeError naming the largest buffers, their layer and the fixes; with
+    the model file's layers (``layer_specs``) and a dense first hidden layer, the largest first hidden layer
+    that would fit. ``board.ram_bytes`` is the RAM planned for: the board's, or the model's ram_budget."""
+    mem = plan_memory(plan, board, sample_bytes)
     if mem.fits():
         return mem
     hint = ""
@@ -84,31 +136,37 @@ def check_fits(plan: ArithPlan, board: Board, layer_specs: Sequence[Any] = ()) -
             trial = make_plan(plan.n_inputs, [dataclasses.replace(first, units=h), *layer_specs[1:]],
                               weights=plan.weights, qbp=plan.qbp, latent_bits=plan.latent_bits,
                               batch_size=plan.batch_size)
-            if plan_memory(trial, board).fits():
+            if plan_memory(trial, board, sample_bytes).fits():
                 hint = f" A first hidden layer of {h} units would fit."
                 break
     kinds = ", ".join(f"{k} {v}" for k, v in mem.by_kind().items())
+    more = ("a larger ram_budget (at most the board's RAM) or a board with more RAM" if board.ram_budget is not None
+            else "or a board with more RAM")
+    dense = any(la.kind == "dense" and la.index < len(plan.layers) - 1 for la in plan.layers)
     raise ModelTooLargeError(
-        f"the model needs {mem.total()} bytes of RAM but board {board.name} has {board.ram_bytes} "
-        f"({kinds}).{hint} Use fewer hidden units"
-        + (', a binarized weight mode (weights = "sign" with [arithmetic] latent_bits = 8: a quarter of the '
-           'weight RAM)' if plan.is_float else "")
-        + (f", a smaller batch_size (the batch accumulators of batch_size = {plan.batch_size} take "
-           f"{mem.by_kind().get('batch_accumulators', 0)} bytes; batch_size = 1 needs none)"
+        f"the model needs {mem.total()} bytes of RAM but {ram_name(board)} are available "
+        f"({kinds}), {mem.total() - mem.ram_bytes} bytes over.{_largest(plan, mem)}{hint} Use"
+        + _conv_fixes(plan)
+        + (" fewer hidden units," if dense or not _conv_fixes(plan) else "")
+        + (' a binarized weight mode (weights = "sign" with [arithmetic] latent_bits = 8: a quarter of the '
+           'weight RAM),' if plan.is_float else "")
+        + (f" a smaller batch_size (the batch accumulators of batch_size = {plan.batch_size} take "
+           f"{mem.by_kind().get('batch_accumulators', 0)} bytes; batch_size = 1 needs none),"
            if plan.batch_shift else "")
-        + (", [arithmetic] latent_bits = 8 (half the weight RAM)" if 1 < plan.latent_bytes < 4 else "")
-        + (", [data] pool = 2 (a quarter of the first layer's weights)" if sizes[0] >= 256 else "")
-        + ", or a board with more RAM.")
+        + (" [arithmetic] latent_bits = 8 (half the weight RAM)," if 1 < plan.latent_bytes < 4 else "")
+        + (" [data] pool = 2 (a quarter of the first layer's weights)," if sizes[0] >= 256
+           and plan.layers[0].kind == "dense" else "")
+        + f" {more}.")
 
 
-def freezing_saved(plan: ArithPlan, board: Board) -> dict[str, int]:
+def freezing_saved(plan: ArithPlan, board: Board, sample_bytes: int = 0) -> dict[str, int]:
     """What ``trainable = false`` changes: planned RAM and flash with the frozen layers, and with every layer
     trainable (the same network), in bytes; the frozen layers' latents (what they would keep in RAM) and their
     packed signs (what they keep in flash instead)."""
     from ..arith.plan import unfrozen_plan
 
     learning = unfrozen_plan(plan)
-    ram, ram_all = plan_memory(plan, board).total(), plan_memory(learning, board).total()
+    ram, ram_all = plan_memory(plan, board, sample_bytes).total(), plan_memory(learning, board, sample_bytes).total()
     flash, flash_all = plan_flash(plan), plan_flash(learning)
     frozen = [lp for lp in plan.layers if not getattr(lp, "trainable", True)]
     return {"ram_bytes": ram, "ram_bytes_all_trainable": ram_all, "ram_saved": ram_all - ram,

@@ -13,10 +13,11 @@ innermost: ``u8`` is one byte a channel value (3072 bytes a 32x32x3 image) and `
 of every channel value, two values a byte (1536 bytes); :func:`encode_images` / :func:`decode_images`.
 ``bits`` (one threshold for all channels) is allowed but rarely useful for colour.
 
-A sample larger than one frame (docs/protocol.md: payload <= 255 bytes) has to be split; with the
-frame overhead of a ``T`` frame for every piece (type, sequence number, label or piece index, CRC-16,
-COBS and the 0x00 delimiter) :func:`wire_bytes_per_sample` gives the bytes a sample costs on the
-line and :func:`link_samples_per_second` what a link of a measured throughput carries.
+A sample larger than one frame (docs/protocol.md: payload <= 255 bytes) travels as ``Q`` sample parts of
+250 bytes and a final ``T`` with the rest (protocol v3, "Samples larger than one frame"); with each frame's
+overhead (type, sequence number, offset or label, CRC-16, COBS and the 0x00 delimiter)
+:func:`wire_bytes_per_sample` gives the bytes a sample costs on the line and :func:`link_samples_per_second`
+what a link of a measured throughput carries.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 from ..model.spec import ENCODINGS, input_bytes
 
 __all__ = ["ENCODINGS", "decode", "decode_images", "encode", "encode_images", "input_bytes",
-           "link_samples_per_second", "wire_bytes_per_sample"]
+           "link_samples_per_second", "sample_pieces", "wire_bytes_per_sample"]
 
 FRAME_PAYLOAD_MAX = 255
 """docs/protocol.md, Framing: a frame's payload (type and body) is at most 255 bytes."""
@@ -35,7 +36,17 @@ T_HEADER = 1 + 2 + 1
 """A T frame's payload before the sample: type, sequence number (2), label."""
 CRC_BYTES = 2
 PIECE_MAX = FRAME_PAYLOAD_MAX - T_HEADER
-"""Sample bytes one frame can carry (251)."""
+"""Sample bytes one T frame can carry (251): a larger sample is split."""
+Q_HEADER = 1 + 2 + 2
+"""A Q (sample part) frame's payload before its bytes: type, sequence number, offset."""
+PART_BYTES = FRAME_PAYLOAD_MAX - Q_HEADER
+"""Sample bytes of each Q frame (250); host/messages.py PART_BYTES."""
+
+
+def sample_pieces(nb: int) -> list[tuple[int, int]]:
+    """(header bytes, sample bytes) of each data frame of an ``nb``-byte sample: its Q parts, then the T."""
+    parts = 0 if nb <= PIECE_MAX else (nb - 1) // PART_BYTES
+    return [(Q_HEADER, PART_BYTES)] * parts + [(T_HEADER, nb - parts * PART_BYTES)]
 
 _MIN_FRAC = {"bits": 0, "u4": 4, "u8": 8}
 
@@ -115,17 +126,14 @@ def decode_images(enc_bytes: NDArray[np.uint8], enc: str, shape: tuple[int, int,
 
 
 def wire_bytes_per_sample(enc: str, n_inputs: int) -> int:
-    """Bytes on the line for one training sample, at most: its encoded bytes split into pieces of at most
-    PIECE_MAX, each in a frame with the T frame's header and CRC, COBS (one code byte, plus one per run of
-    254 bytes without a zero: the worst case, so a bound tight to one byte a frame) and the 0x00
-    delimiter. For a sample of up to 250 bytes this is the T frame's exact size (98 sample bytes -> 106,
-    docs/protocol.md)."""
-    nb = input_bytes(enc, n_inputs)
-    full, rest = divmod(nb, PIECE_MAX)
-    pieces = [PIECE_MAX] * full + ([rest] if rest or not full else [])
+    """Bytes on the line for one training sample, at most: its encoded bytes in :func:`sample_pieces` (Q
+    parts of 250 bytes, then a T with the rest), each frame with its header and CRC, COBS (one code byte,
+    plus one per run of 254 bytes without a zero: the worst case, so a bound tight to one byte a frame) and
+    the 0x00 delimiter. For a sample of up to 250 bytes this is the T frame's exact size (98 sample bytes ->
+    106, docs/protocol.md)."""
     total = 0
-    for p in pieces:
-        framed = T_HEADER + p + CRC_BYTES
+    for head, p in sample_pieces(input_bytes(enc, n_inputs)):
+        framed = head + p + CRC_BYTES
         total += framed + 1 + framed // 254 + 1
     return total
 

@@ -36,7 +36,7 @@ from .spec import (
 )
 
 TOP_KEYS = ("model", "data", "layers", "training", "arithmetic")
-MODEL_KEYS = ("name", "board", "seed")
+MODEL_KEYS = ("name", "board", "seed", "ram_budget")
 DATA_KEYS = ("dataset", "encoding", "threshold", "train_samples", "test_samples", "pool")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(TrainingSpec))
 ARITHMETIC_KEYS = tuple(f.name for f in dataclasses.fields(ArithmeticSpec))
@@ -104,7 +104,8 @@ def check_against_data(spec: ModelSpec, n_inputs: int, n_classes: int) -> ModelS
 
 
 def check_input_bytes(spec: ModelSpec) -> None:
-    """An encoded sample must fit in one frame (MAX_INPUT_BYTES); the fix names the encodings that fit."""
+    """An encoded sample must fit the protocol's sample parts (MAX_INPUT_BYTES); the fix names the encodings that
+    fit."""
     fix = _input_bytes_fix(spec.layer_sizes()[0], spec.data.encoding)
     if fix is not None:
         raise ModelFileError(spec.source or "<model>", "data.encoding", spec.data.encoding, fix)
@@ -115,9 +116,10 @@ def _input_bytes_fix(n: int, enc: str) -> str | None:
     if need <= MAX_INPUT_BYTES:
         return None
     fits = [f'"{e}" ({input_bytes(e, n)} bytes)' for e in ENCODINGS if input_bytes(e, n) <= MAX_INPUT_BYTES]
-    return (f"{n} inputs take {need} bytes a sample in {enc}, but one frame carries at most {MAX_INPUT_BYTES}; "
+    return (f"{n} inputs take {need} bytes a sample in {enc}, but the link carries at most {MAX_INPUT_BYTES} bytes "
+            "a sample (sample parts with a u16 offset); "
             + (f"use encoding = {' or '.join(fits)}" if fits else
-               f"this data set has too many inputs for one frame (at most {8 * MAX_INPUT_BYTES} with bits)"))
+               f"this data set has too many inputs for the link (at most {8 * MAX_INPUT_BYTES} with bits)"))
 
 
 def check_plan(spec: ModelSpec) -> None:
@@ -197,6 +199,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
     arithmetic_t = top.table("arithmetic", required=False)
 
     name, board, seed = _model_table(model_t, path) if model_t else (None, None, None)
+    ram_budget = _ram_budget(model_t, board) if model_t else None
     data = _data_table(data_t, path) if data_t else None
     layers = _layers(layers_raw, problems)
     training = _training_table(training_t) if training_t else None
@@ -231,7 +234,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
             or training is None or arithmetic is None):
         return None
     return ModelSpec(
-        name=name, board=board, seed=seed, data=data,
+        name=name, board=board, seed=seed, data=data, ram_budget=ram_budget,
         layers=tuple(layer for layer in layers if layer is not None),
         training=training, arithmetic=arithmetic, source=path.resolve(),
         n_inputs=builtin.n_inputs // (data.pool * data.pool) if builtin else None,
@@ -253,6 +256,25 @@ def _model_table(t: Table, path: Path) -> tuple[str | None, str | None, int | No
     seed = t.integer("seed", 1, lo=1, hi=SEED_MAX, why="the device's xorshift32 generator needs a nonzero u32")
     t.finish(MODEL_KEYS)
     return name, board, seed
+
+
+def _ram_budget(t: Table, board: str | None) -> int | None:
+    """[model] ram_budget in bytes (an integer, "128K", or a chip preset), checked against the board."""
+    from ..build.boards import get_board, parse_ram_budget, ram_budget_problem
+
+    value = t.raw("ram_budget", None)
+    if value is None:
+        return None
+    try:
+        budget = parse_ram_budget(value)
+    except ValueError as exc:
+        t.problem("ram_budget", value, str(exc))
+        return None
+    problem = ram_budget_problem(budget, get_board(board)) if board is not None else None
+    if problem is not None:
+        t.problem("ram_budget", value, f"{budget} bytes: {problem}")
+        return None
+    return budget
 
 
 def _board_problem(board: str) -> str | None:
@@ -314,10 +336,10 @@ def _resolve_dataset(t: Table, dataset: str, model_path: Path) -> Path | None:
             fix += f"; did you mean {near}?"
         t.problem("dataset", dataset, fix)
         return None
-    if p.is_file() and p.suffix.lower() != ".npz":
+    if p.is_file() and p.suffix.lower() != ".npz" and not p.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
         t.problem("dataset", dataset,
-                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test) "
-                  "or a folder of the four IDX files")
+                  f"{p} is a file but not a .npz; expected a .npz file (x_train, y_train, x_test, y_test), "
+                  "a CIFAR-10 python archive (.tar.gz) or a folder of the four IDX files")
         return None
     return p
 

@@ -24,8 +24,9 @@ ENCODINGS: tuple[str, ...] = ("bits", "u4", "u8")
 LOSSES: tuple[str, ...] = ("squared_hinge",)
 ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 
-MAX_INPUT_BYTES = 253
-"""One sample travels in one ``T`` frame: 255-byte payload - type - label (docs/protocol.md)."""
+MAX_INPUT_BYTES = 65535
+"""A sample larger than one frame travels in `Q` parts whose offset is a u16 (docs/protocol.md, "Samples
+larger than one frame"); host/messages.py MAX_SAMPLE_BYTES."""
 
 HASH_FORMAT = 4  # 2: [data] pool, [arithmetic] weight_scale_shift and update_rounding; 3: latents saturate to
 #                  [-W0, W0 - 1] (speed) / dense layers' bias and batch_norm (devmodes); 4: both
@@ -215,6 +216,8 @@ class ModelSpec:
     source: Path | None = None
     n_inputs: int | None = None
     """Known for built-in data sets; for a file, set by ``check_against_data`` once the data is read."""
+    ram_budget: int | None = None
+    """[model] ram_budget in bytes: plan and link for this much RAM instead of the board's (None: all of it)."""
 
     @property
     def n_classes(self) -> int:
@@ -269,6 +272,8 @@ class ModelSpec:
             "layers": [layer.to_dict() for layer in self.layers],
             "training": training,
             "arithmetic": self.arithmetic.to_dict(),
+            # the linker script's RAM length; only when set, so models without one keep their hash
+            **({"ram_budget": self.ram_budget} if self.ram_budget is not None else {}),
         }
 
     def canonical_json(self) -> str:
@@ -282,7 +287,8 @@ class ModelSpec:
         """Everything in the model file, JSON-ready (for the build manifest)."""
         return {
             "source": None if self.source is None else str(self.source),
-            "model": {"name": self.name, "board": self.board, "seed": self.seed},
+            "model": {"name": self.name, "board": self.board, "seed": self.seed,
+                      **({"ram_budget": self.ram_budget} if self.ram_budget is not None else {})},
             "data": self.data.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
             "training": self.training.to_dict(),

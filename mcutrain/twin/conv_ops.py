@@ -19,8 +19,9 @@ float32 below 2^24, float64 below 2^53, and int64 (no BLAS, slow, exact) above.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from ..arith.fixed import shift
@@ -90,18 +91,31 @@ def _as_batch(x: np.ndarray) -> tuple[np.ndarray, bool]:
     raise ValueError(f"activations must be (H, W, C) or (N, H, W, C), got shape {x.shape}")
 
 
+@lru_cache(maxsize=64)
+def _im2col_index(h: int, w: int, c: int, k: int, stride: int, padding: str) -> NDArray[np.intp]:
+    """For every output position and window tap, in im2col order ((oh, ow) rows, (kh, kw, c) columns), the
+    index of the input value in the flattened (H W C) map, or H W C (a zero appended after it) where the
+    window covers the padding. Computed once a geometry; a gather with it is the whole im2col."""
+    ho, wo = out_size(h, k, stride, padding), out_size(w, k, stride, padding)
+    pt, pl = pads(h, k, stride, padding)[0], pads(w, k, stride, padding)[0]
+    r = (np.arange(ho) * stride - pt)[:, None, None, None, None] + np.arange(k)[None, None, :, None, None]
+    q = (np.arange(wo) * stride - pl)[None, :, None, None, None] + np.arange(k)[None, None, None, :, None]
+    ch = np.arange(c)[None, None, None, None, :]
+    inside = (r >= 0) & (r < h) & (q >= 0) & (q < w)
+    idx = np.where(inside, (r * w + q) * c + ch, h * w * c)
+    idx = np.broadcast_to(idx, (ho, wo, k, k, c)).reshape(ho * wo, k * k * c)
+    idx.setflags(write=False)
+    return idx
+
+
 def im2col(x: np.ndarray, k: int, stride: int = 1, padding: str = "valid") -> np.ndarray:
     """(H, W, C) -> (Ho * Wo, k * k * C), or (N, H, W, C) -> (N * Ho * Wo, k * k * C); rows in output
     order (n, oh, ow), columns in (kh, kw, c) order; zeros where the window covers the padding."""
     xb, _ = _as_batch(x)
     n, h, w, c = xb.shape
-    ho, wo = out_size(h, k, stride, padding), out_size(w, k, stride, padding)
-    (pt, pb), (pl, pr) = pads(h, k, stride, padding), pads(w, k, stride, padding)
-    if pt or pb or pl or pr:
-        xb = np.pad(xb, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    v = sliding_window_view(xb, (k, k), axis=(1, 2))[:, ::stride, ::stride]   # (N, Ho, Wo, C, k, k)
-    v = v[:, :ho, :wo]
-    return v.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, k * k * c)
+    idx = _im2col_index(h, w, c, k, stride, padding)
+    flat = np.concatenate([xb.reshape(n, h * w * c), np.zeros((n, 1), xb.dtype)], axis=1)
+    return flat[:, idx].reshape(n * idx.shape[0], k * k * c)
 
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, ...], k: int, stride: int = 1,

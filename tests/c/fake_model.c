@@ -3,9 +3,11 @@
  * nothing; its behaviour is chosen so the protocol tests can predict every
  * field the device sends:
  *   mt_train_step(x, label): prediction = x[0] if x[0] < MT_N_CLASSES else label;
- *                            hinge of that step = x[1]; steps++;
+ *                            hinge of that step = x[1] (samples over 251 bytes, sent
+ *                            in parts: CRC-32 of the whole sample); steps++;
  *                            state byte i = (uint8_t)(i + steps).
- *   mt_infer(x):             x[0] if x[0] < MT_N_CLASSES else 0.
+ *   mt_infer(x):             x[0] if x[0] < MT_N_CLASSES else 0 (samples over 251
+ *                            bytes: else the last byte & 7).
  *   mt_prng_state():         seed + steps.
  *   mt_state_digest():       CRC-32 (zlib) of the state bytes.
  */
@@ -37,7 +39,11 @@ void mt_session_start(uint32_t seed, uint32_t samples_per_epoch)
 uint8_t mt_train_step(const uint8_t *x_enc, uint8_t label)
 {
     uint8_t pred = x_enc[0] < MT_N_CLASSES ? x_enc[0] : label;
+#if MT_INPUT_BYTES > 251
+    hinge = mt_crc32(0u, x_enc, MT_INPUT_BYTES);
+#else
     hinge = x_enc[1];
+#endif
     steps++;
     fill_state();
     return pred;
@@ -45,7 +51,11 @@ uint8_t mt_train_step(const uint8_t *x_enc, uint8_t label)
 
 uint8_t mt_infer(const uint8_t *x_enc)
 {
+#if MT_INPUT_BYTES > 251
+    return x_enc[0] < MT_N_CLASSES ? x_enc[0] : (uint8_t)(x_enc[MT_INPUT_BYTES - 1] & 7u);
+#else
     return x_enc[0] < MT_N_CLASSES ? x_enc[0] : 0u;
+#endif
 }
 
 uint32_t mt_state_digest(void)

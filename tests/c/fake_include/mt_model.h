@@ -8,7 +8,11 @@
 #include <stdint.h>
 
 #define MT_MODEL_HASH   "fa6e0de1fa6e0de1"
-#define MT_INPUT_BYTES  98
+/* -DFAKE_INPUT_BYTES=N builds a fake model with N-byte samples (over 251: split into sample parts). */
+#ifndef FAKE_INPUT_BYTES
+#define FAKE_INPUT_BYTES 98
+#endif
+#define MT_INPUT_BYTES  FAKE_INPUT_BYTES
 #define MT_N_INPUTS     784
 #define MT_N_CLASSES    10
 #define MT_STATE_BYTES  500u

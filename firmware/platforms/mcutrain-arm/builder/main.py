@@ -11,6 +11,8 @@ Project options (platformio.ini):
   custom_qemu_port       TCP port of the link UART in QEMU (default: 4321)
   custom_qemu_serial     full QEMU chardev instead (e.g. pty, stdio)
   custom_semihosting     yes: build with -DMT_SEMIHOSTING (tests always do)
+  board_build.ram_budget link for this many bytes of RAM (the model's ram_budget): the
+                         linker script's RAM LENGTH; the link fails past it
   upload_protocol        qemu (default for emulated boards), openocd (default for
                          real boards: ST-LINK + the board's upload.openocd_target),
                          stlink (st-flash, firmware.bin at upload.offset_address),
@@ -59,6 +61,11 @@ env.Replace(
 
 cpu_flags = list(board.get("build.cpu_flags"))
 stack_bytes = int(board.get("build.stack_bytes", 8192))
+# board_build.ram_budget (platformio.ini, written by `mcutrain generate` from the model file's
+# ram_budget): link for that much RAM; the linker script's RAM LENGTH becomes __ram_budget.
+ram_budget = str(board.get("build.ram_budget", "") or "").strip()
+if ram_budget and not ram_budget.isdigit():
+    mtbuild.fail(env, "board_build.ram_budget = {} in platformio.ini: expected a number of bytes".format(ram_budget))
 f_cpu = str(board.get("build.f_cpu", "16000000L")).rstrip("Ll")
 
 testing = mtbuild.is_test_build(env)
@@ -81,7 +88,8 @@ env.Append(
         "-Wl,--gc-sections",
         "-Wl,-Map," + os.path.join("$BUILD_DIR", "firmware.map"),
         f"-Wl,--defsym=__stack_size={stack_bytes}",
-    ],
+    ]
+    + ([f"-Wl,--defsym=__ram_budget={ram_budget}"] if ram_budget else []),
 )
 
 dirs = mtbuild.add_firmware_sources(env, board.get("build.board_dir", env.subst("$BOARD")))

@@ -1,0 +1,313 @@
+"""`mcutrain cnn-results`: a model file's network trained by the bit-exact integer twin, tested, written as JSON.
+
+The twin computes the device's bits (tests/test_spatial_kinds.py checks conv2d, maxpool and flatten against
+the generated C on the host and on the emulated board), so its test accuracy after N samples is the device's
+after the same N samples in the same order (the session's order: mcutrain/host/twin_run.py, sample_order).
+A run stops after ``samples`` (or ``epochs``) or when ``minutes`` of wall time are spent, whichever comes
+first, and records a learning curve (test accuracy on the first ``curve_test`` test images every
+``eval_every`` samples; that evaluation's time is not counted as training time), the planner's RAM figure,
+the wall and CPU times and the data set's source (the CIFAR-10 copy is lossy JPEG: every figure says so).
+
+Model files whose encoded sample is larger than one link frame (28x28 MNIST in u4, CIFAR-10 in any encoding
+on this branch) are still trained here: the twin does not use the link. Such a run says so (``link_note``);
+the device needs the multi-frame samples of the link work to receive them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..arith.modes import QUANTIZED_MODES
+from ..errors import McutrainError
+from .results_doc import machine_description, replace_section
+
+SECTION = "cnn-results"  # docs/results.md section key
+EVAL_CHUNK = 250         # test images a batched inference (the im2col of a batch is k^2 C times the images)
+Log = Callable[[str], None]
+
+
+class CnnResultsError(McutrainError):
+    exit_code = 2
+
+
+class _TimeUp(Exception):
+    pass
+
+
+@contextmanager
+def _link_frame_check_lifted() -> Iterator[list[str]]:
+    """Load model files without the one-frame sample limit of the link (the twin needs no link); the list
+    yielded gets the check's message when it would have refused the model."""
+    from ..model import load as load_mod
+
+    original = load_mod._input_bytes_fix
+    notes: list[str] = []
+
+    def record(n: int, enc: str) -> str | None:
+        fix = original(n, enc)
+        if fix is not None and fix not in notes:
+            notes.append(fix)
+        return None
+
+    load_mod._input_bytes_fix = record
+    try:
+        yield notes
+    finally:
+        load_mod._input_bytes_fix = original
+
+
+def load_for_twin(model: Path) -> tuple[Any, Any, str | None]:
+    """(spec checked against its data, data set, the link's refusal or None) of a model file, for the twin."""
+    from ..job import load_data, load_spec
+
+    with _link_frame_check_lifted() as notes:
+        spec = load_spec(model)
+        spec, ds = load_data(spec)
+    return spec, ds, (notes[0] if notes else None)
+
+
+def planned_ram(spec: Any, plan: Any) -> dict[str, Any]:
+    """The planner's RAM figure of the model on its board (what `mcutrain generate` refuses above)."""
+    from ..build.boards import board_for
+    from ..codegen.memory import plan_memory
+
+    board = board_for(spec.board, getattr(spec, "ram_budget", None))
+    mem = plan_memory(plan, board, spec.input_bytes)
+    return {"board": board.name, "planned_bytes": mem.total(), "board_ram_bytes": board.ram_bytes,
+            "by_kind": mem.by_kind()}
+
+
+def describe(spec: Any) -> str:
+    """A short name of the network: 16C3s2-MP2-F-10 style (C: conv2d filters, kernel, stride; MP2; F: flatten)."""
+    parts = []
+    for la in spec.layers:
+        if la.kind == "conv2d":
+            parts.append(f"{la.filters}C{la.kernel}" + (f"s{la.stride}" if la.stride != 1 else "")
+                         + ("" if la.padding == "same" else "v"))
+        elif la.kind == "maxpool":
+            parts.append("MP2")
+        elif la.kind == "flatten":
+            parts.append("F")
+        else:
+            parts.append(str(getattr(la, "units", la.kind)))
+    return "-".join(parts)
+
+
+def evaluate(net: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy of the twin's deterministic inference (the device's), in chunks."""
+    hits = 0
+    for i in range(0, len(x), EVAL_CHUNK):
+        hits += int(np.count_nonzero(net.infer(x[i:i + EVAL_CHUNK]) == y[i:i + EVAL_CHUNK]))
+    return hits / max(len(x), 1)
+
+
+def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = None,
+            minutes: float | None = None, eval_every: int = 0, curve_test: int = 1000,
+            spec_edit: Callable[[Any], Any] | None = None, log: Log | None = None) -> dict[str, Any]:
+    """Train ``model``'s network with the twin and test it (module docstring); the result as a dict."""
+    from ..host.twin_run import sample_order, train_twin
+    from ..job import encoded_data, twin_data
+    from ..twin import make_twin
+
+    say = log or (lambda s: None)
+    spec, ds, link_note = load_for_twin(model)
+    if spec_edit is not None:
+        spec = spec_edit(spec)
+    n = len(ds.y_train)
+    if samples is not None and epochs is not None:
+        raise CnnResultsError("give the length as --samples or --epochs, not both")
+    total = samples if samples is not None else round((epochs if epochs is not None else spec.training.epochs) * n)
+    if total < 1:
+        raise CnnResultsError(f"nothing to train: {total} samples; give --samples N or --epochs E > 0")
+    plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
+    ram = planned_ram(spec, plan)
+    order = sample_order(spec.seed, n, math.ceil(total / n))[:total]
+    net = make_twin(plan)
+    y_train, y_test = np.asarray(ds.y_train), np.asarray(ds.y_test)
+    curve: list[dict[str, float]] = []
+    eval_seconds = 0.0
+    w0, c0 = time.perf_counter(), time.process_time()
+    trained = 0
+
+    def on_step(k: int, tw: Any) -> None:
+        nonlocal eval_seconds, trained
+        trained = k
+        if eval_every and k % eval_every == 0 and k < total:
+            t = time.perf_counter()
+            acc = evaluate(tw, x_test[:curve_test], y_test[:curve_test])
+            eval_seconds += time.perf_counter() - t
+            curve.append({"samples": k, "epochs": round(k / n, 3), "test_accuracy": acc,
+                          "wall_seconds": round(time.perf_counter() - w0, 1)})
+            say(f"{k:>8,} samples ({k / n:.2f} epochs): {100 * acc:.2f}% on the first {min(curve_test, len(x_test))} "
+                f"test images, {time.perf_counter() - w0:.0f} s")
+        if minutes is not None and time.perf_counter() - w0 > 60 * minutes:
+            raise _TimeUp
+
+    try:
+        run = train_twin(net, spec.seed, n, x_train, y_train, order, on_step=on_step)
+        online = run.hits(y_train, order) / total
+    except _TimeUp:
+        online = None
+    train_wall = time.perf_counter() - w0 - eval_seconds
+    train_cpu = time.process_time() - c0
+    t = time.perf_counter()
+    acc = evaluate(net, x_test, y_test)
+    final_eval = time.perf_counter() - t
+    curve.append({"samples": trained, "epochs": round(trained / n, 3), "test_accuracy": acc,
+                  "wall_seconds": round(time.perf_counter() - w0, 1), "test_images": len(x_test)})
+    say(f"{trained:,} samples: {100 * acc:.2f}% on {len(x_test):,} test images")
+    t_, a_ = spec.training, spec.arithmetic
+    return {
+        "model": str(model), "name": spec.name, "model_hash": spec.model_hash(), "network": describe(spec),
+        "weights": t_.weights, "quantized_backprop": t_.quantized_backprop,
+        "qbp_exponent_range": list(t_.qbp_exponent_range), "learning_rate": t_.learning_rate,
+        "lr_decay_every_epochs": t_.lr_decay_every_epochs, "latent_bits": a_.latent_bits,
+        "update_rounding": a_.update_rounding, "seed": spec.seed,
+        "dataset": spec.data.dataset, "encoding": spec.data.encoding, "pool": spec.data.pool,
+        "data_source": ds.source, "train_set": n, "test_images": len(x_test),
+        "weights_count": int(sum(getattr(la, "n_weights", 0) for la in plan.layers)),
+        "ram": ram, "link_note": link_note,
+        "samples_requested": total, "samples_trained": trained, "epochs_trained": round(trained / n, 3),
+        "stopped_by": "samples" if trained == total else "minutes", "minutes_budget": minutes,
+        "test_accuracy": acc, "online_train_accuracy": online, "curve": curve,
+        "train_wall_seconds": round(train_wall, 1), "train_cpu_seconds": round(train_cpu, 1),
+        "eval_wall_seconds": round(eval_seconds + final_eval, 1),
+        "train_samples_per_second_wall": round(trained / max(train_wall, 1e-9), 1),
+        "train_ms_per_sample_cpu": round(1000 * train_cpu / max(trained, 1), 2),
+        "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# every weight mode with and without quantized back-propagation, same network
+
+
+def mode_variants() -> list[tuple[str, bool]]:
+    return [(w, q) for w in QUANTIZED_MODES for q in (True, False)] + [("float32", False)]
+
+
+def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes: float | None,
+              log: Log | None = None) -> list[dict[str, Any]]:
+    """run_cnn for every integer weight mode with and without quantized back-propagation and for float32, the
+    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``)."""
+    from ..arith.plan import plan_from_spec
+    from .modes_table import variant
+
+    rows = []
+    for weights, qbp in mode_variants():
+        def edit(spec: Any, w: str = weights, q: bool = qbp) -> Any:
+            v = variant(spec, w, q)
+            plan_from_spec(v)  # refused variants raise here, before any training
+            return v
+
+        say = log or (lambda s: None)
+        say(f"== weights = {weights}, quantized_backprop = {qbp}")
+        try:
+            r = run_cnn(model, samples=samples, epochs=epochs, minutes=minutes, spec_edit=edit, log=log)
+        except McutrainError as exc:
+            r = {"weights": weights, "quantized_backprop": qbp, "refused": str(exc).splitlines()[-1]}
+            say(f"refused: {r['refused']}")
+        except ValueError as exc:  # PlanError
+            r = {"weights": weights, "quantized_backprop": qbp, "refused": str(exc)}
+            say(f"refused: {r['refused']}")
+        rows.append(r)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the docs/results.md section, from the JSON files of the runs
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _minutes(s: float) -> str:
+    return f"{s / 60:.1f} min"
+
+
+def _run_row(label: str, r: dict[str, Any]) -> str:
+    ram = r["ram"]
+    stop = "" if r["stopped_by"] == "samples" else f" (stopped by the {r['minutes_budget']:g}-min budget)"
+    qbp = " + QBP" if r["quantized_backprop"] else ""
+    return (f"| {label} | `{r['model']}` | {r['network']} | `{r['weights']}`{qbp}"
+            f" | {ram['planned_bytes']:,} B of {ram['board_ram_bytes']:,} | {r['samples_trained']:,} "
+            f"({r['epochs_trained']:g} epochs){stop} | **{_pct(r['test_accuracy'])}** ({r['test_images']:,} images) "
+            f"| {_minutes(r['train_wall_seconds'])} wall, {_minutes(r['train_cpu_seconds'])} CPU "
+            f"| {r['train_samples_per_second_wall']:g} |")
+
+
+def _curve(r: dict[str, Any]) -> str:
+    pts = [f"{p['samples']:,}: {100 * p['test_accuracy']:.1f}%" for p in r["curve"]]
+    sub = next((p for p in r["curve"] if "test_images" not in p), None)
+    head = f"first {min(1000, r['test_images']):,} test images, then all" if sub else "all test images"
+    return f"{r['name']} ({head}): " + ", ".join(pts)
+
+
+def render(runs: list[tuple[str, dict[str, Any]]], modes: list[dict[str, Any]] | None, command: str) -> str:
+    """The section's markdown from (label, run) pairs and the modes rows."""
+    lines = ["## CNN accuracy with the integer twin (issue 12)", "",
+             f"Generated by `{command}` from the JSON files each run wrote (`mcutrain cnn-results run MODEL "
+             "--json FILE ...`, the command of each is in the table); do not edit.", "",
+             "Every figure is the **twin**'s: the bit-exact NumPy model of the generated C (conv2d, maxpool and "
+             "flatten are checked bit for bit against the C on the host and on the emulated board by "
+             "tests/test_spatial_kinds.py), so it is the device's accuracy after the same samples in the same "
+             "order; the runs themselves did not use the board. Batch 1, the session's sample order, test "
+             "accuracy with the deterministic weights the device evaluates with. RAM: the planner's figure "
+             "(`mcutrain generate` refuses a model above its board's RAM).", "",
+             "| run | model file | network | weights | planned RAM | samples trained | test accuracy (twin) | "
+             "training time | samples/s (wall) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [_run_row(label, r) for label, r in runs]
+    lines += ["", "Learning curves (test accuracy after N samples):", ""]
+    lines += [f"- {_curve(r)}" for _, r in runs]
+    notes = sorted({r["data_source"] for _, r in runs})
+    lines += ["", "Data: " + "; ".join(notes) + ". **The CIFAR-10 copy is JPEG quality 75 (lossy)**: its figures are "
+              "not directly comparable with published CIFAR-10 results."]
+    links = sorted({f"`{r['name']}`: {r['link_note']}" for _, r in runs if r.get("link_note")})
+    if links:
+        lines += ["", "Not yet on the link of this branch (the twin needs no link; the device needs multi-frame "
+                  "samples for these): " + "; ".join(links) + "."]
+    if modes:
+        lines += _modes_lines(modes)
+    m = next(iter(r for _, r in runs), None) or next((r for r in modes or [] if "refused" not in r), None)
+    if m is not None:
+        lines += ["", f"Machine: {m['machine']}; one process, one BLAS thread; the 2 cores were shared with other "
+                  "jobs, so wall times are longer than the CPU times."]
+    return "\n".join(lines) + "\n"
+
+
+def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
+    ok = [r for r in modes if "refused" not in r]
+    head = ok[0] if ok else None
+    lines = ["", "### Every weight mode, with and without quantized back-propagation, same network", ""]
+    if head is not None:
+        lines += [f"Network {head['network']} (`{head['model']}`), {head['samples_trained']:,} samples "
+                  f"({head['epochs_trained']:g} epochs) a row, tested on {head['test_images']:,} images; only "
+                  "`weights` and `quantized_backprop` differ (update rounding nearest where QBP is off).", ""]
+    lines += ["| weights | QBP | test accuracy (twin) | online training accuracy | planned RAM | training time |",
+              "|---|---|---|---|---|---|"]
+    for r in modes:
+        q = "on" if r["quantized_backprop"] else "off"
+        if "refused" in r:
+            lines.append(f"| `{r['weights']}` | {q} | not trainable in this version: {r['refused']} | - | - | - |")
+        else:
+            lines.append(f"| `{r['weights']}` | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
+                         f" | {r['ram']['planned_bytes']:,} B | {_minutes(r['train_wall_seconds'])} wall |")
+    return lines
+
+
+def write_doc(out: Path, run_files: list[tuple[str, Path]], modes_file: Path | None, command: str) -> str:
+    runs = [(label, json.loads(p.read_text())) for label, p in run_files]
+    modes = json.loads(modes_file.read_text()) if modes_file is not None else None
+    body = render(runs, modes, command)
+    replace_section(out, SECTION, body)
+    return body
+

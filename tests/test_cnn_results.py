@@ -1,0 +1,135 @@
+"""`mcutrain cnn-results` (mcutrain/results/cnn_results.py): a CNN trained by the twin over the session's order,
+its test accuracy, the time bound, the planner's RAM figure, the link note, and the docs/results.md section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from mcutrain.host.twin_run import sample_order, train_twin
+
+from mcutrain.arith.plan import plan_from_spec
+from mcutrain.build.boards import get_board
+from mcutrain.cli import main
+from mcutrain.codegen.memory import plan_memory
+from mcutrain.job import encoded_data, load_data, load_spec, twin_data
+from mcutrain.model import load_model
+from mcutrain.results.cnn_results import load_for_twin, render, run_cnn, run_modes, write_doc
+from mcutrain.twin import make_twin
+
+MODEL = """
+[model]
+name = "cnn-tiny"
+board = "netduinoplus2"
+seed = 2
+
+[data]
+dataset = "mnist"
+encoding = "{encoding}"
+train_samples = 300
+test_samples = 200
+
+[[layers]]
+kind = "conv2d"
+height = 28
+width = 28
+channels = 1
+filters = 4
+kernel = 3
+stride = 2
+padding = "same"
+
+[[layers]]
+kind = "maxpool"
+height = 14
+width = 14
+channels = 4
+
+[[layers]]
+kind = "flatten"
+
+[[layers]]
+kind = "dense"
+units = 10
+activation = "linear"
+
+[training]
+weights = "ternary"
+qbp_exponent_range = [-4, 3]
+learning_rate = -7
+"""
+
+
+def _model(tmp_path: Path, encoding: str = "bits") -> Path:
+    p = tmp_path / f"cnn-{encoding}.toml"
+    p.write_text(MODEL.format(encoding=encoding))
+    return p
+
+
+def test_run_is_the_twin_over_the_session_order(tmp_path: Path, data_dir: Path) -> None:
+    model = _model(tmp_path)
+    r = run_cnn(model, samples=450, eval_every=150, curve_test=50)
+    # the same twin trained directly over the session's order (1.5 epochs of 300), tested on the same images
+    spec, ds = load_data(load_spec(model))
+    plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
+    net = make_twin(plan)
+    order = sample_order(spec.seed, 300, 2)[:450]
+    run = train_twin(net, spec.seed, 300, x_train, ds.y_train, order)
+    preds = net.infer(x_test)
+    assert r["samples_trained"] == 450 and r["stopped_by"] == "samples" and r["epochs_trained"] == 1.5
+    assert r["test_accuracy"] == np.mean(preds == ds.y_test)
+    assert r["online_train_accuracy"] == run.hits(ds.y_train, order) / 450
+    assert [p["samples"] for p in r["curve"]] == [150, 300, 450]
+    assert r["ram"]["planned_bytes"] == plan_memory(plan, get_board("netduinoplus2")).total()
+    assert r["weights_count"] == 3 * 3 * 4 + 7 * 7 * 4 * 10
+    assert r["network"] == "4C3s2-MP2-F-10" and r["link_note"] is None
+
+
+def test_minutes_bound_stops_training_and_still_tests(tmp_path: Path, data_dir: Path) -> None:
+    r = run_cnn(_model(tmp_path), samples=100_000, minutes=1e-4)
+    assert r["stopped_by"] == "minutes"
+    assert 0 < r["samples_trained"] < 100_000
+    assert r["curve"][-1]["samples"] == r["samples_trained"] and r["online_train_accuracy"] is None
+    assert r["curve"][-1]["test_images"] == 200
+
+
+def test_samples_larger_than_a_frame_load_and_train_without_a_note(tmp_path: Path, data_dir: Path) -> None:
+    """Since protocol v3 a 784-byte u8 sample travels in sample parts: the device's loader accepts it and
+    the twin's run carries no link note."""
+    model = _model(tmp_path, "u8")
+    assert load_model(model).input_bytes == 784
+    spec, ds, note = load_for_twin(model)
+    assert note is None and spec.n_inputs == 784 and plan_from_spec(spec).n_inputs == 784
+    r = run_cnn(model, samples=50)
+    assert r["link_note"] is None and r["encoding"] == "u8" and r["samples_trained"] == 50
+
+
+def test_modes_records_refusals_and_runs_the_rest(tmp_path: Path, data_dir: Path) -> None:
+    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None)
+    combos = {(r["weights"], r["quantized_backprop"]) for r in rows}
+    assert ("ternary", True) in combos and ("float32", False) in combos and len(rows) == 9
+    trained = [r for r in rows if "refused" not in r]
+    assert {r["weights"] for r in trained} == {"binary", "sign", "ternary", "ternary_det"}
+    assert all(r["quantized_backprop"] and r["samples_trained"] == 30 for r in trained)
+    refused = [r for r in rows if "refused" in r]
+    assert all("quantized back-propagation" in r["refused"] or "float32" in r["refused"] for r in refused)
+
+
+def test_doc_section_from_the_json_files(tmp_path: Path, data_dir: Path) -> None:
+    model = _model(tmp_path)
+    out = tmp_path / "run.json"
+    res = CliRunner().invoke(main, ["cnn-results", "run", str(model), "--samples", "60", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())
+    assert r["samples_trained"] == 60 and r["command"].startswith("mcutrain cnn-results run")
+    md = tmp_path / "results.md"
+    md.write_text("# Results\n\nkept\n")
+    body = write_doc(md, [("tiny", out)], None, "mcutrain cnn-results doc --run tiny run.json")
+    text = md.read_text()
+    assert "kept" in text and "<!-- BEGIN generated:cnn-results -->" in text and body.strip() in text
+    assert f"**{100 * r['test_accuracy']:.2f}%**" in body and f"{r['ram']['planned_bytes']:,} B" in body
+    assert render([("tiny", r)], None, "x").count("| tiny |") == 1
+    res = CliRunner().invoke(main, ["cnn-results", "doc", "-o", str(md)])
+    assert res.exit_code != 0 and "--run LABEL FILE" in res.output

@@ -12,8 +12,8 @@ tests/test_state_qemu.py on the M4F and M0 boards):
 - from scratch: the device's own initialisation trained on the same samples in the same order;
 - and the MNIST test accuracy of the pretrained and of each fine-tuned state (what was forgotten).
 - last layer only: the same fine-tuning with every layer but the last frozen (``trainable = false``: the
-  packed signs of the pretrained latents, no update); on the twin only, as the generated C has no frozen
-  layers yet.
+  packed signs of the pretrained latents, no update); on the twin, whose frozen layers the generated C
+  matches bit for bit (tests/test_frozen.py, tests/test_frozen_qemu.py).
 """
 
 from __future__ import annotations
@@ -162,8 +162,9 @@ def render(p: Personalization, command: str) -> str:
     lines += [
         "",
         "Last layer only: the hidden layer frozen (`trainable = false`), the packed signs of its pretrained "
-        "latents, only the output layer learning; computed by the twin alone, since the generated C has no "
-        "frozen layers yet. Not measured yet: CIFAR-10 classes learned on the device.",
+        "latents, only the output layer learning; computed by the twin, which the generated C's frozen layers "
+        "match bit for bit (tests/test_frozen_qemu.py; on the device: `mcutrain train TUNE --init STATE` with "
+        "trainable = false). Not measured yet: CIFAR-10 classes learned on the device.",
     ]
     return "\n".join(lines) + "\n"
 

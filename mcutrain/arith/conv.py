@@ -97,9 +97,9 @@ class Conv2dPlan(LayerPlan):
                             "update_rounding = \"nearest\"")
         if plan.batch_shift:
             raise PlanError(f"{where}: conv2d trains at batch_size = 1 in this version")
-        if plan.ex_max - plan.ex_min > 14:
-            raise PlanError(f"{where}: quantized inputs with exponents {plan.ex_min}..{plan.ex_max} need more than "
-                            "4 bits; narrow qbp_exponent_range")
+        if self.ex_max - self.ex_min > 14:
+            raise PlanError(f"{where}: quantized inputs with exponents {self.ex_min}..{self.ex_max} need more than "
+                            "4 bits; narrow qbp_exponent_range (of the layer, or of [training])")
         if self.fan_in * self.in_max > ACC_LIMIT:
             raise PlanError(f"{where}: a {self.kernel}x{self.kernel}x{self.channels} window x {self.in_max} (max "
                             f"input) overflows the int32 forward accumulator; use fewer input channels")
@@ -107,10 +107,10 @@ class Conv2dPlan(LayerPlan):
             raise PlanError(f"{where}: {self.filters} channels x {self.cover} covering windows x {plan.err_max} "
                             f"(max error) overflow the int32 backward accumulator; use at most "
                             f"{ACC_LIMIT // (self.cover * plan.err_max)} filters")
-        lo = plan.lr_min + self.update_const + plan.ex_min
-        hi = plan.lr_start + self.update_const + plan.ex_min
+        lo = plan.lr_min + self.update_const + self.ex_min
+        hi = plan.lr_start + self.update_const + self.ex_min
         check_update_shifts(plan, self, "weight", lo, 0, " or error_frac_bits")
-        if self.positions * plan.err_max << (plan.ex_max - plan.ex_min + max(hi, 0)) >= 1 << 62:
+        if self.positions * plan.err_max << (self.ex_max - self.ex_min + max(hi, 0)) >= 1 << 62:
             raise PlanError(f"{where}: the weight gradient over {self.positions} positions (shifted left by up "
                             f"to {max(hi, 0)} bits) overflows int64; use a smaller input, a narrower "
                             "qbp_exponent_range or a lower learning_rate")

@@ -9,10 +9,10 @@ whose size is not the previous layer's output size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .reader import Table
-from .spec import LayerSpec, register_layer
+from .spec import LayerSpec, qbp_range_to_dict, read_qbp_range, register_layer
 
 MAX_SIDE = 1024
 MAX_CHANNELS = 1024
@@ -67,7 +67,7 @@ class Conv2dLayerSpec(LayerSpec):
 
     kind: ClassVar[str] = "conv2d"
     keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels", "filters", "kernel", "stride",
-                                       "padding")
+                                       "padding", "qbp_exponent_range")
 
     height: int
     width: int
@@ -76,6 +76,7 @@ class Conv2dLayerSpec(LayerSpec):
     kernel: int = 3
     stride: int = 1
     padding: str = "valid"
+    qbp_exponent_range: tuple[int, int] | None = None  # the layer's own QBP range (the paper's conv: [-4, 3])
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> Conv2dLayerSpec | None:
@@ -86,10 +87,17 @@ class Conv2dLayerSpec(LayerSpec):
         k = table.integer("kernel", 3, lo=1, hi=15)
         s = table.integer("stride", 1, lo=1, hi=2)
         p = table.string("padding", "valid", choices=("same", "valid"))
+        ok, qr = read_qbp_range(table)
         table.finish(cls.keys)
-        if None in (h, w, c, f, k, s, p):
+        if None in (h, w, c, f, k, s, p) or not ok:
             return None
-        return cls(height=h, width=w, channels=c, filters=f, kernel=k, stride=s, padding=p)  # type: ignore[arg-type]
+        return cls(height=h, width=w, channels=c, filters=f, kernel=k, stride=s, padding=p,  # type: ignore[arg-type]
+                   qbp_exponent_range=qr)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        qbp_range_to_dict(d)  # absent when the layer uses [training]'s: earlier model hashes are unchanged
+        return d
 
     def out_features(self, in_features: int) -> int:
         from ..twin.conv_ops import out_size  # noqa: PLC0415 (the geometry is written once)

@@ -60,12 +60,12 @@ class Conv2dTwin(TwinLayer):
         """l<k>_forward_train: the weights of the step (sampled in binary and ternary), a quantization draw for
         every non-zero input in (h, w, c) order (its 4-bit code is what the update keeps), then the convolution,
         shift and ReLU."""
-        lp, plan = self.layer, self.plan
+        lp = self.layer
         self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
         self._t = self.sample(rng)
         r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
-        ex, keep = conv_ops.qbp_quantize(self._x, r, plan.ex_min, plan.ex_max)
-        self._q = conv_ops.qbp_scaled(ex, keep, plan.ex_min)
+        ex, keep = conv_ops.qbp_quantize(self._x, r, lp.ex_min, lp.ex_max)
+        self._q = conv_ops.qbp_scaled(ex, keep, lp.ex_min)
         return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding)).reshape(-1)
 
     def backward(self, d: np.ndarray) -> np.ndarray:
@@ -81,7 +81,7 @@ class Conv2dTwin(TwinLayer):
         lp, plan = self.layer, self.plan
         dd = np.asarray(d, np.int64).reshape(lp.out_height, lp.out_width, lp.filters)
         g = conv_ops.conv2d_weight_grad(self._q, dd, lp.kernel, lp.stride, lp.padding)
-        self.W = conv_ops.apply_update(self.W, g, plan.ex_min + lr_exp + lp.update_const, plan.latent_shift)
+        self.W = conv_ops.apply_update(self.W, g, lp.ex_min + lr_exp + lp.update_const, plan.latent_shift)
 
     def train_backward(self, delta: np.ndarray, rng: XorShiftStream, lr_exp: int,
                        need_input_error: bool) -> np.ndarray | None:

@@ -103,6 +103,11 @@ class LayerPlan:
         return 0
 
     @property
+    def bn_units(self) -> int:
+        """Units with their own batch-norm statistics: every output (dense), every output channel (conv2d)."""
+        return self.n_out
+
+    @property
     def bias(self) -> bool:
         return self.n_biases > 0
 

@@ -186,7 +186,7 @@ class Conv2dPlan(LayerPlan):
         if plan.err_max << (a + g_max) > ACC_LIMIT:
             raise PlanError(f"{where}: the batch-norm backward shift (up to {a + g_max} bits) overflows int32; "
                             "lower activation_frac_bits or error_frac_bits")
-        k_beta = a + r - plan.err_frac
+        k_beta = a + r - plan.err_frac - self.log_positions   # beta moves by the mean error over the positions
         self._channel_sum_shifts(plan, "batch-norm beta", plan.lr_min + k_beta, plan.lr_start + k_beta,
                                  plan.err_bits)
         if self.bn_gamma:

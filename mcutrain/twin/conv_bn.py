@@ -65,12 +65,14 @@ class ConvBatchNormTwin(BatchNormTwin):
         return self._normalize2(z, self.scale_exponents() + self.gamma_exponents())[0]
 
     def bn_backward(self, d: np.ndarray, lr_exp: int) -> np.ndarray:
-        """l<k>_bn_backward on the (P, F) error at the output: beta -= shift_round(sum_p d, lr + A + R - E); with a
+        """l<k>_bn_backward on the (P, F) error at the output: beta -= shift_round(sum_p d, lr + A + R - E - lp) (the
+        mean over the positions, 2^lp >= P, not the sum: summed, beta ran the ReLUs dead at batch 1); with a
         learned gamma lg -= shift_round(sum_p sign(n) (d << msb|n|), lr + GF - E - A), clamped to the gamma range;
         returns the error at z, d shifted by the forward pass's t + g."""
         p, lp = self.plan, self.layer
         bm = p.act_max << p.bn_frac
-        self.beta = np.clip(self.beta - shift(d.sum(axis=0), lr_exp + p.act_frac + p.bn_frac - p.err_frac), -bm, bm)
+        k_beta = lr_exp + p.act_frac + p.bn_frac - p.err_frac - lp.log_positions  # type: ignore[attr-defined]
+        self.beta = np.clip(self.beta - shift(d.sum(axis=0), k_beta), -bm, bm)
         if lp.bn_gamma:  # type: ignore[attr-defined]
             n = self._n
             k = msb_index(np.maximum(np.abs(n), 1))

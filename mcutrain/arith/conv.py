@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .checks import check_update_shifts, glorot_weight_shift
+from .checks import check_update_shifts, float32_value, glorot_w0, glorot_weight_shift
 from .counts import LayerCount
 from .layers import ACC_LIMIT, LayerPlan, MemoryItem, PlanContext, PlanError, register_plan
 
@@ -45,6 +45,7 @@ class Conv2dPlan(LayerPlan):
     gamma_frac: int = 8      # GF: the latent log2(gamma) is Q(GF)
     gamma_min: int = -4      # gamma = 2^g, g in [gamma_min, gamma_max]
     gamma_max: int = 2
+    w0_float: float = 0.0    # float32 baseline: Glorot h/2 (n_in = k^2 C_in, n_out = k^2 C_out) x 2^weight_scale_shift
 
     @classmethod
     def from_spec(cls, spec: Any, ctx: PlanContext) -> Conv2dPlan:
@@ -71,7 +72,8 @@ class Conv2dPlan(LayerPlan):
                    weight_shift=ws, update_const=-ctx.act_frac - ctx.err_frac + ws + ctx.latent_shift,
                    in_max=ctx.in_max, bias=bias, bias_const=ctx.act_frac + ws - ctx.err_frac,
                    bias_max=(ctx.act_max << ws) if bias else 0, bn=bn,
-                   bn_gamma=bn and getattr(spec, "bn_gamma", "pow2") == "pow2")
+                   bn_gamma=bn and getattr(spec, "bn_gamma", "pow2") == "pow2",
+                   w0_float=float32_value(glorot_w0(k * k * c, k * k * f) * 2.0**ctx.weight_scale_shift))
 
     @property
     def n_weights(self) -> int:
@@ -198,6 +200,13 @@ class Conv2dPlan(LayerPlan):
     def memory_items(self, plan: Any) -> list[MemoryItem]:
         k = self.index
         f = self.filters
+        if plan.is_float:  # templates/layers/conv2d_float.c.j2: float weights, one float gradient row
+            return [
+                MemoryItem("latent_weights", f"L{k}_W", 4 * self.n_weights),
+                MemoryItem("update_buffers", f"l{k}_g", 4 * f),
+                MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
+                MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
+            ]
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
             MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
@@ -219,10 +228,13 @@ class Conv2dPlan(LayerPlan):
         return 1100 + 400 * self.kernel * self.kernel + (900 if self.bn else 0)
 
     def template(self, plan: Any) -> str:
-        return "layers/conv2d.c.j2"
+        return "layers/conv2d_float.c.j2" if plan.is_float else "layers/conv2d.c.j2"
 
     def functions(self, plan: Any) -> tuple[list[str], list[str]]:
         L = f"l{self.index}"
+        if plan.is_float:
+            return ([f"{L}_forward_train", f"{L}_conv"] + ([f"{L}_backward"] if self.index > 0 else [])
+                    + [f"{L}_update"], [f"{L}_infer", f"{L}_conv"])
         sample = [f"{L}_sample"] if plan.weights in ("binary", "ternary") else []
         bn_train = [f"{L}_bn_train", f"{L}_bn_backward"] if self.bn else []
         return ([f"{L}_forward_train", f"{L}_conv", f"{L}_weights_det", *sample, *bn_train]

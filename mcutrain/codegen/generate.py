@@ -69,7 +69,9 @@ def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
         return {
             "weights": "float32", "input_scale": 2.0**-plan.act_frac, "hinge_frac_bits": plan.act_frac,
             "lr_exponents": [plan.lr_start, plan.lr_min],
-            "layers": [{"n_in": la.n_in, "n_out": la.n_out, "w0": la.w0_float} for la in plan.layers],
+            # kinds without weights (maxpool, flatten): w0 null
+            "layers": [{"kind": la.kind, "n_in": la.n_in, "n_out": la.n_out, "w0": getattr(la, "w0_float", None)}
+                       for la in plan.layers],
         }
     return {
         "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,

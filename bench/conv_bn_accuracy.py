@@ -38,16 +38,26 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bias": {"bias": True},
     "bn-one": {"batch_norm": True, "bn_gamma": "one"},
     "bn-pow2": {"batch_norm": True, "bn_gamma": "pow2"},
+    "bn-pow2-last": {"batch_norm": True, "bn_gamma": "pow2"},   # the last conv layer only
+    "float32": {},                                               # the float32 baseline of the same network
 }
 TITLES = {"none": "no bias, no batch norm", "bias": "bias per channel",
-          "bn-one": "batch norm, gamma = 1", "bn-pow2": "batch norm, learned power-of-two gamma"}
+          "bn-one": "batch norm, gamma = 1", "bn-pow2": "batch norm, learned power-of-two gamma",
+          "bn-pow2-last": "batch norm (learned power-of-two gamma) on the last conv layer only",
+          "float32": "float32 baseline (SGD, float multiplications), no bias, no batch norm"}
 
 
 def run(model: Path, variant: str, seed: int, n_train: int, n_test: int) -> dict[str, Any]:
     spec = load_model(model)
-    layers = tuple(dataclasses.replace(la, **VARIANTS[variant]) if la.kind == "conv2d" else la for la in spec.layers)
+    last = max(k for k, la in enumerate(spec.layers) if la.kind == "conv2d")
+    layers = tuple(dataclasses.replace(la, **VARIANTS[variant])
+                   if la.kind == "conv2d" and (variant != "bn-pow2-last" or k == last) else la
+                   for k, la in enumerate(spec.layers))
     data = dataclasses.replace(spec.data, train_samples=n_train, test_samples=n_test)
-    spec = dataclasses.replace(spec, layers=layers, data=data, seed=seed)
+    training = spec.training
+    if variant == "float32":
+        training = dataclasses.replace(training, weights="float32", quantized_backprop=False)
+    spec = dataclasses.replace(spec, layers=layers, data=data, seed=seed, training=training)
     spec, ds = load_data(spec)
     plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
     net = make_twin(plan)

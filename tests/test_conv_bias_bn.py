@@ -171,3 +171,14 @@ def test_conv_bias_and_batch_norm_firmware_has_no_multiply(tmp_path: Path) -> No
     reports = check_elf(str(build(proj)), names)
     assert all(r.instructions > 0 for r in reports)
     assert [f.text for r in reports for f in r.findings] == []
+
+
+def test_the_batch_norm_cnn_example_plans() -> None:
+    """examples/mnist_cnn_bn.toml: both conv layers with a batch norm and a learned gamma, within the board's RAM."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "mnist_cnn_bn.toml"
+    spec = check_against_data(load_model(example), 784, 10)
+    plan = plan_from_spec(spec)
+    assert [(la.kind, la.bn, getattr(la, "bn_gamma", False)) for la in plan.layers[:2]] == [
+        ("conv2d", True, True), ("conv2d", True, True)]
+    mem = plan_memory(plan, get_board(spec.board))
+    assert mem.fits() and 0 < mem.total() < mem.ram_bytes

@@ -24,13 +24,14 @@ class ConvBatchNormTwin(BatchNormTwin):
         self.mu = np.zeros(f, np.int64)
         self.dev = np.full(f, self.plan.bn_dev_init, np.int64)
         self.beta = np.zeros(f, np.int64)
-        self.lg = np.zeros(f, np.int64)            # Q(GF) latent log2 gamma (learned gamma only)
+        self.lg = np.zeros(f, np.int64)            # Q(GF) latent log2 gamma (learned gamma only; reset() starts it)
         self._t = np.zeros(f, np.int64)            # t + g of the last forward pass
         self._n = np.zeros((0, f), np.int64)       # its normalized values (learned gamma: the gradient's factor)
 
     def reset(self) -> None:
         super().reset()
-        self.lg[:] = 0
+        lp = self.layer
+        self.lg[:] = lp.gamma_init << lp.gamma_frac if lp.bn_gamma else 0  # type: ignore[attr-defined]
 
     def gamma_exponents(self) -> np.ndarray:
         """g_c = shift_round(lg_c, -GF) (lg stays in [g_min << GF, g_max << GF]); 0 with gamma = 1."""

@@ -45,7 +45,7 @@ class Conv2dPlan(LayerPlan):
     gamma_frac: int = 8      # GF: the latent log2(gamma) is Q(GF)
     gamma_min: int = -4      # gamma = 2^g, g in [gamma_min, gamma_max]
     gamma_max: int = 2
-    gamma_init: int = -1     # gamma starts at 2^-1: learned from 1, it fell to 1/2 or 1/4 in every channel (results.md)
+    gamma_init: int = 0      # gamma starts at 2^0 = 1 (a start at 1/2 was tried: docs/results.md, no clear gain)
     w0_float: float = 0.0    # float32 baseline: Glorot h/2 (n_in = k^2 C_in, n_out = k^2 C_out) x 2^weight_scale_shift
 
     @classmethod

@@ -184,3 +184,24 @@ def test_the_batch_norm_cnn_example_plans() -> None:
         ("conv2d", True, True), ("conv2d", True, True)]
     mem = plan_memory(plan, get_board(spec.board))
     assert mem.fits() and 0 < mem.total() < mem.ram_bytes
+
+
+@pytest.mark.parametrize("weights,seed", [("ternary", 11), ("binary", 12)])
+def test_byte_input_conv_generated_c_matches_its_twin(tmp_path: Path, data_dir: Path, weights: str, seed: int) -> None:
+    """A first conv layer whose inputs fit a byte (14x14 pooled u4 MNIST) is generated with the Cortex-M4 SIMD
+    forward pass (tests/test_conv_bn_qemu.py runs it) beside the portable one, which the host compiles and which is
+    bit-exact with the twin."""
+    from mcutrain.data import decode, encode
+    from mcutrain.data.pooling import pool_images
+
+    n, n_eval, spe, every = 200, 50, 100, 50
+    d = np.load(data_dir / "mnist.npz")
+    pixels = pool_images(d["x_train"].reshape(-1, 784)[:n], 2)
+    enc = encode(pixels, "u4", 128)
+    x, y = decode(enc, "u4", 196, 8), d["y_train"][:n]
+    net_specs = [Conv2dLayerSpec(14, 14, 1, 8, kernel=3), Conv2dLayerSpec(12, 12, 8, 4, kernel=3, padding="same"),
+                 MaxPoolLayerSpec(12, 12, 4), FlattenLayerSpec(), DenseLayerSpec(10, "linear")]
+    plan = make_plan(196, net_specs, weights=weights, input_max=240, **KW)
+    exe = compile_driver(plan, tmp_path, "u4", enc.shape[1])
+    assert (tmp_path / "mt_model.c").read_text().count("__uxtab16") == 4
+    run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)

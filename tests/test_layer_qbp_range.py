@@ -73,6 +73,14 @@ def test_layer_ranges_from_the_model_file(tmp_path: Path) -> None:
     assert spec.layers[2].to_dict()["qbp_exponent_range"] == [-6, 2]
 
 
+def test_the_manifest_names_each_layer_s_range(tmp_path: Path) -> None:
+    from mcutrain.codegen.generate import generate
+
+    spec = _spec(tmp_path, "qbp_exponent_range = [-4, 3]", "qbp_exponent_range = [-6, 2]")
+    layers = generate(spec, tmp_path / "gen").manifest["arithmetic"]["layers"]
+    assert [la["qbp_exponent_range_int"] for la in layers] == [[4, 11], [0, 15], [2, 10], [0, 15]]
+
+
 @pytest.mark.parametrize("value,match", [
     ("[3, -4]", r"layers\[0\]\.qbp_exponent_range.*two integers \[lo, hi\]"),
     ("[-4]", r"layers\[0\]\.qbp_exponent_range.*two integers"),

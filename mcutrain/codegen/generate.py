@@ -80,7 +80,8 @@ def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
         # kinds without weights (maxpool, flatten) have no weight shift or update constant: null
         "layers": [{"kind": la.kind, "n_in": la.n_in, "n_out": la.n_out,
                     "weight_shift": getattr(la, "weight_shift", None),
-                    "update_const": getattr(la, "update_const", None)} for la in plan.layers],
+                    "update_const": getattr(la, "update_const", None),
+                    "qbp_exponent_range_int": [la.ex_min, la.ex_max]} for la in plan.layers],
     }
 
 

@@ -70,6 +70,8 @@ class LayerPlan:
     n_in: int
     n_out: int
     relu: bool = False
+    ex_min: int = 0     # the layer's quantized-input exponent range, integer units of Q(A) (docs/arithmetic.md,
+    ex_max: int = 15    # section 6): its own qbp_exponent_range, else the [training] one (set by make_plan)
 
     @classmethod
     def from_spec(cls, spec: Any, ctx: PlanContext) -> LayerPlan:
@@ -99,6 +101,11 @@ class LayerPlan:
     @property
     def draws_per_row(self) -> int:
         return 0
+
+    @property
+    def bn_units(self) -> int:
+        """Units with their own batch-norm statistics: every output (dense), every output channel (conv2d)."""
+        return self.n_out
 
     @property
     def bias(self) -> bool:

@@ -151,9 +151,9 @@ class ArithPlan:
         return self.layers[-1].n_out
 
     def update_shift_range(self, layer: Any) -> tuple[int, int]:
-        lo = self.lr_min + layer.update_const + self.ex_min
+        lo = self.lr_min + layer.update_const + layer.ex_min
         top = layer.in_max.bit_length()  # x_q <= 2^(msb(x) + 1)
-        hi = self.lr_start + layer.update_const + (min(self.ex_max, top) if self.qbp else top - 1)
+        hi = self.lr_start + layer.update_const + (min(layer.ex_max, top) if self.qbp else top - 1)
         return lo, hi
 
     @property
@@ -251,6 +251,8 @@ def make_plan(
                           err_frac=err_frac, latent_shift=latent_shift, act_max=act_max,
                           weight_scale_shift=weight_scale_shift)
         lp = plan_class(spec.kind, k).from_spec(spec, ctx)
+        lo, hi = getattr(spec, "qbp_exponent_range", None) or qbp_range  # the layer's own, else the model's
+        lp = dataclasses.replace(lp, ex_min=max(0, lo + act_frac), ex_max=min(act_max.bit_length(), hi + act_frac))
         layers.append(lp)
         n_in, in_max = lp.n_out, lp.out_max(act_max)
     n_layers = len(layers)
@@ -296,6 +298,10 @@ def check_ranges(plan: ArithPlan) -> None:
     """Prove the int32 accumulators cannot overflow; raise PlanError naming the layer otherwise."""
     if plan.ex_min > plan.ex_max:
         raise PlanError("qbp_exponent_range lies outside the activation range; widen it")
+    for layer in plan.layers:
+        if layer.ex_min > layer.ex_max:
+            raise PlanError(f"layers[{layer.index}]: its qbp_exponent_range lies outside the activation range; "
+                            "widen it")
     if plan.batch_size * plan.update_max > ACC_LIMIT:
         raise PlanError(
             f"batch_size {plan.batch_size}: the sum of {plan.batch_size} weight updates of up to "

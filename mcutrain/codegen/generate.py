@@ -63,7 +63,9 @@ def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
         return {
             "weights": "float32", "input_scale": 2.0**-plan.act_frac, "hinge_frac_bits": plan.act_frac,
             "lr_exponents": [plan.lr_start, plan.lr_min],
-            "layers": [{"n_in": la.n_in, "n_out": la.n_out, "w0": la.w0_float} for la in plan.layers],
+            # kinds without weights (maxpool, flatten): w0 null
+            "layers": [{"kind": la.kind, "n_in": la.n_in, "n_out": la.n_out, "w0": getattr(la, "w0_float", None)}
+                       for la in plan.layers],
         }
     return {
         "act_frac_bits": plan.act_frac, "err_frac_bits": plan.err_frac,
@@ -72,7 +74,8 @@ def _arithmetic_manifest(plan: ArithPlan) -> dict[str, Any]:
         # kinds without weights (maxpool, flatten) have no weight shift or update constant: null
         "layers": [{"kind": la.kind, "n_in": la.n_in, "n_out": la.n_out,
                     "weight_shift": getattr(la, "weight_shift", None),
-                    "update_const": getattr(la, "update_const", None)} for la in plan.layers],
+                    "update_const": getattr(la, "update_const", None),
+                    "qbp_exponent_range_int": [la.ex_min, la.ex_max]} for la in plan.layers],
     }
 
 

@@ -217,6 +217,7 @@ def _build(doc: dict[str, object], path: Path, problems: Problems) -> ModelSpec 
         _check_frozen(layers, training.weights, problems)
     if training and arithmetic:
         _check_qbp_range(training, arithmetic, problems)
+        _check_layer_qbp_ranges(layers, arithmetic, problems)
         if training.weights == "float32":
             for k, layer in enumerate(layers):
                 for key in ("bias", "batch_norm"):
@@ -531,6 +532,17 @@ def _arithmetic_table(t: Table, data: DataSpec | None) -> ArithmeticSpec | None:
         return None
     return ArithmeticSpec(activation_frac_bits=act, error_frac_bits=err, latent_bits=latent,
                           weight_scale_shift=wss, update_rounding=rounding)
+
+
+def _check_layer_qbp_ranges(layers: list[LayerSpec | None], arithmetic: ArithmeticSpec, problems: Problems) -> None:
+    """A layer's own qbp_exponent_range must overlap the exponents an activation can have, as the global one."""
+    a = arithmetic.activation_frac_bits
+    for k, layer in enumerate(layers):
+        qr = getattr(layer, "qbp_exponent_range", None)
+        if qr is not None and (qr[1] + a < 0 or qr[0] + a > ACT_EXPONENT_MAX):
+            problems.add(f"layers[{k}].qbp_exponent_range", list(qr),
+                         f"the range must overlap the exponents an activation can have, {-a} to "
+                         f"{ACT_EXPONENT_MAX - a} with activation_frac_bits = {a}")
 
 
 def _check_qbp_range(training: TrainingSpec, arithmetic: ArithmeticSpec, problems: Problems) -> None:

@@ -9,11 +9,12 @@ whose size is not the previous layer's output size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .reader import Table
-from .spec import LayerSpec, register_layer
+from .spec import LayerSpec, qbp_range_to_dict, read_qbp_range, register_layer
 
+BN_GAMMAS = ("pow2", "one")
 MAX_SIDE = 1024
 MAX_CHANNELS = 1024
 
@@ -67,7 +68,7 @@ class Conv2dLayerSpec(LayerSpec):
 
     kind: ClassVar[str] = "conv2d"
     keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels", "filters", "kernel", "stride",
-                                       "padding")
+                                       "padding", "qbp_exponent_range", "bias", "batch_norm", "bn_gamma")
 
     height: int
     width: int
@@ -76,6 +77,10 @@ class Conv2dLayerSpec(LayerSpec):
     kernel: int = 3
     stride: int = 1
     padding: str = "valid"
+    qbp_exponent_range: tuple[int, int] | None = None  # the layer's own QBP range (the paper's conv: [-4, 3])
+    bias: bool = False          # an int32 bias per output channel (docs/arithmetic.md, section 11)
+    batch_norm: bool = False    # shift-based batch norm per output channel, before the ReLU
+    bn_gamma: str = "pow2"      # batch norm's gamma: "pow2" a learned power of two per channel, "one" fixed to 1
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> Conv2dLayerSpec | None:
@@ -86,10 +91,25 @@ class Conv2dLayerSpec(LayerSpec):
         k = table.integer("kernel", 3, lo=1, hi=15)
         s = table.integer("stride", 1, lo=1, hi=2)
         p = table.string("padding", "valid", choices=("same", "valid"))
+        ok, qr = read_qbp_range(table)
+        bias = table.boolean("bias", False)
+        bn = table.boolean("batch_norm", False)
+        gamma = table.string("bn_gamma", "pow2", choices=BN_GAMMAS)
         table.finish(cls.keys)
-        if None in (h, w, c, f, k, s, p):
+        if None in (h, w, c, f, k, s, p, bias, bn, gamma) or not ok:
             return None
-        return cls(height=h, width=w, channels=c, filters=f, kernel=k, stride=s, padding=p)  # type: ignore[arg-type]
+        return cls(height=h, width=w, channels=c, filters=f, kernel=k, stride=s, padding=p,  # type: ignore[arg-type]
+                   qbp_exponent_range=qr, bias=bias, batch_norm=bn, bn_gamma=gamma)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        qbp_range_to_dict(d)  # absent when the layer uses [training]'s: earlier model hashes are unchanged
+        for key in ("bias", "batch_norm"):
+            if not d[key]:
+                del d[key]    # the defaults: absent, as before the keys existed
+        if not self.batch_norm:
+            del d["bn_gamma"]
+        return d
 
     def out_features(self, in_features: int) -> int:
         from ..twin.conv_ops import out_size  # noqa: PLC0415 (the geometry is written once)

@@ -116,12 +116,40 @@ class LayerSpec:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
 
+def qbp_range_to_dict(d: dict[str, Any]) -> None:
+    """A layer's ``qbp_exponent_range`` as in the model file: absent when it is the [training] one (so model
+    hashes of files without the key are unchanged), else a list."""
+    if d.get("qbp_exponent_range") is None:
+        d.pop("qbp_exponent_range", None)
+    else:
+        d["qbp_exponent_range"] = list(d["qbp_exponent_range"])
+
+
 LAYER_KINDS: dict[str, type[LayerSpec]] = {}
 """kind -> class; filled by :func:`register_layer`."""
 
 
 register_layer = registrar(LAYER_KINDS, "layer")
 """Class decorator: make a layer class the one for its ``kind``."""
+
+QBP_EXPONENT_LIMIT = 31
+
+
+def read_qbp_range(table: Table) -> tuple[bool, tuple[int, int] | None]:
+    """A layer's own ``qbp_exponent_range = [lo, hi]`` (docs/arithmetic.md, section 6): (ok, range), the
+    range None when the key is absent (the layer uses the [training] one)."""
+    name = "qbp_exponent_range"
+    value = table.raw(name, None)
+    if value is None:
+        return True, None
+    lim = QBP_EXPONENT_LIMIT
+    if (not isinstance(value, list) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+            or not -lim <= value[0] <= value[1] <= lim):
+        table.problem(name, value, f"expected two integers [lo, hi] with -{lim} <= lo <= hi <= {lim}, e.g. [-4, 3] "
+                                   "(or remove the key: the layer then uses [training] qbp_exponent_range)")
+        return False, None
+    return True, (int(value[0]), int(value[1]))
 
 
 @register_layer
@@ -130,7 +158,8 @@ class DenseLayerSpec(LayerSpec):
     """A fully connected layer with binarized or ternarized weights, and optionally a bias."""
 
     kind: ClassVar[str] = "dense"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm", "trainable")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "units", "activation", "bias", "batch_norm", "trainable",
+                                       "qbp_exponent_range")
     can_be_output: ClassVar[bool] = True
 
     units: int
@@ -138,6 +167,7 @@ class DenseLayerSpec(LayerSpec):
     bias: bool = False         # an integer bias per unit, updated by the shifted error (docs/arithmetic.md)
     batch_norm: bool = False   # shift-based batch normalization before the activation (docs/arithmetic.md)
     trainable: bool = True     # false: frozen, its weights the signs of its (pretrained) latents, never updated
+    qbp_exponent_range: tuple[int, int] | None = None  # the layer's own QBP range; None: [training]'s
 
     @classmethod
     def from_toml(cls, table: Table, index: int, n_layers: int) -> DenseLayerSpec | None:
@@ -147,15 +177,18 @@ class DenseLayerSpec(LayerSpec):
         bias = table.boolean("bias", False)
         batch_norm = table.boolean("batch_norm", False)
         trainable = table.boolean("trainable", True)
+        ok, qr = read_qbp_range(table)
         table.finish(cls.keys)
-        if units is None or activation is None or bias is None or batch_norm is None or trainable is None:
+        if units is None or activation is None or bias is None or batch_norm is None or trainable is None or not ok:
             return None
-        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm, trainable=trainable)
+        return cls(units=units, activation=activation, bias=bias, batch_norm=batch_norm, trainable=trainable,
+                   qbp_exponent_range=qr)
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         if self.trainable:
             del d["trainable"]  # the default: model hashes of files without the key are unchanged
+        qbp_range_to_dict(d)
         return d
 
     def out_features(self, in_features: int) -> int:

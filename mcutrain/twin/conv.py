@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arith.fixed import round_shift_right
+from ..arith.fixed import round_shift_right, shift
 from ..arith.prng import XorShiftStream
 from . import binary, conv_ops, ternary
+from .conv_bn import ConvBatchNormTwin
 from .layer import TwinLayer, register_twin
 
 
@@ -20,14 +21,25 @@ class Conv2dTwin(TwinLayer):
         self._x = np.zeros((lp.height, lp.width, lp.channels), np.int64)
         self._q = np.zeros_like(self._x)
         self._t = np.zeros_like(self.W)
+        self.b = np.zeros(lp.filters, np.int64)   # biases per output channel (accumulator units), if any
+        self.bn = ConvBatchNormTwin(plan, lp) if lp.bn else None
 
     def init(self, rng: XorShiftStream) -> None:
         d = rng.draws(self.W.size).astype(np.int64)
         w0 = self.plan.w0
         self.W = ((d & (2 * w0 - 1)) - w0).reshape(self.W.shape)
+        self.b = np.zeros(self.layer.filters, np.int64)   # biases start at zero: no draws
+        if self.bn is not None:
+            self.bn.reset()
 
     def state_bytes(self) -> bytes:
         return self.W.astype(self.plan.latent_dtype).tobytes()
+
+    def bias_bytes(self) -> bytes:
+        return self.b.astype("<i4").tobytes() if self.layer.bias else b""
+
+    def bn_bytes(self) -> bytes:
+        return self.bn.state_bytes() if self.bn is not None else b""
 
     def weights(self) -> np.ndarray:
         """The deterministic weights -1/0/+1 of the mode (sign or ternary_det), as dense layers have them."""
@@ -53,20 +65,26 @@ class Conv2dTwin(TwinLayer):
             t = np.where((r & (w0 - 1)) < np.abs(w), np.sign(w), 0)
         return t.reshape(self.W.shape)
 
-    def _activate(self, acc: np.ndarray) -> np.ndarray:
-        return np.clip(round_shift_right(acc, self.layer.weight_shift), 0, self.plan.act_max)
+    def _activate(self, acc: np.ndarray, train: bool = False) -> np.ndarray:
+        """acc (..., Ho, Wo, F): + bias, shift; batch norm per channel (before the ReLU); ReLU."""
+        lp = self.layer
+        z = round_shift_right(acc + self.b if lp.bias else acc, lp.weight_shift)
+        if self.bn is not None:
+            zz = z.reshape(*z.shape[:-3], lp.positions, lp.filters)
+            z = (self.bn.bn_train(zz) if train else self.bn.bn_infer(zz)).reshape(z.shape)
+        return np.clip(z, 0, self.plan.act_max)
 
     def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
         """l<k>_forward_train: the weights of the step (sampled in binary and ternary), a quantization draw for
         every non-zero input in (h, w, c) order (its 4-bit code is what the update keeps), then the convolution,
         shift and ReLU."""
-        lp, plan = self.layer, self.plan
+        lp = self.layer
         self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
         self._t = self.sample(rng)
         r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
-        ex, keep = conv_ops.qbp_quantize(self._x, r, plan.ex_min, plan.ex_max)
-        self._q = conv_ops.qbp_scaled(ex, keep, plan.ex_min)
-        return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding)).reshape(-1)
+        ex, keep = conv_ops.qbp_quantize(self._x, r, lp.ex_min, lp.ex_max)
+        self._q = conv_ops.qbp_scaled(ex, keep, lp.ex_min)
+        return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding), train=True).reshape(-1)
 
     def backward(self, d: np.ndarray) -> np.ndarray:
         """l<k>_backward: the error of the input, shifted, saturated, 0 where the input was 0."""
@@ -81,10 +99,18 @@ class Conv2dTwin(TwinLayer):
         lp, plan = self.layer, self.plan
         dd = np.asarray(d, np.int64).reshape(lp.out_height, lp.out_width, lp.filters)
         g = conv_ops.conv2d_weight_grad(self._q, dd, lp.kernel, lp.stride, lp.padding)
-        self.W = conv_ops.apply_update(self.W, g, plan.ex_min + lr_exp + lp.update_const, plan.latent_shift)
+        self.W = conv_ops.apply_update(self.W, g, lp.ex_min + lr_exp + lp.update_const, plan.latent_shift)
+        if lp.bias:  # input 1: the error summed over the positions, shifted, rounded to nearest, no draw
+            bm = lp.bias_max
+            self.b = np.clip(self.b - shift(conv_ops.bias_grad(dd), lr_exp + lp.bias_const), -bm, bm)
 
     def train_backward(self, delta: np.ndarray, rng: XorShiftStream, lr_exp: int,
                        need_input_error: bool) -> np.ndarray | None:
+        """The C's calls: l<k>_bn_backward (error at the output -> error at z), l<k>_backward, l<k>_update."""
+        if self.bn is not None:
+            lp = self.layer
+            delta = self.bn.bn_backward(np.asarray(delta, np.int64).reshape(lp.positions, lp.filters),
+                                        lr_exp).reshape(-1)
         d_in = self.backward(delta) if need_input_error else None
         self.update(delta, lr_exp)
         return d_in

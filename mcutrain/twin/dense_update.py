@@ -20,7 +20,7 @@ def update(twin: object, x: np.ndarray, d: np.ndarray, c: int, rng: XorShiftStre
         per_row = 1 + (layer.draws_per_row if plan.stochastic_update else 0)
         draws = rng.draws(len(x) * per_row).reshape(len(x), per_row)
         r = draws[:, 0].astype(np.int64)
-        ex, keep = pow2_exponent_stochastic(x, r, plan.ex_min, plan.ex_max)
+        ex, keep = pow2_exponent_stochastic(x, r, layer.ex_min, layer.ex_max)
         k = (ex + c)[:, None]
         u = shift_stochastic(d, k, draws[:, 1:], layer.n_out) if plan.stochastic_update else shift(d, k)
         return np.where(keep[:, None], u, 0)

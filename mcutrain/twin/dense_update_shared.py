@@ -15,7 +15,7 @@ def update(twin: object, x: np.ndarray, d: np.ndarray, c: int, rng: XorShiftStre
     rounded to, in increasing e (saturated to +-update_bound); each row gets its exponent's vector."""
     plan, layer = twin.plan, twin.layer  # type: ignore[attr-defined]
     r = rng.draws(len(x)).astype(np.int64)
-    ex, keep = pow2_exponent_stochastic(x, r, plan.ex_min, plan.ex_max)
+    ex, keep = pow2_exponent_stochastic(x, r, layer.ex_min, layer.ex_max)
     used = np.unique(ex[keep])
     draws = rng.draws(len(used) * layer.draws_per_row).reshape(len(used), layer.draws_per_row)
     if len(used) == 0:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..arith.plan import ArithPlan
 from ..arith.prng import XorShiftStream
+from . import conv_float  # noqa: F401 (registers the conv2d, maxpool and flatten float32 twins)
 from .dense_float import DenseFloat32Twin  # noqa: F401 (registers the dense kind's float32 twin; re-exported)
 from .layer import StateDigest, twin_class
 from .schedule import StepSchedule

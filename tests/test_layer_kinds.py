@@ -161,6 +161,16 @@ def test_addconst_from_a_model_file(addconst: Any, tmp_path: Path) -> None:
     assert {"a1", "d1", "a3", "d3", "l1_rows", "l3_rows"} <= items and "l0_rows" not in items
 
 
+def test_a_kind_without_a_float32_baseline_is_refused_in_float32(addconst: Any) -> None:
+    """A kind that declares no float32 baseline (LayerPlan.float32_baseline) is a clear plan error in float32 mode,
+    naming the layer, not a crash in the float32 generator."""
+    assert addconst.plan.AddConstPlan.float32_baseline is False
+    make_plan(784, _addconst_net(addconst), weights="binary")            # the integer modes plan it
+    with pytest.raises(PlanError, match=r"layers\[0\]: addconst has no float32 baseline in this version; use an "
+                                        r"integer weight mode"):
+        make_plan(784, _addconst_net(addconst), weights="float32", qbp=False)
+
+
 @pytest.mark.parametrize("weights,qbp,rounding,seed", [
     ("binary", True, "nearest", 3), ("sign", False, "nearest", 4), ("ternary", True, "stochastic", 5),
 ])

@@ -23,6 +23,7 @@ CONV_WEIGHT_MODES = ("binary", "sign", "ternary", "ternary_det")
 @dataclass(frozen=True)
 class Conv2dPlan(LayerPlan):
     kind: ClassVar[str] = "conv2d"
+    float32_baseline: ClassVar[bool] = True
     height: int = 1
     width: int = 1
     channels: int = 1

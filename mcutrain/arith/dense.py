@@ -25,6 +25,7 @@ def _align4(n: int) -> int:
 @dataclass(frozen=True)
 class DensePlan(LayerPlan):
     kind: ClassVar[str] = "dense"
+    float32_baseline: ClassVar[bool] = True
     weight_shift: int = 0    # W0 = 2^-weight_shift (Glorot W0 = h/2 rounded to a power of two)
     update_const: int = 0    # C_l without the learning-rate exponent: -A - E + weight_shift + LW
     in_max: int = 0          # largest input value (Q(A) integer) the layer can see

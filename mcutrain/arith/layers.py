@@ -64,6 +64,8 @@ class LayerPlan:
 
     kind: ClassVar[str] = ""
     template_dir: ClassVar[Path | None] = None
+    #: The kind has a float32 baseline (a float template and twin) that mt_model_float.c.j2 can include.
+    float32_baseline: ClassVar[bool] = False
     """Where the kind's template lives when it is not one of the shipped templates/ (a kind added
     outside the tree, e.g. by a test); the generator searches templates/ first, then these."""
     index: int

@@ -256,8 +256,8 @@ def make_plan(
         layers.append(lp)
         n_in, in_max = lp.n_out, lp.out_max(act_max)
     n_layers = len(layers)
-    # the float32 generator reads each layer's float init (w0_float): a kind without one has no float32 build
-    no_float = [la for la in layers if weights == "float32" and not hasattr(la, "w0_float")]
+    # mt_model_float.c.j2 includes each kind's float32 template: a kind without one has no float32 build
+    no_float = [la for la in layers if weights == "float32" and not la.float32_baseline]
     if no_float:
         raise PlanError(f"layers[{no_float[0].index}]: {no_float[0].kind} has no float32 baseline in this version; "
                         f"use an integer weight mode ({', '.join(w for w in WEIGHT_MODES if w != 'float32')})")

@@ -21,6 +21,7 @@ def _no_mults(lp: LayerPlan) -> LayerCount:
 @dataclass(frozen=True)
 class MaxPoolPlan(LayerPlan):
     kind: ClassVar[str] = "maxpool"
+    float32_baseline: ClassVar[bool] = True
     height: int = 2
     width: int = 2
     channels: int = 1
@@ -78,6 +79,7 @@ class MaxPoolPlan(LayerPlan):
 @dataclass(frozen=True)
 class FlattenPlan(LayerPlan):
     kind: ClassVar[str] = "flatten"
+    float32_baseline: ClassVar[bool] = True
     in_max: int = 0
 
     @classmethod

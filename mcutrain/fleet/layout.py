@@ -48,18 +48,23 @@ class StateLayout:
                               "ternary_det); the float32 baseline has no integer state: pick another [training] "
                               "weights")
         learns = [lp for lp in plan.layers if getattr(lp, "trainable", True)]  # frozen layers: flash only
-        segs = [Segment(f"l{lp.index}.W", plan.latent_dtype, lp.n_in * lp.n_out, -plan.w0, plan.w0 - 1)
-                for lp in learns]
+        # each kind gives its own counts (n_weights: k*k*C_in*C_out for conv2d, none for maxpool/flatten)
+        segs = [Segment(f"l{lp.index}.W", plan.latent_dtype, lp.n_weights, -plan.w0, plan.w0 - 1)
+                for lp in learns if lp.n_weights]
         if plan.state_pad:
             segs.append(Segment("pad", "<u1", plan.state_pad, 0, 0))
-        segs += [Segment(f"l{lp.index}.b", "<i4", lp.n_out, -lp.bias_max, lp.bias_max)
+        segs += [Segment(f"l{lp.index}.b", "<i4", lp.n_biases, -lp.bias_max, lp.bias_max)
                  for lp in learns if lp.bias]
         beta_max = plan.act_max << plan.bn_frac
         for lp in plan.layers:
             if lp.bn:
-                segs += [Segment(f"l{lp.index}.bn.mu", "<i4", lp.n_out, *INT32),
-                         Segment(f"l{lp.index}.bn.dev", "<i4", lp.n_out, plan.bn_dev_min, INT32[1]),
-                         Segment(f"l{lp.index}.bn.beta", "<i4", lp.n_out, -beta_max, beta_max)]
+                units = lp.bn_units  # every output (dense), every output channel (conv2d)
+                segs += [Segment(f"l{lp.index}.bn.mu", "<i4", units, *INT32),
+                         Segment(f"l{lp.index}.bn.dev", "<i4", units, plan.bn_dev_min, INT32[1]),
+                         Segment(f"l{lp.index}.bn.beta", "<i4", units, -beta_max, beta_max)]
+                if getattr(lp, "bn_gamma", False):  # conv2d: the latent log2 gamma, Q(gamma_frac), clamped
+                    segs.append(Segment(f"l{lp.index}.bn.lg", "<i4", units, lp.gamma_min << lp.gamma_frac,
+                                        lp.gamma_max << lp.gamma_frac))
         layout = cls(tuple(segs))
         if layout.nbytes != plan.state_bytes:  # pragma: no cover - the plan and this file disagree
             raise LayoutError(f"state layout of {layout.nbytes} bytes, the plan says {plan.state_bytes}")

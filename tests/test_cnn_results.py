@@ -18,7 +18,15 @@ from mcutrain.codegen.memory import plan_memory
 from mcutrain.errors import ModelFileError
 from mcutrain.job import encoded_data, load_data, load_spec, twin_data
 from mcutrain.model import load_model
-from mcutrain.results.cnn_results import load_for_twin, render, run_cnn, run_modes, write_doc
+from mcutrain.results.cnn_results import (
+    CnnResultsError,
+    load_for_twin,
+    render,
+    run_cnn,
+    run_modes,
+    run_reference,
+    write_doc,
+)
 from mcutrain.twin import make_twin
 
 MODEL = """
@@ -85,12 +93,15 @@ def test_run_is_the_twin_over_the_session_order(tmp_path: Path, data_dir: Path) 
     assert r["online_train_accuracy"] == run.hits(ds.y_train, order) / 450
     assert [p["samples"] for p in r["curve"]] == [150, 300, 450]
     assert r["ram"]["planned_bytes"] == plan_memory(plan, get_board("netduinoplus2")).total()
+    assert r["ram"]["budget_bytes"] == 131072 and r["ram"]["fits"] == (r["ram"]["planned_bytes"] <= 131072)
     assert r["weights_count"] == 3 * 3 * 4 + 7 * 7 * 4 * 10
     assert r["network"] == "4C3s2-MP2-F-10" and r["link_note"] is None
 
 
 def test_minutes_bound_stops_training_and_still_tests(tmp_path: Path, data_dir: Path) -> None:
-    r = run_cnn(_model(tmp_path), samples=100_000, minutes=1e-4)
+    r = run_cnn(_model(tmp_path), samples=100_000, minutes=1e-4, ram_budget=1000)
+    assert r["ram"]["budget_bytes"] == 1000 and not r["ram"]["fits"]
+    assert "(does NOT fit)" in render([("small budget", r)], None, "x")
     assert r["stopped_by"] == "minutes"
     assert 0 < r["samples_trained"] < 100_000
     assert r["curve"][-1]["samples"] == r["samples_trained"] and r["online_train_accuracy"] is None
@@ -111,7 +122,7 @@ def test_samples_larger_than_a_frame_train_on_the_twin_with_a_note(tmp_path: Pat
 
 
 def test_modes_records_refusals_and_runs_the_rest(tmp_path: Path, data_dir: Path) -> None:
-    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None)
+    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None, reference=False)
     combos = {(r["weights"], r["quantized_backprop"]) for r in rows}
     assert ("ternary", True) in combos and ("float32", False) in combos and len(rows) == 9
     trained = [r for r in rows if "refused" not in r]
@@ -137,3 +148,19 @@ def test_doc_section_from_the_json_files(tmp_path: Path, data_dir: Path) -> None
     assert render([("tiny", r)], None, "x").count("| tiny |") == 1
     res = CliRunner().invoke(main, ["cnn-results", "doc", "-o", str(md)])
     assert res.exit_code != 0 and "--run LABEL FILE" in res.output
+
+
+def test_float_reference_rows_train_the_same_layers(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(CnnResultsError, match="stride-1"):
+        run_reference(_model(tmp_path), "float32", False, samples=20)
+    model = tmp_path / "s1.toml"
+    model.write_text(MODEL.format(encoding="bits").replace("stride = 2", "stride = 1").replace(
+        "height = 14\nwidth = 14", "height = 28\nwidth = 28"))
+    rows = run_modes(model, samples=200, epochs=None, minutes=None)
+    refs = [r for r in rows if "method" in r]
+    assert [(r["weights"], r["quantized_backprop"]) for r in refs] == [("float32", False), ("ternary", True)]
+    assert all(r["samples_trained"] == 200 and r["network"] == "4C3-MP2-FC10" for r in refs)
+    # 200 samples of float SGD learn something: well above the 10% of chance on 200 test images
+    assert refs[0]["test_accuracy"] > 0.3
+    body = render([], rows, "x")
+    assert "(float reference)" in body and "within 1.5 points of float32: twin" in body

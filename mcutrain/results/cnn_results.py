@@ -111,8 +111,10 @@ def evaluate(net: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = None,
             minutes: float | None = None, eval_every: int = 0, curve_test: int = 1000,
-            spec_edit: Callable[[Any], Any] | None = None, log: Log | None = None) -> dict[str, Any]:
-    """Train ``model``'s network with the twin and test it (module docstring); the result as a dict."""
+            spec_edit: Callable[[Any], Any] | None = None, ram_budget: int | None = None,
+            log: Log | None = None) -> dict[str, Any]:
+    """Train ``model``'s network with the twin and test it (module docstring); the result as a dict.
+    ``ram_budget`` (bytes; default the board's RAM) is the figure the planner's total is compared with."""
     from ..host.twin_run import sample_order, train_twin
     from ..job import encoded_data, twin_data
     from ..twin import make_twin
@@ -129,6 +131,8 @@ def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = N
         raise CnnResultsError(f"nothing to train: {total} samples; give --samples N or --epochs E > 0")
     plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
     ram = planned_ram(spec, plan)
+    ram["budget_bytes"] = ram_budget or ram["board_ram_bytes"]
+    ram["fits"] = ram["planned_bytes"] <= ram["budget_bytes"]
     order = sample_order(spec.seed, n, math.ceil(total / n))[:total]
     net = make_twin(plan)
     y_train, y_test = np.asarray(ds.y_train), np.asarray(ds.y_test)
@@ -195,9 +199,11 @@ def mode_variants() -> list[tuple[str, bool]]:
 
 
 def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes: float | None,
-              log: Log | None = None) -> list[dict[str, Any]]:
+              reference: bool = True, log: Log | None = None) -> list[dict[str, Any]]:
     """run_cnn for every integer weight mode with and without quantized back-propagation and for float32, the
-    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``)."""
+    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``). With
+    ``reference``, two rows of the float reference follow (float32, and ternary + QBP in float), trained on as
+    many samples as the first twin row (run_reference)."""
     from ..arith.plan import plan_from_spec
     from .modes_table import variant
 
@@ -219,7 +225,86 @@ def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes
             r = {"weights": weights, "quantized_backprop": qbp, "refused": str(exc)}
             say(f"refused: {r['refused']}")
         rows.append(r)
+    if reference:
+        total = rows[0].get("samples_trained") or samples or 0
+        for weights, qbp in (("float32", False), ("ternary", True)):
+            try:
+                rows.append(run_reference(model, weights, qbp, samples=total, log=log))
+            except McutrainError as exc:
+                rows.append({"weights": weights, "quantized_backprop": qbp, "method": "float reference",
+                             "refused": str(exc)})
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the float reference of the same layers (mcutrain/reference/paper_cnn.py): float32 SGD beside the twin
+
+REFERENCE_BATCH = 10   # the reference's batch norm needs more than one sample (the output layer's statistics)
+REFERENCE_LR = 0.1
+
+
+def reference_layers(spec: Any) -> tuple[Any, ...]:
+    """The model's layers as the float reference's: stride-1 conv2d (a following maxpool folded in), dense."""
+    from ..reference.paper_cnn import ConvSpec, DenseSpec
+
+    out: list[Any] = []
+    for i, la in enumerate(spec.layers):
+        if la.kind == "conv2d":
+            if la.stride != 1:
+                raise CnnResultsError(f"layers[{i}]: the float reference has stride-1 convolutions only; use a "
+                                      "stride-1 network with maxpool layers for the modes table")
+            pool = i + 1 < len(spec.layers) and spec.layers[i + 1].kind == "maxpool"
+            out.append(ConvSpec(la.filters, la.kernel, pool=pool, padding=la.padding))
+        elif la.kind == "dense":
+            out.append(DenseSpec(la.units))
+    return tuple(out)
+
+
+def reference_inputs(spec: Any, ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The images as the reference takes them, (N, H, W, C) float32 in [0, 1]: thresholded for `bits`."""
+    first = spec.layers[0]
+    shape = (first.height, first.width, first.channels)
+
+    def conv(x: np.ndarray) -> np.ndarray:
+        v = (x >= spec.data.threshold).astype(np.float32) if spec.data.encoding == "bits" else x / np.float32(255)
+        return v.reshape(len(x), *shape)
+    return conv(ds.x_train), conv(ds.x_test)
+
+
+def run_reference(model: Path, weights: str, qbp: bool, *, samples: int, batch: int = REFERENCE_BATCH,
+                  lr: float = REFERENCE_LR, log: Log | None = None) -> dict[str, Any]:
+    """The float reference with ``model``'s layers (and its batch norm and biases, which the twin's conv layers
+    lack), trained on the same first ``samples`` of the session order in batches of ``batch``, plain SGD at
+    ``lr``; test accuracy with the weights a device would use (real W for float32, deterministic otherwise)."""
+    from ..host.twin_run import sample_order
+    from ..reference.paper_cnn import CNNConfig, PaperCNN
+    from ..reference.paper_cnn import describe as ref_describe
+
+    spec, ds, _ = load_for_twin(model)
+    layers = reference_layers(spec)
+    first = spec.layers[0]
+    cfg = CNNConfig(layers=layers, input_shape=(first.height, first.width, first.channels), weights=weights,
+                    qbp=qbp, conv_qbp_range=tuple(spec.training.qbp_exponent_range), seed=spec.seed)
+    net = PaperCNN(cfg)
+    x_train, x_test = reference_inputs(spec, ds)
+    n = len(ds.y_train)
+    order = sample_order(spec.seed, n, math.ceil(samples / n))[:samples]
+    y_train = np.asarray(ds.y_train)
+    w0, c0 = time.perf_counter(), time.process_time()
+    for i in range(0, samples - batch + 1, batch):
+        idx = order[i:i + batch]
+        net.train_batch(x_train[idx], y_train[idx], lr)
+    trained = (samples // batch) * batch
+    train_wall, train_cpu = time.perf_counter() - w0, time.process_time() - c0
+    err = net.error(x_test, np.asarray(ds.y_test), real_weights=(weights == "float32"))
+    (log or (lambda s: None))(f"float reference {weights}{' + QBP' if qbp else ''}: {100 * (1 - err):.2f}%")
+    return {"model": str(model), "name": spec.name, "network": ref_describe(layers), "weights": weights,
+            "quantized_backprop": qbp, "method": f"float reference (mcutrain/reference/paper_cnn.py): batch norm "
+            f"in every layer, biases, batch {batch}, SGD lr {lr:g}, float32",
+            "samples_trained": trained, "epochs_trained": round(trained / n, 3), "test_images": len(ds.y_test),
+            "test_accuracy": 1 - err, "online_train_accuracy": None, "train_wall_seconds": round(train_wall, 1),
+            "train_cpu_seconds": round(train_cpu, 1), "ram": None, "data_source": ds.source,
+            "machine": machine_description()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +324,8 @@ def _run_row(label: str, r: dict[str, Any]) -> str:
     stop = "" if r["stopped_by"] == "samples" else f" (stopped by the {r['minutes_budget']:g}-min budget)"
     qbp = " + QBP" if r["quantized_backprop"] else ""
     return (f"| {label} | `{r['model']}` | {r['network']} | `{r['weights']}`{qbp}"
-            f" | {ram['planned_bytes']:,} B of {ram['board_ram_bytes']:,} | {r['samples_trained']:,} "
+            f" | {ram['planned_bytes']:,} B of {ram.get('budget_bytes', ram['board_ram_bytes']):,}"
+            f"{'' if ram.get('fits', True) else ' (does NOT fit)'} | {r['samples_trained']:,} "
             f"({r['epochs_trained']:g} epochs){stop} | **{_pct(r['test_accuracy'])}** ({r['test_images']:,} images) "
             f"| {_minutes(r['train_wall_seconds'])} wall, {_minutes(r['train_cpu_seconds'])} CPU "
             f"| {r['train_samples_per_second_wall']:g} |")
@@ -296,11 +382,31 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
               "|---|---|---|---|---|---|"]
     for r in modes:
         q = "on" if r["quantized_backprop"] else "off"
+        what = f"`{r['weights']}`" + (" (float reference)" if "method" in r else " (twin)")
         if "refused" in r:
-            lines.append(f"| `{r['weights']}` | {q} | not trainable in this version: {r['refused']} | - | - | - |")
+            lines.append(f"| {what} | {q} | not trainable in this version: {r['refused']} | - | - | - |")
         else:
-            lines.append(f"| `{r['weights']}` | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
-                         f" | {r['ram']['planned_bytes']:,} B | {_minutes(r['train_wall_seconds'])} wall |")
+            ram = "-" if r.get("ram") is None else f"{r['ram']['planned_bytes']:,} B"
+            lines.append(f"| {what} | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
+                         f" | {ram} | {_minutes(r['train_wall_seconds'])} wall |")
+    refs = [r for r in modes if "method" in r and "refused" not in r]
+    if refs:
+        lines += ["", f"Float reference rows: {refs[0]['method']}, the same layers, the same first "
+                  f"{refs[0]['samples_trained']:,} samples of the session order; tested with real W (float32) or the "
+                  "deterministic ternary weights. The twin's conv layers have no bias, batch norm or float32 mode in "
+                  "this version, so the float32 figure of the same network comes from the reference (the goal, "
+                  "ternary + QBP within 1.5 points of float32, is checked below on both)."]
+    twin_t = next((r for r in ok if r["weights"] in ("ternary", "ternary_det") and r["quantized_backprop"]
+                   and "method" not in r), None)
+    f32 = next((r for r in refs if r["weights"] == "float32"), None)
+    ref_t = next((r for r in refs if r["weights"] != "float32"), None)
+    if f32 is not None:
+        for label, t in (("twin (integer, device arithmetic)", twin_t), ("float reference", ref_t)):
+            if t is not None:
+                gap = 100 * (f32["test_accuracy"] - t["test_accuracy"])
+                lines.append(f"\nGoal, ternary + QBP within 1.5 points of float32: {label} `{t['weights']}` + QBP "
+                             f"{_pct(t['test_accuracy'])} vs float32 {_pct(f32['test_accuracy'])}: "
+                             f"{gap:+.2f} points, {'PASS' if gap <= 1.5 else 'MISS'}.")
     return lines
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -182,6 +183,7 @@ def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = N
         "samples_requested": total, "samples_trained": trained, "epochs_trained": round(trained / n, 3),
         "stopped_by": "samples" if trained == total else "minutes", "minutes_budget": minutes,
         "test_accuracy": acc, "online_train_accuracy": online, "curve": curve,
+        "curve_test_images": min(curve_test, len(x_test)),
         "train_wall_seconds": round(train_wall, 1), "train_cpu_seconds": round(train_cpu, 1),
         "eval_wall_seconds": round(eval_seconds + final_eval, 1),
         "train_samples_per_second_wall": round(trained / max(train_wall, 1e-9), 1),
@@ -331,10 +333,19 @@ def _run_row(label: str, r: dict[str, Any]) -> str:
             f"| {r['train_samples_per_second_wall']:g} |")
 
 
+def _curve_images(r: dict[str, Any]) -> int:
+    """The test images of a run's learning-curve points (runs written before the field: their --curve-test)."""
+    if "curve_test_images" in r:
+        return int(r["curve_test_images"])
+    m = re.search(r"--curve-test (\d+)", r.get("command", ""))
+    return min(int(m.group(1)) if m else 1000, r["test_images"])
+
+
 def _curve(r: dict[str, Any]) -> str:
     pts = [f"{p['samples']:,}: {100 * p['test_accuracy']:.1f}%" for p in r["curve"]]
     sub = next((p for p in r["curve"] if "test_images" not in p), None)
-    head = f"first {min(1000, r['test_images']):,} test images, then all" if sub else "all test images"
+    head = f"first {_curve_images(r):,} test images, the last point all {r['test_images']:,}" if sub else \
+        "all test images"
     return f"{r['name']} ({head}): " + ", ".join(pts)
 
 
@@ -375,38 +386,41 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
     head = ok[0] if ok else None
     lines = ["", "### Every weight mode, with and without quantized back-propagation, same network", ""]
     if head is not None:
-        lines += [f"Network {head['network']} (`{head['model']}`), {head['samples_trained']:,} samples "
-                  f"({head['epochs_trained']:g} epochs) a row, tested on {head['test_images']:,} images; only "
+        upto = head.get("samples_requested", head["samples_trained"])
+        lines += [f"Network {head['network']} (`{head['model']}`), up to {upto:,} samples a row (`--minutes` may "
+                  f"stop a row earlier: see its samples), tested on {head['test_images']:,} images; only "
                   "`weights` and `quantized_backprop` differ (update rounding nearest where QBP is off).", ""]
-    lines += ["| weights | QBP | test accuracy (twin) | online training accuracy | planned RAM | training time |",
-              "|---|---|---|---|---|---|"]
+    lines += ["| weights | QBP | test accuracy | online training accuracy | samples trained | planned RAM "
+              "| training time |",
+              "|---|---|---|---|---|---|---|"]
     for r in modes:
         q = "on" if r["quantized_backprop"] else "off"
         what = f"`{r['weights']}`" + (" (float reference)" if "method" in r else " (twin)")
         if "refused" in r:
-            lines.append(f"| {what} | {q} | not trainable in this version: {r['refused']} | - | - | - |")
+            lines.append(f"| {what} | {q} | not trainable in this version: {r['refused']} | - | - | - | - |")
         else:
             ram = "-" if r.get("ram") is None else f"{r['ram']['planned_bytes']:,} B"
             lines.append(f"| {what} | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
-                         f" | {ram} | {_minutes(r['train_wall_seconds'])} wall |")
+                         f" | {r['samples_trained']:,} | {ram} | {_minutes(r['train_wall_seconds'])} wall |")
     refs = [r for r in modes if "method" in r and "refused" not in r]
     if refs:
         lines += ["", f"Float reference rows: {refs[0]['method']}, the same layers, the same first "
                   f"{refs[0]['samples_trained']:,} samples of the session order; tested with real W (float32) or the "
-                  "deterministic ternary weights. The twin's conv layers have no bias, batch norm or float32 mode in "
+                  "deterministic ternary weights (batch-norm statistics as collected in training, not recalibrated). "
+                  "The twin's conv layers have no bias, batch norm or float32 mode in "
                   "this version, so the float32 figure of the same network comes from the reference (the goal, "
                   "ternary + QBP within 1.5 points of float32, is checked below on both)."]
-    twin_t = next((r for r in ok if r["weights"] in ("ternary", "ternary_det") and r["quantized_backprop"]
-                   and "method" not in r), None)
+    twins = [r for r in ok if r["weights"] in ("ternary", "ternary_det") and r["quantized_backprop"]
+             and "method" not in r]
     f32 = next((r for r in refs if r["weights"] == "float32"), None)
-    ref_t = next((r for r in refs if r["weights"] != "float32"), None)
+    ref_t = [r for r in refs if r["weights"] != "float32"]
     if f32 is not None:
-        for label, t in (("twin (integer, device arithmetic)", twin_t), ("float reference", ref_t)):
-            if t is not None:
-                gap = 100 * (f32["test_accuracy"] - t["test_accuracy"])
-                lines.append(f"\nGoal, ternary + QBP within 1.5 points of float32: {label} `{t['weights']}` + QBP "
-                             f"{_pct(t['test_accuracy'])} vs float32 {_pct(f32['test_accuracy'])}: "
-                             f"{gap:+.2f} points, {'PASS' if gap <= 1.5 else 'MISS'}.")
+        pairs = [("twin (integer, device arithmetic)", t) for t in twins] + [("float reference", t) for t in ref_t]
+        for label, t in pairs:
+            gap = 100 * (f32["test_accuracy"] - t["test_accuracy"])
+            lines.append(f"\nGoal, ternary + QBP within 1.5 points of float32: {label} `{t['weights']}` + QBP "
+                         f"{_pct(t['test_accuracy'])} vs float32 {_pct(f32['test_accuracy'])}: "
+                         f"{gap:+.2f} points, {'PASS' if gap <= 1.5 else 'MISS'}.")
     return lines
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from mcutrain.host.twin_run import sample_order, train_twin
 
@@ -16,7 +17,15 @@ from mcutrain.cli import main
 from mcutrain.codegen.memory import plan_memory
 from mcutrain.job import encoded_data, load_data, load_spec, twin_data
 from mcutrain.model import load_model
-from mcutrain.results.cnn_results import load_for_twin, render, run_cnn, run_modes, write_doc
+from mcutrain.results.cnn_results import (
+    CnnResultsError,
+    load_for_twin,
+    render,
+    run_cnn,
+    run_modes,
+    run_reference,
+    write_doc,
+)
 from mcutrain.twin import make_twin
 
 MODEL = """
@@ -83,38 +92,42 @@ def test_run_is_the_twin_over_the_session_order(tmp_path: Path, data_dir: Path) 
     assert r["online_train_accuracy"] == run.hits(ds.y_train, order) / 450
     assert [p["samples"] for p in r["curve"]] == [150, 300, 450]
     assert r["ram"]["planned_bytes"] == plan_memory(plan, get_board("netduinoplus2")).total()
+    assert r["ram"]["budget_bytes"] == 131072 and r["ram"]["fits"] == (r["ram"]["planned_bytes"] <= 131072)
     assert r["weights_count"] == 3 * 3 * 4 + 7 * 7 * 4 * 10
-    assert r["network"] == "4C3s2-MP2-F-10" and r["link_note"] is None
+    assert r["network"] == "4C3s2-MP2-F-10"
 
 
 def test_minutes_bound_stops_training_and_still_tests(tmp_path: Path, data_dir: Path) -> None:
-    r = run_cnn(_model(tmp_path), samples=100_000, minutes=1e-4)
+    r = run_cnn(_model(tmp_path), samples=100_000, minutes=1e-4, ram_budget=1000)
+    assert r["ram"]["budget_bytes"] == 1000 and not r["ram"]["fits"]
+    assert "(does NOT fit)" in render([("small budget", r)], None, "x")
     assert r["stopped_by"] == "minutes"
     assert 0 < r["samples_trained"] < 100_000
     assert r["curve"][-1]["samples"] == r["samples_trained"] and r["online_train_accuracy"] is None
     assert r["curve"][-1]["test_images"] == 200
 
 
-def test_samples_larger_than_a_frame_load_and_train_without_a_note(tmp_path: Path, data_dir: Path) -> None:
-    """Since protocol v3 a 784-byte u8 sample travels in sample parts: the device's loader accepts it and
-    the twin's run carries no link note."""
+def test_samples_larger_than_a_frame_load_and_train(tmp_path: Path, data_dir: Path) -> None:
+    """Since protocol v3 a 784-byte u8 sample travels in sample parts: the device's loader accepts it."""
     model = _model(tmp_path, "u8")
     assert load_model(model).input_bytes == 784
-    spec, ds, note = load_for_twin(model)
-    assert note is None and spec.n_inputs == 784 and plan_from_spec(spec).n_inputs == 784
+    spec, ds = load_for_twin(model)
+    assert spec.n_inputs == 784 and plan_from_spec(spec).n_inputs == 784
     r = run_cnn(model, samples=50)
-    assert r["link_note"] is None and r["encoding"] == "u8" and r["samples_trained"] == 50
+    assert r["encoding"] == "u8" and r["samples_trained"] == 50
 
 
 def test_modes_records_refusals_and_runs_the_rest(tmp_path: Path, data_dir: Path) -> None:
-    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None)
+    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None, reference=False)
     combos = {(r["weights"], r["quantized_backprop"]) for r in rows}
     assert ("ternary", True) in combos and ("float32", False) in combos and len(rows) == 9
     trained = [r for r in rows if "refused" not in r]
-    assert {r["weights"] for r in trained} == {"binary", "sign", "ternary", "ternary_det"}
-    assert all(r["quantized_backprop"] and r["samples_trained"] == 30 for r in trained)
+    # conv2d has a float32 baseline (its own twin), and no integer mode without quantized back-propagation
+    assert {r["weights"] for r in trained} == {"binary", "sign", "ternary", "ternary_det", "float32"}
+    assert all(r["samples_trained"] == 30 for r in trained)
+    assert all(r["quantized_backprop"] for r in trained if r["weights"] != "float32")
     refused = [r for r in rows if "refused" in r]
-    assert all("quantized back-propagation" in r["refused"] or "float32" in r["refused"] for r in refused)
+    assert len(refused) == 4 and all("quantized_backprop = true" in r["refused"] for r in refused)
 
 
 def test_doc_section_from_the_json_files(tmp_path: Path, data_dir: Path) -> None:
@@ -133,3 +146,19 @@ def test_doc_section_from_the_json_files(tmp_path: Path, data_dir: Path) -> None
     assert render([("tiny", r)], None, "x").count("| tiny |") == 1
     res = CliRunner().invoke(main, ["cnn-results", "doc", "-o", str(md)])
     assert res.exit_code != 0 and "--run LABEL FILE" in res.output
+
+
+def test_float_reference_rows_train_the_same_layers(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(CnnResultsError, match="stride-1"):
+        run_reference(_model(tmp_path), "float32", False, samples=20)
+    model = tmp_path / "s1.toml"
+    model.write_text(MODEL.format(encoding="bits").replace("stride = 2", "stride = 1").replace(
+        "height = 14\nwidth = 14", "height = 28\nwidth = 28"))
+    rows = run_modes(model, samples=200, epochs=None, minutes=None)
+    refs = [r for r in rows if "method" in r]
+    assert [(r["weights"], r["quantized_backprop"]) for r in refs] == [("float32", False), ("ternary", True)]
+    assert all(r["samples_trained"] == 200 and r["network"] == "4C3-MP2-FC10" for r in refs)
+    # 200 samples of float SGD learn something: well above the 10% of chance on 200 test images
+    assert refs[0]["test_accuracy"] > 0.3
+    body = render([], rows, "x")
+    assert "(float reference)" in body and "within 1.5 points of float32: twin" in body

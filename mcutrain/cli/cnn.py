@@ -41,9 +41,11 @@ def cnn_results() -> None:
 @click.option("--eval-every", type=click.IntRange(0), default=0, help="Learning curve: test every N samples.")
 @click.option("--curve-test", type=click.IntRange(1), default=1000, show_default=True,
               help="Test images of each learning-curve point (the final test uses all of the model's).")
+@click.option("--ram-budget", type=click.IntRange(1), default=None,
+              help="Bytes the planner's figure must fit (default: the board's RAM), e.g. 262144 for a 256 KB chip.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the result here.")
 def run(model: Path, samples: int | None, epochs: float | None, minutes: float | None, eval_every: int,
-        curve_test: int, json_out: Path | None) -> None:
+        curve_test: int, ram_budget: int | None, json_out: Path | None) -> None:
     """Train MODEL with the twin for --samples/--epochs (or until --minutes), test; print the result as JSON."""
     from ..reference.blas_threads import limit_blas_threads
     from ..results.cnn_results import run_cnn
@@ -51,7 +53,7 @@ def run(model: Path, samples: int | None, epochs: float | None, minutes: float |
     limit_blas_threads(1)
     try:
         r = run_cnn(model, samples=samples, epochs=epochs, minutes=minutes, eval_every=eval_every,
-                    curve_test=curve_test, log=lambda s: click.echo(s, err=True))
+                    curve_test=curve_test, ram_budget=ram_budget, log=lambda s: click.echo(s, err=True))
     except McutrainError as exc:
         fail(exc)
     r["command"] = _typed(model)

@@ -8,18 +8,17 @@ first, and records a learning curve (test accuracy on the first ``curve_test`` t
 ``eval_every`` samples; that evaluation's time is not counted as training time), the planner's RAM figure,
 the wall and CPU times and the data set's source (the CIFAR-10 copy is lossy JPEG: every figure says so).
 
-Model files whose encoded sample is larger than one link frame (28x28 MNIST in u4, CIFAR-10 in any encoding
-on this branch) are still trained here: the twin does not use the link. Such a run says so (``link_note``);
-the device needs the multi-frame samples of the link work to receive them.
+Samples larger than one link frame (CIFAR-10, 28x28 MNIST in u8) reach the device as sample parts (protocol v3,
+docs/protocol.md), so every model file the twin trains here also trains on the device.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,36 +41,11 @@ class _TimeUp(Exception):
     pass
 
 
-@contextmanager
-def _link_frame_check_lifted() -> Iterator[list[str]]:
-    """Load model files without the one-frame sample limit of the link (the twin needs no link); the list
-    yielded gets the check's message when it would have refused the model."""
-    from ..model import load as load_mod
-
-    original = load_mod._input_bytes_fix
-    notes: list[str] = []
-
-    def record(n: int, enc: str) -> str | None:
-        fix = original(n, enc)
-        if fix is not None and fix not in notes:
-            notes.append(fix)
-        return None
-
-    load_mod._input_bytes_fix = record
-    try:
-        yield notes
-    finally:
-        load_mod._input_bytes_fix = original
-
-
-def load_for_twin(model: Path) -> tuple[Any, Any, str | None]:
-    """(spec checked against its data, data set, the link's refusal or None) of a model file, for the twin."""
+def load_for_twin(model: Path) -> tuple[Any, Any]:
+    """(spec checked against its data, data set) of a model file, for the twin."""
     from ..job import load_data, load_spec
 
-    with _link_frame_check_lifted() as notes:
-        spec = load_spec(model)
-        spec, ds = load_data(spec)
-    return spec, ds, (notes[0] if notes else None)
+    return load_data(load_spec(model))
 
 
 def planned_ram(spec: Any, plan: Any) -> dict[str, Any]:
@@ -111,14 +85,16 @@ def evaluate(net: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = None,
             minutes: float | None = None, eval_every: int = 0, curve_test: int = 1000,
-            spec_edit: Callable[[Any], Any] | None = None, log: Log | None = None) -> dict[str, Any]:
-    """Train ``model``'s network with the twin and test it (module docstring); the result as a dict."""
+            spec_edit: Callable[[Any], Any] | None = None, ram_budget: int | None = None,
+            log: Log | None = None) -> dict[str, Any]:
+    """Train ``model``'s network with the twin and test it (module docstring); the result as a dict.
+    ``ram_budget`` (bytes; default the board's RAM) is the figure the planner's total is compared with."""
     from ..host.twin_run import sample_order, train_twin
     from ..job import encoded_data, twin_data
     from ..twin import make_twin
 
     say = log or (lambda s: None)
-    spec, ds, link_note = load_for_twin(model)
+    spec, ds = load_for_twin(model)
     if spec_edit is not None:
         spec = spec_edit(spec)
     n = len(ds.y_train)
@@ -129,6 +105,8 @@ def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = N
         raise CnnResultsError(f"nothing to train: {total} samples; give --samples N or --epochs E > 0")
     plan, x_train, x_test = twin_data(spec, *encoded_data(spec, ds))
     ram = planned_ram(spec, plan)
+    ram["budget_bytes"] = ram_budget or ram["board_ram_bytes"]
+    ram["fits"] = ram["planned_bytes"] <= ram["budget_bytes"]
     order = sample_order(spec.seed, n, math.ceil(total / n))[:total]
     net = make_twin(plan)
     y_train, y_test = np.asarray(ds.y_train), np.asarray(ds.y_test)
@@ -174,10 +152,11 @@ def run_cnn(model: Path, *, samples: int | None = None, epochs: float | None = N
         "dataset": spec.data.dataset, "encoding": spec.data.encoding, "pool": spec.data.pool,
         "data_source": ds.source, "train_set": n, "test_images": len(x_test),
         "weights_count": int(sum(getattr(la, "n_weights", 0) for la in plan.layers)),
-        "ram": ram, "link_note": link_note,
+        "ram": ram,
         "samples_requested": total, "samples_trained": trained, "epochs_trained": round(trained / n, 3),
         "stopped_by": "samples" if trained == total else "minutes", "minutes_budget": minutes,
         "test_accuracy": acc, "online_train_accuracy": online, "curve": curve,
+        "curve_test_images": min(curve_test, len(x_test)),
         "train_wall_seconds": round(train_wall, 1), "train_cpu_seconds": round(train_cpu, 1),
         "eval_wall_seconds": round(eval_seconds + final_eval, 1),
         "train_samples_per_second_wall": round(trained / max(train_wall, 1e-9), 1),
@@ -195,9 +174,11 @@ def mode_variants() -> list[tuple[str, bool]]:
 
 
 def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes: float | None,
-              log: Log | None = None) -> list[dict[str, Any]]:
+              reference: bool = True, log: Log | None = None) -> list[dict[str, Any]]:
     """run_cnn for every integer weight mode with and without quantized back-propagation and for float32, the
-    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``)."""
+    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``). With
+    ``reference``, two rows of the float reference follow (float32, and ternary + QBP in float), trained on as
+    many samples as the first twin row (run_reference)."""
     from ..arith.plan import plan_from_spec
     from .modes_table import variant
 
@@ -219,7 +200,86 @@ def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes
             r = {"weights": weights, "quantized_backprop": qbp, "refused": str(exc)}
             say(f"refused: {r['refused']}")
         rows.append(r)
+    if reference:
+        total = rows[0].get("samples_trained") or samples or 0
+        for weights, qbp in (("float32", False), ("ternary", True)):
+            try:
+                rows.append(run_reference(model, weights, qbp, samples=total, log=log))
+            except McutrainError as exc:
+                rows.append({"weights": weights, "quantized_backprop": qbp, "method": "float reference",
+                             "refused": str(exc)})
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the float reference of the same layers (mcutrain/reference/paper_cnn.py): float32 SGD beside the twin
+
+REFERENCE_BATCH = 10   # the reference's batch norm needs more than one sample (the output layer's statistics)
+REFERENCE_LR = 0.1
+
+
+def reference_layers(spec: Any) -> tuple[Any, ...]:
+    """The model's layers as the float reference's: stride-1 conv2d (a following maxpool folded in), dense."""
+    from ..reference.paper_cnn import ConvSpec, DenseSpec
+
+    out: list[Any] = []
+    for i, la in enumerate(spec.layers):
+        if la.kind == "conv2d":
+            if la.stride != 1:
+                raise CnnResultsError(f"layers[{i}]: the float reference has stride-1 convolutions only; use a "
+                                      "stride-1 network with maxpool layers for the modes table")
+            pool = i + 1 < len(spec.layers) and spec.layers[i + 1].kind == "maxpool"
+            out.append(ConvSpec(la.filters, la.kernel, pool=pool, padding=la.padding))
+        elif la.kind == "dense":
+            out.append(DenseSpec(la.units))
+    return tuple(out)
+
+
+def reference_inputs(spec: Any, ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The images as the reference takes them, (N, H, W, C) float32 in [0, 1]: thresholded for `bits`."""
+    first = spec.layers[0]
+    shape = (first.height, first.width, first.channels)
+
+    def conv(x: np.ndarray) -> np.ndarray:
+        v = (x >= spec.data.threshold).astype(np.float32) if spec.data.encoding == "bits" else x / np.float32(255)
+        return v.reshape(len(x), *shape)
+    return conv(ds.x_train), conv(ds.x_test)
+
+
+def run_reference(model: Path, weights: str, qbp: bool, *, samples: int, batch: int = REFERENCE_BATCH,
+                  lr: float = REFERENCE_LR, log: Log | None = None) -> dict[str, Any]:
+    """The float reference with ``model``'s layers (and its batch norm and biases, which the twin's conv layers
+    lack), trained on the same first ``samples`` of the session order in batches of ``batch``, plain SGD at
+    ``lr``; test accuracy with the weights a device would use (real W for float32, deterministic otherwise)."""
+    from ..host.twin_run import sample_order
+    from ..reference.paper_cnn import CNNConfig, PaperCNN
+    from ..reference.paper_cnn import describe as ref_describe
+
+    spec, ds = load_for_twin(model)
+    layers = reference_layers(spec)
+    first = spec.layers[0]
+    cfg = CNNConfig(layers=layers, input_shape=(first.height, first.width, first.channels), weights=weights,
+                    qbp=qbp, conv_qbp_range=tuple(spec.training.qbp_exponent_range), seed=spec.seed)
+    net = PaperCNN(cfg)
+    x_train, x_test = reference_inputs(spec, ds)
+    n = len(ds.y_train)
+    order = sample_order(spec.seed, n, math.ceil(samples / n))[:samples]
+    y_train = np.asarray(ds.y_train)
+    w0, c0 = time.perf_counter(), time.process_time()
+    for i in range(0, samples - batch + 1, batch):
+        idx = order[i:i + batch]
+        net.train_batch(x_train[idx], y_train[idx], lr)
+    trained = (samples // batch) * batch
+    train_wall, train_cpu = time.perf_counter() - w0, time.process_time() - c0
+    err = net.error(x_test, np.asarray(ds.y_test), real_weights=(weights == "float32"))
+    (log or (lambda s: None))(f"float reference {weights}{' + QBP' if qbp else ''}: {100 * (1 - err):.2f}%")
+    return {"model": str(model), "name": spec.name, "network": ref_describe(layers), "weights": weights,
+            "quantized_backprop": qbp, "method": f"float reference (mcutrain/reference/paper_cnn.py): batch norm "
+            f"in every layer, biases, batch {batch}, SGD lr {lr:g}, float32",
+            "samples_trained": trained, "epochs_trained": round(trained / n, 3), "test_images": len(ds.y_test),
+            "test_accuracy": 1 - err, "online_train_accuracy": None, "train_wall_seconds": round(train_wall, 1),
+            "train_cpu_seconds": round(train_cpu, 1), "ram": None, "data_source": ds.source,
+            "machine": machine_description()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,16 +299,26 @@ def _run_row(label: str, r: dict[str, Any]) -> str:
     stop = "" if r["stopped_by"] == "samples" else f" (stopped by the {r['minutes_budget']:g}-min budget)"
     qbp = " + QBP" if r["quantized_backprop"] else ""
     return (f"| {label} | `{r['model']}` | {r['network']} | `{r['weights']}`{qbp}"
-            f" | {ram['planned_bytes']:,} B of {ram['board_ram_bytes']:,} | {r['samples_trained']:,} "
+            f" | {ram['planned_bytes']:,} B of {ram.get('budget_bytes', ram['board_ram_bytes']):,}"
+            f"{'' if ram.get('fits', True) else ' (does NOT fit)'} | {r['samples_trained']:,} "
             f"({r['epochs_trained']:g} epochs){stop} | **{_pct(r['test_accuracy'])}** ({r['test_images']:,} images) "
             f"| {_minutes(r['train_wall_seconds'])} wall, {_minutes(r['train_cpu_seconds'])} CPU "
             f"| {r['train_samples_per_second_wall']:g} |")
 
 
+def _curve_images(r: dict[str, Any]) -> int:
+    """The test images of a run's learning-curve points (runs written before the field: their --curve-test)."""
+    if "curve_test_images" in r:
+        return int(r["curve_test_images"])
+    m = re.search(r"--curve-test (\d+)", r.get("command", ""))
+    return min(int(m.group(1)) if m else 1000, r["test_images"])
+
+
 def _curve(r: dict[str, Any]) -> str:
     pts = [f"{p['samples']:,}: {100 * p['test_accuracy']:.1f}%" for p in r["curve"]]
     sub = next((p for p in r["curve"] if "test_images" not in p), None)
-    head = f"first {min(1000, r['test_images']):,} test images, then all" if sub else "all test images"
+    head = f"first {_curve_images(r):,} test images, the last point all {r['test_images']:,}" if sub else \
+        "all test images"
     return f"{r['name']} ({head}): " + ", ".join(pts)
 
 
@@ -271,10 +341,6 @@ def render(runs: list[tuple[str, dict[str, Any]]], modes: list[dict[str, Any]] |
     notes = sorted({r["data_source"] for _, r in runs})
     lines += ["", "Data: " + "; ".join(notes) + ". **The CIFAR-10 copy is JPEG quality 75 (lossy)**: its figures are "
               "not directly comparable with published CIFAR-10 results."]
-    links = sorted({f"`{r['name']}`: {r['link_note']}" for _, r in runs if r.get("link_note")})
-    if links:
-        lines += ["", "Not yet on the link of this branch (the twin needs no link; the device needs multi-frame "
-                  "samples for these): " + "; ".join(links) + "."]
     if modes:
         lines += _modes_lines(modes)
     m = next(iter(r for _, r in runs), None) or next((r for r in modes or [] if "refused" not in r), None)
@@ -289,18 +355,41 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
     head = ok[0] if ok else None
     lines = ["", "### Every weight mode, with and without quantized back-propagation, same network", ""]
     if head is not None:
-        lines += [f"Network {head['network']} (`{head['model']}`), {head['samples_trained']:,} samples "
-                  f"({head['epochs_trained']:g} epochs) a row, tested on {head['test_images']:,} images; only "
+        upto = head.get("samples_requested", head["samples_trained"])
+        lines += [f"Network {head['network']} (`{head['model']}`), up to {upto:,} samples a row (`--minutes` may "
+                  f"stop a row earlier: see its samples), tested on {head['test_images']:,} images; only "
                   "`weights` and `quantized_backprop` differ (update rounding nearest where QBP is off).", ""]
-    lines += ["| weights | QBP | test accuracy (twin) | online training accuracy | planned RAM | training time |",
-              "|---|---|---|---|---|---|"]
+    lines += ["| weights | QBP | test accuracy | online training accuracy | samples trained | planned RAM "
+              "| training time |",
+              "|---|---|---|---|---|---|---|"]
     for r in modes:
         q = "on" if r["quantized_backprop"] else "off"
+        what = f"`{r['weights']}`" + (" (float reference)" if "method" in r else " (twin)")
         if "refused" in r:
-            lines.append(f"| `{r['weights']}` | {q} | not trainable in this version: {r['refused']} | - | - | - |")
+            lines.append(f"| {what} | {q} | not trainable in this version: {r['refused']} | - | - | - | - |")
         else:
-            lines.append(f"| `{r['weights']}` | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
-                         f" | {r['ram']['planned_bytes']:,} B | {_minutes(r['train_wall_seconds'])} wall |")
+            ram = "-" if r.get("ram") is None else f"{r['ram']['planned_bytes']:,} B"
+            lines.append(f"| {what} | {q} | {_pct(r['test_accuracy'])} | {_pct(r['online_train_accuracy'])}"
+                         f" | {r['samples_trained']:,} | {ram} | {_minutes(r['train_wall_seconds'])} wall |")
+    refs = [r for r in modes if "method" in r and "refused" not in r]
+    if refs:
+        lines += ["", f"Float reference rows: {refs[0]['method']}, the same layers, the same first "
+                  f"{refs[0]['samples_trained']:,} samples of the session order; tested with real W (float32) or the "
+                  "deterministic ternary weights (batch-norm statistics as collected in training, not recalibrated). "
+                  "The twin's conv layers have no bias, batch norm or float32 mode in "
+                  "this version, so the float32 figure of the same network comes from the reference (the goal, "
+                  "ternary + QBP within 1.5 points of float32, is checked below on both)."]
+    twins = [r for r in ok if r["weights"] in ("ternary", "ternary_det") and r["quantized_backprop"]
+             and "method" not in r]
+    f32 = next((r for r in refs if r["weights"] == "float32"), None)
+    ref_t = [r for r in refs if r["weights"] != "float32"]
+    if f32 is not None:
+        pairs = [("twin (integer, device arithmetic)", t) for t in twins] + [("float reference", t) for t in ref_t]
+        for label, t in pairs:
+            gap = 100 * (f32["test_accuracy"] - t["test_accuracy"])
+            lines.append(f"\nGoal, ternary + QBP within 1.5 points of float32: {label} `{t['weights']}` + QBP "
+                         f"{_pct(t['test_accuracy'])} vs float32 {_pct(f32['test_accuracy'])}: "
+                         f"{gap:+.2f} points, {'PASS' if gap <= 1.5 else 'MISS'}.")
     return lines
 
 

@@ -312,6 +312,5 @@ def test_model_file_names_the_colour_data_sets(tmp_path: Path, name: str) -> Non
     spec = load_model(tmp_path / "m.toml")
     assert spec.n_inputs == 192                                   # 8x8x3 after pool 4
     (tmp_path / "m.toml").write_text(text.replace("POOL", ""))
-    full = load_model(tmp_path / "m.toml")                        # 32x32x3 in u4: 1,536 bytes in sample parts
+    full = load_model(tmp_path / "m.toml")                          # full size: sent in sample parts
     assert full.n_inputs == 3072 and full.input_bytes == 1536
-

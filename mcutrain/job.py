@@ -213,11 +213,13 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
             raise McutrainError(f"the session in {resume_path} is finished already")
     # a model with frozen layers: their signs are baked into the firmware from the --init state (the state
     # file's bytes, every layer's latents); the twin starts from the same file
-    init_full = None
-    if init_path is not None and any(not getattr(la, "trainable", True) for la in spec.layers):
+    init_full = init_bytes = None
+    if init_path is not None:
         from .state.layout import read_state
 
-        init_full = read_state(spec, init_path).state
+        init_bytes = read_state(spec, init_path).state
+        if any(not getattr(la, "trainable", True) for la in spec.layers):
+            init_full = init_bytes
     proj, elf = build_project(spec, root, quiet, log, init_state=init_full)
     kwargs = session_inputs(spec, verify, digest_every, quiet, ds)
     if init_path is not None:
@@ -242,14 +244,21 @@ def run_train(model: Path, port: str | None = None, board: str | None = None, ve
             sf.save(session_path)
 
     kwargs.update(checkpoint_every=checkpoint_every, resume=resume, resume_phase=phase, on_checkpoint=on_checkpoint)
+    # before anything is streamed: the device's firmware is this model's, baked from the --init state when
+    # it has frozen layers (mcutrain/state/identity.py); later greetings expect the hash it sent
+    from .state.identity import check_device
+
     if port is not None:
         with DeviceLink.open(port) as link:
+            kwargs["model_hash"] = check_device(link, spec, init_path, init_bytes, "this `mcutrain train` session")
             res = run_session(link, reconnect=reopen_port(port), **kwargs)
         where = port
     else:
         emu = start_emulator(proj, elf)
         try:
             with DeviceLink.open(emu.url) as link:
+                kwargs["model_hash"] = check_device(link, spec, init_path, init_bytes,
+                                                    "this `mcutrain train` session")
                 res = run_session(link, reconnect=restart_emulator(emu), **kwargs)
         finally:
             emu.stop()

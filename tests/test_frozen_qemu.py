@@ -77,33 +77,68 @@ def test_frozen_fine_tuning_on_the_device_is_bit_exact(tmp_path: Path, no_qemu_l
 
 
 def test_frozen_state_round_trip_host_device_export(tmp_path: Path, no_qemu_left: None) -> None:
-    """The pretrained state baked into the firmware (`generate --init`) and sent (`train --init`'s `U`/`K`),
-    then `mcutrain export --init` twice: the state file's bytes come back identical; without --init the export
-    of a model with frozen layers is refused naming the fix, and writes nothing."""
+    """The pretrained state baked into the firmware (`mcutrain emulate --init STATE`, as `generate --init`) and
+    sent (`train --init`'s `U`/`K`), then `mcutrain export --init` twice: the state file's bytes come back
+    identical; without --init the export of a model with frozen layers is refused naming the fix, and writes
+    nothing. The firmware's hash (`I`) covers
+    the baked state: an export or a `train --port` session with another state file of the same network as --init
+    is refused before anything is read or streamed, naming both states' CRCs (exit 6), and writes nothing."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import zlib
+
     from mcutrain.host.link import DeviceLink
 
-    from mcutrain.job import build_project, load_data, load_spec, start_emulator
+    from mcutrain.job import load_data, load_spec
     from mcutrain.state.device import init_checkpoint
+    from mcutrain.state.identity import firmware_hash
     from mcutrain.state.layout import read_state
 
-    _, sent, frozen = _pretrained_and_frozen(tmp_path, "netduinoplus2", train=600, test=100)
+    learn, sent, frozen = _pretrained_and_frozen(tmp_path, "netduinoplus2", train=600, test=100)
+    other = tmp_path / "other.state"  # the same network pretrained from another seed (not in the model hash)
+    reseeded = tmp_path / "reseeded.toml"
+    reseeded.write_text(re.sub(r"seed = \d+", "seed = 12345", learn.read_text(), count=1))
+    res = CliRunner().invoke(main, ["pretrain", str(reseeded), "-o", str(other), "--json"])
+    assert res.exit_code == 0, res.output
     spec, ds = load_data(load_spec(frozen))
-    proj, elf = build_project(spec, tmp_path / "b", quiet=True, init_state=read_state(spec, sent).state)
+    crc_sent, crc_other = (f"{zlib.crc32(read_state(spec, p).state):08x}" for p in (sent, other))
+    assert crc_sent != crc_other
     ck = init_checkpoint(spec, sent, len(ds.y_train))
     got, again, refused = tmp_path / "got.state", tmp_path / "again.state", tmp_path / "refused.state"
-    emu = start_emulator(proj, elf)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # `mcutrain emulate --init`: the firmware baked from STATE, its UART on a TCP port
+    emu = subprocess.Popen([str(Path(sys.executable).parent / "mcutrain"), "emulate", str(frozen), "--listen",
+                            str(port), "--build-dir", str(tmp_path / "b"), "--init", str(sent)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        with DeviceLink.open(emu.url) as link:
-            link.hello(expected_hash=spec.model_hash())
+        url = emu.stdout.readline().strip()
+        assert url == f"socket://127.0.0.1:{port}", emu.stderr.read() if emu.poll() is not None else url
+        with DeviceLink.open(url) as link:
+            info = link.hello(expected_hash=firmware_hash(spec.model_hash(), read_state(spec, sent).state))
+            assert info.model_hash == spec.model_hash()[:8] + crc_sent  # the device's own `I`
             link.restore(spec.seed, len(ds.y_train), 0, 0, ck.state, ck.record)
-        res = CliRunner().invoke(main, ["export", str(frozen), "--port", emu.url, "-o", str(refused)])
+        res = CliRunner().invoke(main, ["export", str(frozen), "--port", url, "-o", str(refused)])
         assert res.exit_code != 0 and "--init" in res.output and "frozen" in res.output, res.output
+        res = CliRunner().invoke(main, ["export", str(frozen), "--port", url, "-o", str(refused),
+                                        "--init", str(other)])
+        assert res.exit_code == 6 and crc_sent in res.output and crc_other in res.output, res.output
+        res = CliRunner().invoke(main, ["train", str(frozen), "--port", url, "--init", str(other), "--verify",
+                                        "--build-dir", str(tmp_path / "b2"), "--export", str(refused), "-q"])
+        assert res.exit_code == 6 and crc_sent in res.output and crc_other in res.output, res.output
+        assert str(other) in res.output and "--init" in res.output, res.output
         for out in (got, again):
-            res = CliRunner().invoke(main, ["export", str(frozen), "--port", emu.url, "-o", str(out),
+            res = CliRunner().invoke(main, ["export", str(frozen), "--port", url, "-o", str(out),
                                             "--init", str(sent)])
             assert res.exit_code == 0, res.output
     finally:
-        emu.stop()
+        emu.send_signal(signal.SIGTERM)
+        _, err = emu.communicate(timeout=20)
+    assert emu.returncode == 0 and f"baked from {sent}" in err and spec.model_hash()[:8] + crc_sent in err, err
     assert not refused.exists()
     a, b = read_state(spec, sent), read_state(spec, got)
     assert b.state == a.state and len(ck.state) < len(a.state)

@@ -63,6 +63,9 @@ def generate(model: Path, out: Path | None, board: str | None, library: Path | N
     if "init_state" in flash:
         click.echo(f"baked state: {init_path} (CRC-32 {flash['init_state']['state_file_crc32']}), "
                    f"{flash['init_state']['bytes']} bytes copied into the state at each session start")
+        click.echo(f"firmware hash {proj.generated.manifest['firmware_hash']} (the model hash's first 8 characters, "
+                   "then the baked state's CRC-32; sent in `I`): a session with frozen layers checks it against "
+                   "its --init")
     click.echo(f"build: cd {root} && mcutrain pio run -e {proj.board.pio_env} [-t upload]")
 
 

@@ -24,16 +24,31 @@ from .common import fail
 @click.option("--listen", "listen", type=int, required=True, help="TCP port for the board's UART (127.0.0.1).")
 @click.option("--build-dir", type=click.Path(path_type=Path), default=None,
               help="Where to generate and build (default: build/<model name>).")
-def emulate(model: Path, board: str | None, listen: int, build_dir: Path | None) -> None:
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="Bake this state file into the firmware (`mcutrain generate --init`): needed for a model with "
+                   "frozen layers; sessions with it then need the same --init (the firmware's hash covers it).")
+def emulate(model: Path, board: str | None, listen: int, build_dir: Path | None, init_path: Path | None) -> None:
     """Build MODEL's firmware if needed and run the emulated board with its UART on 127.0.0.1:PORT.
 
     Then `mcutrain train MODEL --port socket://127.0.0.1:PORT` talks to it as to a real port.
     Runs until Ctrl-C or SIGTERM; QEMU is always ended.
     """
-    from ..job import build_firmware, start_emulator
+    from ..job import build_firmware, build_project, load_data, load_spec, project_root, start_emulator
+    from ..state.identity import firmware_hash
 
+    init_state = None
     try:
-        spec, proj, elf = build_firmware(model, board, build_dir, log=lambda s: click.echo(s, err=True))
+        if init_path is None:
+            spec, proj, elf = build_firmware(model, board, build_dir, log=lambda s: click.echo(s, err=True))
+        else:
+            from ..state.layout import read_state
+
+            spec = load_spec(model, board)
+            if spec.n_inputs is None:
+                spec, _ = load_data(spec)
+            init_state = read_state(spec, init_path).state
+            proj, elf = build_project(spec, project_root(spec, build_dir), log=lambda s: click.echo(s, err=True),
+                                      init_state=init_state)
         emu = start_emulator(proj, elf, port=listen)
     except McutrainError as exc:
         fail(exc)
@@ -45,7 +60,9 @@ def emulate(model: Path, board: str | None, listen: int, build_dir: Path | None)
     old = signal.signal(signal.SIGTERM, on_term)
     try:
         click.echo(f"emulating {proj.board.name} (qemu -M {proj.board.qemu_machine}, pid {emu.pid}) with "
-                   f"firmware for model {spec.model_hash()}", err=True)
+                   f"firmware for model {spec.model_hash()}"
+                   + (f", baked from {init_path} (firmware hash {firmware_hash(spec.model_hash(), init_state)})"
+                      if init_state is not None else ""), err=True)
         click.echo(f"UART on {emu.url}  - Ctrl-C to stop", err=True)
         click.echo(emu.url)  # stdout: for scripts
         sys.stdout.flush()

@@ -12,6 +12,7 @@ from .. import __version__
 from ..arith.plan import ArithPlan, PlanError, plan_from_spec
 from ..build.boards import board_for
 from ..errors import McutrainError
+from ..state.identity import firmware_hash
 from .memory import MemoryPlan, ModelTooLargeError, check_fits, freezing_saved, freezing_summary, plan_flash
 from .render import RenderInputs, render_sources, write_sources
 from .stack import StackEstimateError, estimate_firmware_stack
@@ -113,8 +114,10 @@ def generate(spec: Any, out_dir: Path, init_state: bytes | None = None) -> Gener
     plan = arith_plan(spec)
     board = board_for(spec.board, getattr(spec, "ram_budget", None))
     memory = check_fits(plan, board, spec.layers, spec.input_bytes)
+    # a baked firmware's hash covers the state baked into it (mcutrain/state/identity.py)
+    fw_hash = firmware_hash(spec.model_hash(), init_state)
     files = render_sources(RenderInputs(
-        plan=plan, model_name=spec.name, model_hash=spec.model_hash(),
+        plan=plan, model_name=spec.name, model_hash=fw_hash,
         encoding=spec.data.encoding, input_bytes=spec.input_bytes, init_state=init_state))
     write_sources(files, out_dir)
     stack = stack_estimate(out_dir, board)
@@ -125,6 +128,7 @@ def generate(spec: Any, out_dir: Path, init_state: bytes | None = None) -> Gener
     manifest = {
         "generator": f"mcutrain {__version__}",
         "model_hash": spec.model_hash(),
+        "firmware_hash": fw_hash,   # what `I` sends and the flash store keys with: model_hash unless baked
         "model": spec.to_dict(),
         "board": board.name,
         "ram": {

@@ -40,6 +40,13 @@ def init_checkpoint(spec: Any, path: Path, samples_per_epoch: int) -> Any:
     return Checkpoint(state, m.CheckpointRecord(0, 0, 0, zlib.crc32(state), save_sched(net)))
 
 
+def _base_missing(spec: Any) -> sfile.StateFileError:
+    return sfile.StateFileError(
+        f"model {spec.name} has frozen layers, whose latents are not on the device (only their signs, in "
+        "flash): give the state file its firmware was generated from (--init STATE); the export keeps its "
+        "frozen latents beside the device's trainable layers")
+
+
 def _file_of_device_state(spec: Any, data: bytes, base: bytes | None, where: str) -> bytes:
     """The state file's bytes of a device's state bytes: the same, or for a model with frozen layers the
     device's trainable part beside ``base``'s frozen latents (the state the firmware was generated from)."""
@@ -54,10 +61,7 @@ def _file_of_device_state(spec: Any, data: bytes, base: bytes | None, where: str
     if plan.first_trainable == 0:
         return data
     if base is None:
-        raise sfile.StateFileError(
-            f"model {spec.name} has frozen layers, whose latents are not on the device (only their signs, in "
-            "flash): give the state file its firmware was generated from (--init STATE); the export keeps its "
-            "frozen latents beside the device's trainable layers")
+        raise _base_missing(spec)
     return merge_device_state(plan, base, data)
 
 
@@ -77,10 +81,15 @@ def export_state(spec: Any, port: str, out: Path, base: Path | None = None) -> s
     (only when all of it arrived and checked); ``base``: the state file the firmware was generated from
     (`--init`), needed for a model with frozen layers."""
     from ..host.link import DeviceLink
+    from .identity import check_device
 
     base_state = read_state(spec, base).state if base is not None else None
+    if base_state is None and any(not getattr(la, "trainable", True) for la in spec.layers):
+        raise _base_missing(spec)  # before connecting
     with DeviceLink.open(port) as link:
-        link.hello(expected_hash=spec.model_hash())
+        # the firmware is this model's and, with frozen layers, baked from ``base`` (whose frozen latents the
+        # export keeps): checked before the state is read (mcutrain/state/identity.py)
+        check_device(link, spec, base, base_state, "`mcutrain export --init`")
         sf = read_device_state(spec, link, base_state)
     sf.write(out)
     return sf

@@ -52,14 +52,17 @@ def device_run(model: Path, state: Path, prefix: int, test: int, workdir: Path) 
     return r
 
 
-def device_note(r: dict, prefix: int, test: int, model: Path, state: Path) -> str:
+def device_note(r: dict, prefix: int, test: int, model: Path, state: Path, seed: int) -> str:
     return (f"On the emulated board (netduinoplus2, QEMU): `mcutrain train {model.name} --init {state} --verify` "
             f"with train_samples = {prefix}, test_samples = {test} (the first {prefix} images of the shard, the "
-            f"session's own order for seed 1 of the model file; the twin figures above use the whole shard): "
+            f"session's own order for the model file's seed {seed}; the twin figures above use the whole shard): "
             f"bit-exact: {'yes' if r.get('bit_exact') else 'NO'} ({r.get('digests_checked')} digests, the test "
             f"predictions, the final weights); device test accuracy {r.get('test_accuracy', 0) * 100:.2f}% on "
-            f"{test} images (twin {r.get('twin_test_accuracy', 0) * 100:.2f}%); wall time "
-            f"{r['wall_total_seconds']:.0f} s with build and twin ({r.get('wall_seconds', 0):.0f} s the session).")
+            f"{test} images (twin {r.get('twin_test_accuracy', 0) * 100:.2f}%); "
+            f"training {r.get('train_seconds', 0):.0f} s "
+            f"({r.get('train_samples_per_second', 0):.1f} samples/s), evaluation {r.get('eval_seconds', 0):.0f} s, "
+            f"wall {r['wall_total_seconds']:.0f} s with build and twin; {r.get('link_bytes', 0)} bytes over the "
+            "link.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.device:
         r = device_run(a.model, a.state, a.device, a.device_test, a.state.parent / "device")
         note = device_note(r, a.device, a.device_test, a.model, a.state.relative_to(ROOT)
-                           if a.state.is_relative_to(ROOT) else a.state)
+                           if a.state.is_relative_to(ROOT) else a.state, spec.seed)
         print(note, file=sys.stderr)
     args = " ".join(argv if argv is not None else sys.argv[1:])
     body = cf.render(p, f"MCUTRAIN_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/cifar_finetune.py {args}",

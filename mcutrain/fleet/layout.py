@@ -139,7 +139,8 @@ def load_twin_state(net: Any, state: bytes) -> None:
         lp = layer.layer
         if f"l{lp.index}.W" not in arrays:
             continue  # a frozen layer, loaded from a device state: its signs stay
-        layer.W = arrays[f"l{lp.index}.W"].reshape(lp.n_in, lp.n_out).copy()
+        # dense (n_in, n_out), conv (k, k, C_in, C_out): the layer's own shape
+        layer.W = arrays[f"l{lp.index}.W"].reshape(layer.W.shape).copy()
         if lp.bias:
             layer.b = arrays[f"l{lp.index}.b"].copy()
         if layer.bn is not None:

@@ -50,3 +50,27 @@ def test_cnn_state_layout_splits_into_the_twins_arrays(name: str, tmp_path: Path
         assert parts[key].tolist() == np.asarray(arr).reshape(-1).tolist(), key
     if name == "mnist_cnn_bn.toml":
         assert {"l0.bn.lg", "l1.bn.lg", "l1.bn.mu"} <= set(parts) and "l2.W" not in parts
+
+
+def test_a_cnn_state_with_learned_gammas_loads_into_a_fresh_twin(tmp_path: Path) -> None:
+    """load_twin_state (train --init, fleet rounds, cifar-finetune) restores a conv batch norm's statistics and
+    learned log2 gammas: a fresh twin loaded with a trained twin's state has the same state bytes """
+    from mcutrain.fleet.layout import load_twin_state
+
+    plan = plan_from_spec(load_model(EXAMPLES / "mnist_cnn_bn.toml"))
+    rng = np.random.default_rng(2)
+    xs = [rng.integers(0, 2, plan.n_inputs) << plan.act_frac for _ in range(20)]
+    ys = [int(y) for y in rng.integers(0, 10, 20)]
+    a = TwinNetwork(plan)
+    a.start(5, 40)
+    for x, y in zip(xs, ys, strict=True):
+        a.train_step(x, y)
+    state = a.state_bytes()
+    lg = [layer.bn.lg.copy() for layer in a.layers if getattr(layer, "bn", None) is not None]
+    assert any(np.any(g != lg[0].flat[0]) for g in lg) or any(np.any(g != 0) for g in lg)  # not all at start
+    b = TwinNetwork(plan)
+    b.start(9, 40)                   # other draws: every loaded value must come from the state
+    load_twin_state(b, state)        # raised LayoutError before the gammas were restored
+    assert b.state_bytes() == state
+    assert [layer.bn.lg.tolist() for layer in b.layers if getattr(layer, "bn", None) is not None] == \
+        [g.tolist() for g in lg]

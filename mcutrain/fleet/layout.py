@@ -147,5 +147,7 @@ def load_twin_state(net: Any, state: bytes) -> None:
             layer.bn.mu = arrays[f"l{lp.index}.bn.mu"].copy()
             layer.bn.dev = arrays[f"l{lp.index}.bn.dev"].copy()
             layer.bn.beta = arrays[f"l{lp.index}.bn.beta"].copy()
+            if f"l{lp.index}.bn.lg" in arrays:  # conv2d batch norm's learned log2 gammas
+                layer.bn.lg = arrays[f"l{lp.index}.bn.lg"].copy()
     if net.state_bytes() != state:  # pragma: no cover - a layout bug
         raise LayoutError("the twin's state after loading differs from the state loaded")

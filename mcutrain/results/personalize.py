@@ -164,7 +164,8 @@ def render(p: Personalization, command: str) -> str:
         "Last layer only: the hidden layer frozen (`trainable = false`), the packed signs of its pretrained "
         "latents, only the output layer learning; computed by the twin, which the generated C's frozen layers "
         "match bit for bit (tests/test_frozen_qemu.py; on the device: `mcutrain train TUNE --init STATE` with "
-        "trainable = false). Not measured yet: CIFAR-10 classes learned on the device.",
+        "trainable = false). CIFAR-10 classes learned on the device: section \"CIFAR-10 classes 8-9 learned on "
+        "the device that pretraining never saw\" (bench/cifar_finetune.py).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -153,13 +153,13 @@ def test_a_conv_batch_norm_whose_backward_shift_overflows_is_refused_naming_the_
 def test_conv_bias_and_batch_norm_firmware_has_no_multiply(tmp_path: Path) -> None:
     """The ARM build of a CNN with a conv bias and a conv batch norm with a learned gamma: no multiply or divide
     instruction and no helper call in any training or inference function (mcutrain.build.mulcheck)."""
-    from test_conv_mulcheck import CONV_MODEL
+    from test_conv_mulcheck import conv_model
 
     from mcutrain.build.mulcheck import check_elf
     from mcutrain.build.project import build, write_project
     from mcutrain.data import load_dataset
 
-    text = CONV_MODEL.format(weights="ternary").replace('padding = "valid"\n', 'padding = "valid"\nbias = true\n', 1)
+    text = conv_model("ternary").replace('padding = "valid"\n', 'padding = "valid"\nbias = true\n', 1)
     text = text.replace('padding = "same"\n', 'padding = "same"\nbatch_norm = true\n', 1)
     p = tmp_path / "conv.toml"
     p.write_text(text)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcutrain.arith.modes import WEIGHT_MODES
+from mcutrain.bench.conv import SMALL_CNN_TEMPLATE
 from mcutrain.build.boards import get_board
 from mcutrain.build.mulcheck import check_elf
 from mcutrain.build.project import build, write_project
@@ -23,61 +24,7 @@ from mcutrain.model import check_against_data, load_model
 
 # 14x14 MNIST (pool = 2): conv 3x3 stride 2 (-> 6x6x4), conv 3x3 same (-> 6x6x4, with a backward pass), 2x2
 # max-pool (-> 3x3x4), flatten, dense 10; 8-bit latent weights: small enough for the 16 KB micro:bit and the
-# 8 KB Nucleo-L053R8.
-SMALL_CNN = """
-[model]
-name = "conv-{board}"
-board = "{board}"
-seed = 3
-
-[data]
-dataset = "mnist"
-encoding = "bits"
-pool = 2
-train_samples = 200
-test_samples = 100
-
-[[layers]]
-kind = "conv2d"
-height = 14
-width = 14
-channels = 1
-filters = 4
-kernel = 3
-stride = 2
-padding = "valid"
-
-[[layers]]
-kind = "conv2d"
-height = 6
-width = 6
-channels = 4
-filters = {filters}
-kernel = 3
-padding = "same"
-
-[[layers]]
-kind = "maxpool"
-height = 6
-width = 6
-channels = {filters}
-
-[[layers]]
-kind = "flatten"
-
-[[layers]]
-kind = "dense"
-units = 10
-
-[training]
-weights = "{weights}"
-quantized_backprop = {qbp}
-qbp_exponent_range = [-4, 3]
-learning_rate = -7
-
-[arithmetic]
-latent_bits = 8
-"""
+# 8 KB Nucleo-L053R8 (mcutrain/bench/conv.py's template, which the benchmark's cnn-14x14 rows use too).
 
 INTEGER_MODES = [w for w in WEIGHT_MODES if w != "float32"]
 BOARDS = ["microbit", "nucleo_l053r8", "netduinoplus2", "mps2-an505"]
@@ -85,7 +32,8 @@ BOARDS = ["microbit", "nucleo_l053r8", "netduinoplus2", "mps2-an505"]
 
 def _model(tmp_path: Path, board: str, weights: str, *, filters: int = 4, qbp: bool = True) -> Path:
     p = tmp_path / f"conv-{board}-{weights}.toml"
-    p.write_text(SMALL_CNN.format(board=board, weights=weights, filters=filters, qbp="true" if qbp else "false"))
+    p.write_text(SMALL_CNN_TEMPLATE.format(name=f"conv-{board}", board=board, weights=weights, filters=filters,
+                                          qbp="true" if qbp else "false"))
     return p
 
 

@@ -14,62 +14,23 @@ from mcutrain.build.project import build, write_project
 from mcutrain.data import load_dataset
 from mcutrain.model import check_against_data, load_model
 
-CONV_MODEL = """
-[model]
-name = "conv"
-board = "netduinoplus2"
-seed = 3
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist_cnn.toml"
 
-[data]
-dataset = "mnist"
-encoding = "bits"
-train_samples = 200
-test_samples = 100
 
-[[layers]]
-kind = "conv2d"
-height = 28
-width = 28
-channels = 1
-filters = 4
-kernel = 3
-stride = 2
-padding = "valid"
-
-[[layers]]
-kind = "conv2d"
-height = 13
-width = 13
-channels = 4
-filters = 4
-kernel = 3
-padding = "same"
-
-[[layers]]
-kind = "maxpool"
-height = 13
-width = 13
-channels = 4
-
-[[layers]]
-kind = "flatten"
-
-[[layers]]
-kind = "dense"
-units = 10
-
-[training]
-weights = "{weights}"
-quantized_backprop = true
-qbp_exponent_range = [-4, 3]
-learning_rate = -7
-"""
+def conv_model(weights: str) -> str:
+    """examples/mnist_cnn.toml in another weight mode, with fewer samples (the build needs only the data's shape)."""
+    text = EXAMPLE.read_text()
+    for old, new in (('weights = "ternary"', f'weights = "{weights}"'), ("train_samples = 2000", "train_samples = 200"),
+                     ("test_samples = 500", "test_samples = 100")):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
 
 
 @pytest.mark.parametrize("weights", ["binary", "sign", "ternary", "ternary_det"])
 def test_conv_firmware_has_no_multiply(tmp_path: Path, weights: str) -> None:
     p = tmp_path / "conv.toml"
-    p.write_text(CONV_MODEL.format(weights=weights))
+    p.write_text(conv_model(weights))
     spec = load_model(p)
     ds = load_dataset(spec.data)
     proj = write_project(check_against_data(spec, ds.x_train.shape[1], ds.n_classes), tmp_path / "proj")

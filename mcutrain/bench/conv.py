@@ -33,11 +33,11 @@ SECTION = "conv rows (issue 12)"
 BEGIN, END = f"<!-- BEGIN {SECTION} -->", f"<!-- END {SECTION} -->"
 DEFAULT_CONV_SAMPLES = 5
 
-SMALL_CNN = """# 14x14 MNIST (pool = 2): conv 3x3 stride 2 (-> 6x6x4), conv 3x3 same (-> 6x6x4), 2x2 max-pool
+SMALL_CNN_TEMPLATE = """# 14x14 MNIST (pool = 2): conv 3x3 stride 2 (-> 6x6x4), conv 3x3 same (-> 6x6x4), 2x2 max-pool
 # (-> 3x3x4), flatten, dense 10; 8-bit latents: fits the 16 KB micro:bit (as in tests/test_conv_boards.py).
 [model]
-name = "cnn-14x14"
-board = "netduinoplus2"
+name = "{name}"
+board = "{board}"
 seed = 3
 
 [data]
@@ -62,7 +62,7 @@ kind = "conv2d"
 height = 6
 width = 6
 channels = 4
-filters = 4
+filters = {filters}
 kernel = 3
 padding = "same"
 
@@ -70,7 +70,7 @@ padding = "same"
 kind = "maxpool"
 height = 6
 width = 6
-channels = 4
+channels = {filters}
 
 [[layers]]
 kind = "flatten"
@@ -80,14 +80,16 @@ kind = "dense"
 units = 10
 
 [training]
-weights = "ternary"
-quantized_backprop = true
+weights = "{weights}"
+quantized_backprop = {qbp}
 qbp_exponent_range = [-4, 3]
 learning_rate = -7
 
 [arithmetic]
 latent_bits = 8
 """
+SMALL_CNN = SMALL_CNN_TEMPLATE.format(name="cnn-14x14", board="netduinoplus2", filters=4, weights="ternary",
+                                     qbp="true")
 
 
 @dataclass(frozen=True)

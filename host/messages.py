@@ -13,13 +13,16 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..data.encoding import PART_BYTES as _PART_BYTES
+from ..data.encoding import PIECE_MAX, sample_part_count
 from ..errors import ProtocolError
 
 PROTO_VERSION = 3
 
 # Samples larger than one frame (docs/protocol.md, "Samples larger than one frame").
-TAIL_MAX = 251  #: sample bytes a `T` frame carries (255 - type, seq, label)
-PART_BYTES = 250  #: sample bytes of each `Q` (sample part) frame (255 - type, seq, offset)
+# the split rule is the encoding module's (one definition; it also counts the bytes on the wire)
+TAIL_MAX = PIECE_MAX  #: sample bytes a `T` frame carries (255 - type, seq, label): 251
+PART_BYTES = _PART_BYTES  #: sample bytes of each `Q` (sample part) frame (255 - type, seq, offset): 250
 MAX_SAMPLE_BYTES = 65535  #: a part's offset is a u16
 
 # Cadences of the periodic device messages.
@@ -170,7 +173,7 @@ def sample_parts(n: int) -> int:
     """How many `Q` frames a sample of ``n`` bytes travels in before its `T`/`E` (0 if it fits one frame)."""
     if not 1 <= n <= MAX_SAMPLE_BYTES:
         raise ValueError(f"a sample must have 1..{MAX_SAMPLE_BYTES} bytes, got {n}")
-    return 0 if n <= TAIL_MAX else (n - 1) // PART_BYTES
+    return sample_part_count(n)
 
 
 def frames_per_sample(n: int) -> int:

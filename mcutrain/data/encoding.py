@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from ..model.spec import ENCODINGS, input_bytes
 
 __all__ = ["ENCODINGS", "decode", "decode_images", "encode", "encode_images", "input_bytes",
-           "link_samples_per_second", "sample_pieces", "wire_bytes_per_sample"]
+           "link_samples_per_second", "sample_part_count", "sample_pieces", "wire_bytes_per_sample"]
 
 FRAME_PAYLOAD_MAX = 255
 """docs/protocol.md, Framing: a frame's payload (type and body) is at most 255 bytes."""
@@ -43,9 +43,15 @@ PART_BYTES = FRAME_PAYLOAD_MAX - Q_HEADER
 """Sample bytes of each Q frame (250); host/messages.py PART_BYTES."""
 
 
+def sample_part_count(nb: int) -> int:
+    """How many Q frames an ``nb``-byte sample travels in before its T/E (0 if it fits one frame): the split
+    rule of docs/protocol.md, "Samples larger than one frame" (host/messages.py sends by it)."""
+    return 0 if nb <= PIECE_MAX else (nb - 1) // PART_BYTES
+
+
 def sample_pieces(nb: int) -> list[tuple[int, int]]:
     """(header bytes, sample bytes) of each data frame of an ``nb``-byte sample: its Q parts, then the T."""
-    parts = 0 if nb <= PIECE_MAX else (nb - 1) // PART_BYTES
+    parts = sample_part_count(nb)
     return [(Q_HEADER, PART_BYTES)] * parts + [(T_HEADER, nb - parts * PART_BYTES)]
 
 _MIN_FRAC = {"bits": 0, "u4": 4, "u8": 8}

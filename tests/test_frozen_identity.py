@@ -52,6 +52,11 @@ def _generate(model: Path, out: Path, init: Path | None) -> dict[str, Any]:
     found = re.search(r'#define MT_MODEL_HASH\s+"([0-9a-f]{16})"', header)
     assert found is not None, header
     assert found.group(1) == man["firmware_hash"]  # what `I` sends is what the manifest says
+    # the files' opening comment names the hash for what it is (a baked firmware's is not the model hash)
+    first = "Firmware hash " if init else "Model hash "
+    for name in ("mt_model.h", "mt_model.c"):
+        text = (out / "generated" / name).read_text()
+        assert f" * {first}{man['firmware_hash']}" in text.splitlines()[1], name
     return man
 
 

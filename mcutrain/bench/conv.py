@@ -188,6 +188,15 @@ def _weight_uses(plan: Any) -> tuple[int, int, int]:
     return weights, uses, mults
 
 
+def sample_buffer(m: Any, n_bytes: int) -> int:
+    """Where an encoded sample is written for a call: the counter's argument area when it fits (512 bytes), else
+    the firmware's own sample buffer (firmware/core/main.c's ``sample``, where the device assembles a sample from
+    its ``Q`` parts: a 32x32x3 ``u4`` image is 1,536 bytes)."""
+    from .counter import ARG_AREA
+
+    return int(m.arg_area) if n_bytes <= ARG_AREA else int(m.address_of("sample"))
+
+
 def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLES,
                   log: Callable[[str], None] = print) -> ConvResult | ConvSkip:
     from ..arith.plan import plan_from_spec
@@ -218,20 +227,21 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
     x_tr, y_tr, x_te = encode(ds.x_train[:n], enc, thr), ds.y_train[:n], encode(ds.x_test[:n], enc, thr)
     spe = len(ds.y_train)
     m = Machine(elf, proj.board, hook="block")
+    buf = sample_buffer(m, x_tr.shape[1])
     m.call("mt_session_start", spec.seed, spe)
     train, cycles, infer, preds, inf_preds = [], [], [], [], []
     prof = iprof = None
     for i in range(n):
-        m.write(m.arg_area, x_tr[i].tobytes())
-        r = m.call("mt_train_step", m.arg_area, int(y_tr[i]))
+        m.write(buf, x_tr[i].tobytes())
+        r = m.call("mt_train_step", buf, int(y_tr[i]))
         train.append(r.instructions)
         cycles.append(m.cycles(r.profile)[0])
         preds.append(r.ret & 0xFF)
         prof = r.profile if prof is None else prof.merge(r.profile)
     state_ptr = m.call("mt_state_bytes", count=False).ret
     for i in range(n):
-        m.write(m.arg_area, x_te[i].tobytes())
-        r = m.call("mt_infer", m.arg_area)
+        m.write(buf, x_te[i].tobytes())
+        r = m.call("mt_infer", buf)
         infer.append(r.instructions)
         inf_preds.append(r.ret & 0xFF)
         iprof = r.profile if iprof is None else iprof.merge(r.profile)

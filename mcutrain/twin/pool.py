@@ -1,4 +1,5 @@
-"""Twins of the spatial kinds without weights: templates/layers/maxpool.c.j2 and flatten.c.j2, same steps."""
+"""Twins of the spatial kinds without weights: templates/layers/maxpool.c.j2, global_avg_pool.c.j2 and flatten.c.j2,
+same steps."""
 
 from __future__ import annotations
 
@@ -37,6 +38,32 @@ class MaxPoolTwin(TwinLayer):
         batch = xb.ndim == 2
         y, _ = conv_ops.maxpool2_forward(xb.reshape(((len(xb),) if batch else ()) + self._shape()))
         return y.reshape((len(xb), -1) if batch else -1)
+
+
+@register_twin("global_avg_pool")
+class GlobalAvgPoolTwin(TwinLayer):
+    def _shape(self) -> tuple[int, int, int]:
+        return self.layer.height, self.layer.width, self.layer.channels
+
+    def forward_train(self, x: np.ndarray, rng: XorShiftStream) -> np.ndarray:
+        """l<k>_forward_train: shift_round(sum over the positions, -g) per channel (H W = 2^g)."""
+        self._x = np.asarray(x, np.int64).reshape(self._shape())
+        return conv_ops.global_avgpool_forward(self._x)
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        """l<k>_backward: shift_round(d, -g) to every position of the channel, 0 where the input was 0."""
+        g = conv_ops.global_avgpool_backward(np.asarray(d, np.int64), self._shape())
+        return np.where(self._x != 0, g, 0).reshape(-1)
+
+    def train_backward(self, delta: np.ndarray, rng: XorShiftStream, lr_exp: int,
+                       need_input_error: bool) -> np.ndarray | None:
+        return self.backward(delta) if need_input_error else None
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """l<k>_infer: as the forward pass."""
+        xb = np.asarray(x, np.int64)
+        batch = xb.ndim == 2
+        return conv_ops.global_avgpool_forward(xb.reshape(((len(xb),) if batch else ()) + self._shape()))
 
 
 @register_twin("flatten")

@@ -79,8 +79,10 @@ class MaxPoolPlan(LayerPlan):
 @register_plan
 @dataclass(frozen=True)
 class GlobalAvgPoolPlan(LayerPlan):
-    """(H, W, C) -> C: ``y[c] = shift_round(sum_p x[p][c], -g)`` with ``H W = 2^g``; backward
-    ``shift_round(d[c], -g)`` to every position of the channel, 0 where the input was 0 (the ReLU mask below)."""
+    """(H, W, C) -> C, the mean of each channel over its ``A = H W`` positions, rounded half up:
+    ``y[c] = shift_round(sum_p x[p][c], -g)`` when ``A = 2^g``, else ``floor((2 sum + A) / (2 A))`` by binary long
+    division (shifts and subtractions); backward the same rounding of ``d[c] / A`` to every position of the channel,
+    0 where the input was 0 (the ReLU mask below). docs/arithmetic.md, section 11."""
 
     kind: ClassVar[str] = "global_avg_pool"
     float32_baseline: ClassVar[bool] = True
@@ -97,14 +99,9 @@ class GlobalAvgPoolPlan(LayerPlan):
             raise PlanError(f"{where} input {h}x{w}x{c} = {h * w * c} values, but the layer before gives "
                             f"{ctx.n_in}; set height, width and channels to the shape of that output")
         area = h * w
-        if area & (area - 1):
-            lo = 1 << (area.bit_length() - 1)
-            raise PlanError(f"{where} over {h}x{w} = {area} positions: the mean is a shift only over a power of two "
-                            f"positions (this version has no other divisor); make the map {lo} or {2 * lo} "
-                            "positions (e.g. 4x4, 8x8: another padding, stride or a 2x2 maxpool before it)")
-        if area * ctx.in_max > ACC_LIMIT:
-            raise PlanError(f"{where}: the sum of {area} inputs up to {ctx.in_max} overflows int32; pool a smaller "
-                            "map (a 2x2 maxpool or a stride-2 conv before it)")
+        if area * (2 * ctx.in_max + 1) > ACC_LIMIT:
+            raise PlanError(f"{where}: the sum of {area} inputs up to {ctx.in_max} (doubled, for the rounding) "
+                            "overflows int32; pool a smaller map (a 2x2 maxpool or a stride-2 conv before it)")
         return cls(index=ctx.index, n_in=ctx.n_in, n_out=c, relu=False, height=h, width=w, channels=c,
                    in_max=ctx.in_max)
 
@@ -113,22 +110,43 @@ class GlobalAvgPoolPlan(LayerPlan):
         return self.height * self.width
 
     @property
+    def pow2(self) -> bool:
+        """The area is 2^g: the mean is a shift."""
+        return self.positions & (self.positions - 1) == 0
+
+    @property
     def log_positions(self) -> int:
-        """g with H W = 2^g: the shift of the mean (forward) and of the spread error (backward)."""
+        """g with H W = 2^g (the shift of a power-of-two area)."""
         return self.positions.bit_length() - 1
+
+    @property
+    def divisor(self) -> int:
+        """D = 2 A: the mean rounded half up is floor((2 v + A) / D)."""
+        return 2 * self.positions
+
+    @property
+    def div_steps(self) -> int:
+        """K: the long division tries D << K, ..., D << 0, enough for any dividend below 2^31 (D 2^(K+1) >= 2^31)."""
+        return 31 - self.divisor.bit_length()
+
+    def check(self, plan: Any) -> None:
+        if not self.pow2 and 2 * plan.err_max + 2 * self.positions > ACC_LIMIT:
+            raise PlanError(f"layers[{self.index}]: global_avg_pool: twice an error up to {plan.err_max} plus "
+                            f"{2 * self.positions} overflows int32; use fewer error bits")
 
     def out_max(self, act_max: int) -> int:
         return self.in_max  # a mean of values in [0, in_max], rounded: at most in_max
 
     def flash_bytes(self, plan: Any) -> int:
-        return 256
+        return 256 if self.pow2 else 384
 
     def template(self, plan: Any) -> str:
         return "layers/global_avg_pool.c.j2"
 
     def functions(self, plan: Any) -> tuple[list[str], list[str]]:
         L = f"l{self.index}"
-        return [f"{L}_forward_train"] + ([f"{L}_backward"] if self.index > 0 else []), [f"{L}_infer"]
+        div = [f"{L}_div"] if not self.pow2 and not plan.is_float else []
+        return [f"{L}_forward_train"] + ([f"{L}_backward"] if self.index > 0 else []) + div, [f"{L}_infer"] + div
 
     def backward_calls(self, plan: Any, x: str, d: str, d_in: str | None) -> list[str]:
         return [f"l{self.index}_backward({d}, {d_in});"] if d_in is not None else []  # nothing to update

@@ -153,6 +153,7 @@ class ConvResult:
     ram_use: int | None           # static + stack estimate (manifest ram.planned_use_bytes)
     twin_check: str
     by_function: list[tuple[str, int]] = field(default_factory=list)
+    infer_cycles: Stats | None = None   # ESTIMATE (the core's cycle table), as train_cycles
 
     @property
     def per_weight_use(self) -> float:
@@ -229,7 +230,7 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
     m = Machine(elf, proj.board, hook="block")
     buf = sample_buffer(m, x_tr.shape[1])
     m.call("mt_session_start", spec.seed, spe)
-    train, cycles, infer, preds, inf_preds = [], [], [], [], []
+    train, cycles, infer, icycles, preds, inf_preds = [], [], [], [], [], []
     prof = iprof = None
     for i in range(n):
         m.write(buf, x_tr[i].tobytes())
@@ -243,6 +244,7 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
         m.write(buf, x_te[i].tobytes())
         r = m.call("mt_infer", buf)
         infer.append(r.instructions)
+        icycles.append(m.cycles(r.profile)[0])
         inf_preds.append(r.ret & 0xFF)
         iprof = r.profile if iprof is None else iprof.merge(r.profile)
     assert prof is not None and iprof is not None
@@ -263,7 +265,7 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
         train=Stats.of(train), train_cycles=Stats.of(cycles), infer=Stats.of(infer), muldiv_executed=executed,
         static_findings=findings, static_functions=len(names), ram_planned=ram["planned_bytes"],
         ram_use=ram.get("planned_use_bytes"), twin_check="bit-exact" if ok else "DIFFERS",
-        by_function=m.by_function(prof).most_common(4))
+        by_function=m.by_function(prof).most_common(4), infer_cycles=Stats.of(icycles))
 
 
 def default_conv_cases(modes: Iterable[str] | None = None) -> list[ConvCase]:
@@ -366,10 +368,10 @@ def _float_ratios(results: list[ConvResult]) -> str:
     return "; ".join(out) + "." if out else "no float32 row ran."
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this section of ``path`` (between its markers), or append it."""
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace this section of ``path`` (between its markers, by default the conv rows'), or append it."""
     text = path.read_text() if path.is_file() else ""
-    pat = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+    pat = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     if pat.search(text):
         text = pat.sub(lambda _m: section, text, count=1)
     else:

@@ -145,26 +145,26 @@ class MaxPoolFloat32Twin(_NoWeights):
 
 @register_twin("global_avg_pool", float32=True)
 class GlobalAvgPoolFloat32Twin(_NoWeights):
-    def _scale(self) -> np.float32:
-        return F32(2.0 ** -self.layer.log_positions)  # type: ignore[attr-defined]
+    def _area(self) -> np.float32:
+        return F32(self.layer.positions)  # type: ignore[attr-defined]
 
     def _pool(self, x: np.ndarray) -> np.ndarray:
-        """(N, n_in) -> (N, C): each channel summed over the positions in (h, w) order from +0, times 2^-g."""
+        """(N, n_in) -> (N, C): each channel summed over the positions in (h, w) order from +0, then / A."""
         lp = self.layer
         xs = np.asarray(x, F32).reshape(len(x), lp.positions, lp.channels)  # type: ignore[attr-defined]
         terms = np.empty((lp.positions + 1, len(x), lp.channels), F32)  # type: ignore[attr-defined]
         terms[0] = ZERO                                          # the C's sum starts at +0
         terms[1:] = xs.transpose(1, 0, 2)
         s = np.add.accumulate(terms, axis=0)[-1]                 # sequential, in the positions' order
-        return (s * self._scale()).astype(F32)
+        return (s / self._area()).astype(F32)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._pool(np.asarray(x, F32)[None])[0]
 
     def backward(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """d[c] * 2^-g to every position of channel c, +0 where the input was 0."""
+        """d[c] / A to every position of channel c, +0 where the input was 0."""
         lp = self.layer
-        g = np.tile(np.asarray(d, F32) * self._scale(), lp.positions)  # type: ignore[attr-defined]
+        g = np.tile(np.asarray(d, F32) / self._area(), lp.positions)  # type: ignore[attr-defined]
         return np.where(np.asarray(x, F32).reshape(-1) != ZERO, g, ZERO).astype(F32)
 
     def infer(self, x: np.ndarray) -> np.ndarray:

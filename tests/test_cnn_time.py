@@ -54,3 +54,23 @@ def test_time_arithmetic_and_the_section(tmp_path: Path) -> None:
     write_section(out, text.replace("8.7 min", "8.8 min"), BEGIN, END)     # replaced, not appended twice
     got = out.read_text()
     assert got.count(BEGIN) == 1 and "kept" in got and "8.8 min" in got and "8.7 min" not in got
+
+
+def test_counting_the_cifar_example_through_the_sample_buffer(tmp_path: Path) -> None:
+    """A 1,536-byte CIFAR-10 sample does not fit the counter's 512-byte argument area: it goes into the firmware's
+    own sample buffer, and the counted run is bit-exact with the twin; the M0 build is refused (16 KB) and listed."""
+    import os
+
+    from mcutrain.bench.cnn_time import run_cnn_time
+
+    data = Path(os.environ.get("MCUTRAIN_DATA_DIR", "/nonexistent"))
+    if not (data / "cifar10_jpeg.npz").is_file() and not (data / "cifar-10-python.tar.gz").is_file():
+        pytest.skip("no CIFAR-10 in $MCUTRAIN_DATA_DIR")
+    out = tmp_path / "B.md"
+    rows, skips = run_cnn_time(out, tmp_path / "w", samples=1, keys=["cifar10-cnn"], log=lambda s: None)
+    assert [(r.result.board.name, r.result.twin_check) for r in rows] == [("netduinoplus2", "bit-exact")]
+    r = rows[0].result
+    assert r.train.mean > 1e6 and r.infer_cycles is not None and r.train_cycles.mean > r.infer_cycles.mean > 0
+    assert r.muldiv_executed == 0
+    assert [s.case.board for s in skips] == ["microbit"] and "16384 bytes" in skips[0].reason
+    assert f"{r.train.mean:,.0f}" in out.read_text()

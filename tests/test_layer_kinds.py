@@ -77,7 +77,7 @@ def test_a_kind_without_a_plan_is_a_plan_error_never_a_dense_layer(monkeypatch: 
                                                                       tmp_path: Path) -> None:
     layers = [MysterySpec(units=8), DenseLayerSpec(10, "linear")]
     with pytest.raises(PlanError, match=r"layers\[0\]: layer kind .mystery. has no arithmetic plan.*"
-                                        r"use one of conv2d, dense, flatten, maxpool"):
+                                        r"use one of conv2d, dense, flatten, global_avg_pool, maxpool"):
         make_plan(64, layers)
     # through a model file: the loader knows the kind, the planner does not -> a model-file error naming it
     monkeypatch.setitem(LAYER_KINDS, "mystery", type("M", (MysterySpec,), {

@@ -153,6 +153,7 @@ class ConvResult:
     ram_use: int | None           # static + stack estimate (manifest ram.planned_use_bytes)
     twin_check: str
     by_function: list[tuple[str, int]] = field(default_factory=list)
+    infer_cycles: Stats | None = None   # ESTIMATE (the core's cycle table), as train_cycles
 
     @property
     def per_weight_use(self) -> float:
@@ -188,6 +189,15 @@ def _weight_uses(plan: Any) -> tuple[int, int, int]:
     return weights, uses, mults
 
 
+def sample_buffer(m: Any, n_bytes: int) -> int:
+    """Where an encoded sample is written for a call: the counter's argument area when it fits (512 bytes), else
+    the firmware's own sample buffer (firmware/core/main.c's ``sample``, where the device assembles a sample from
+    its ``Q`` parts: a 32x32x3 ``u4`` image is 1,536 bytes)."""
+    from .counter import ARG_AREA
+
+    return int(m.arg_area) if n_bytes <= ARG_AREA else int(m.address_of("sample"))
+
+
 def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLES,
                   log: Callable[[str], None] = print) -> ConvResult | ConvSkip:
     from ..arith.plan import plan_from_spec
@@ -218,21 +228,23 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
     x_tr, y_tr, x_te = encode(ds.x_train[:n], enc, thr), ds.y_train[:n], encode(ds.x_test[:n], enc, thr)
     spe = len(ds.y_train)
     m = Machine(elf, proj.board, hook="block")
+    buf = sample_buffer(m, x_tr.shape[1])
     m.call("mt_session_start", spec.seed, spe)
-    train, cycles, infer, preds, inf_preds = [], [], [], [], []
+    train, cycles, infer, icycles, preds, inf_preds = [], [], [], [], [], []
     prof = iprof = None
     for i in range(n):
-        m.write(m.arg_area, x_tr[i].tobytes())
-        r = m.call("mt_train_step", m.arg_area, int(y_tr[i]))
+        m.write(buf, x_tr[i].tobytes())
+        r = m.call("mt_train_step", buf, int(y_tr[i]))
         train.append(r.instructions)
         cycles.append(m.cycles(r.profile)[0])
         preds.append(r.ret & 0xFF)
         prof = r.profile if prof is None else prof.merge(r.profile)
     state_ptr = m.call("mt_state_bytes", count=False).ret
     for i in range(n):
-        m.write(m.arg_area, x_te[i].tobytes())
-        r = m.call("mt_infer", m.arg_area)
+        m.write(buf, x_te[i].tobytes())
+        r = m.call("mt_infer", buf)
         infer.append(r.instructions)
+        icycles.append(m.cycles(r.profile)[0])
         inf_preds.append(r.ret & 0xFF)
         iprof = r.profile if iprof is None else iprof.merge(r.profile)
     assert prof is not None and iprof is not None
@@ -253,7 +265,7 @@ def run_conv_case(case: ConvCase, work: Path, samples: int = DEFAULT_CONV_SAMPLE
         train=Stats.of(train), train_cycles=Stats.of(cycles), infer=Stats.of(infer), muldiv_executed=executed,
         static_findings=findings, static_functions=len(names), ram_planned=ram["planned_bytes"],
         ram_use=ram.get("planned_use_bytes"), twin_check="bit-exact" if ok else "DIFFERS",
-        by_function=m.by_function(prof).most_common(4))
+        by_function=m.by_function(prof).most_common(4), infer_cycles=Stats.of(icycles))
 
 
 def default_conv_cases(modes: Iterable[str] | None = None) -> list[ConvCase]:
@@ -356,10 +368,10 @@ def _float_ratios(results: list[ConvResult]) -> str:
     return "; ".join(out) + "." if out else "no float32 row ran."
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this section of ``path`` (between its markers), or append it."""
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace this section of ``path`` (between its markers, by default the conv rows'), or append it."""
     text = path.read_text() if path.is_file() else ""
-    pat = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+    pat = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     if pat.search(text):
         text = pat.sub(lambda _m: section, text, count=1)
     else:

@@ -1,4 +1,5 @@
-"""Model file: the spatial layer kinds without weights, ``maxpool`` (2x2, stride 2) and ``flatten``.
+"""Model file: the spatial layer kinds without weights, ``maxpool`` (2x2, stride 2), ``global_avg_pool`` and
+``flatten``, and ``conv2d``.
 
 Activations are (H, W, C) with channels innermost (docs/arithmetic.md, section 11), so a flattened map is
 the same words in the same order: ``flatten`` only marks where the spatial part of a network ends.
@@ -41,6 +42,31 @@ class MaxPoolLayerSpec(LayerSpec):
 
     def out_features(self, in_features: int) -> int:
         return (self.height // 2) * (self.width // 2) * self.channels
+
+
+@register_layer
+@dataclass(frozen=True)
+class GlobalAvgPoolLayerSpec(LayerSpec):
+    """(H, W, C) -> C: each channel's mean over the H W positions (a shift: H W a power of two; the planner
+    refuses other areas, naming the layer)."""
+
+    kind: ClassVar[str] = "global_avg_pool"
+    keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels")
+
+    height: int
+    width: int
+    channels: int = 1
+
+    @classmethod
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> GlobalAvgPoolLayerSpec | None:
+        h = table.integer("height", lo=1, hi=MAX_SIDE)
+        w = table.integer("width", lo=1, hi=MAX_SIDE)
+        c = table.integer("channels", 1, lo=1, hi=MAX_CHANNELS)
+        table.finish(cls.keys)
+        return None if h is None or w is None or c is None else cls(height=h, width=w, channels=c)
+
+    def out_features(self, in_features: int) -> int:
+        return self.channels
 
 
 @register_layer

@@ -1,5 +1,5 @@
-"""The float32 baseline of the spatial kinds: the twins of templates/layers/conv2d_float.c.j2, and of maxpool.c.j2
-and flatten.c.j2 generated for float (docs/arithmetic.md, section 11, "The float32 baseline").
+"""The float32 baseline of the spatial kinds: the twins of templates/layers/conv2d_float.c.j2, and of maxpool.c.j2,
+global_avg_pool.c.j2 and flatten.c.j2 generated for float (docs/arithmetic.md, section 11, "The float32 baseline").
 
 Every float operation of the C is one IEEE single operation here, in the same order (mcutrain/twin/float32.py):
 a conv output is the sum over its window's (kh, kw, ci) in order of x * W from +0; the error of an input element
@@ -141,6 +141,34 @@ class MaxPoolFloat32Twin(_NoWeights):
     def infer(self, x: np.ndarray) -> np.ndarray:
         y, _ = self._pool(np.asarray(x, F32).reshape(-1, *self._shape()))
         return y.reshape(len(x), -1)
+
+
+@register_twin("global_avg_pool", float32=True)
+class GlobalAvgPoolFloat32Twin(_NoWeights):
+    def _area(self) -> np.float32:
+        return F32(self.layer.positions)  # type: ignore[attr-defined]
+
+    def _pool(self, x: np.ndarray) -> np.ndarray:
+        """(N, n_in) -> (N, C): each channel summed over the positions in (h, w) order from +0, then / A."""
+        lp = self.layer
+        xs = np.asarray(x, F32).reshape(len(x), lp.positions, lp.channels)  # type: ignore[attr-defined]
+        terms = np.empty((lp.positions + 1, len(x), lp.channels), F32)  # type: ignore[attr-defined]
+        terms[0] = ZERO                                          # the C's sum starts at +0
+        terms[1:] = xs.transpose(1, 0, 2)
+        s = np.add.accumulate(terms, axis=0)[-1]                 # sequential, in the positions' order
+        return (s / self._area()).astype(F32)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._pool(np.asarray(x, F32)[None])[0]
+
+    def backward(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """d[c] / A to every position of channel c, +0 where the input was 0."""
+        lp = self.layer
+        g = np.tile(np.asarray(d, F32) / self._area(), lp.positions)  # type: ignore[attr-defined]
+        return np.where(np.asarray(x, F32).reshape(-1) != ZERO, g, ZERO).astype(F32)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self._pool(np.asarray(x, F32))
 
 
 @register_twin("flatten", float32=True)

@@ -170,3 +170,27 @@ def test_no_qbp_conv_keeps_no_codes_and_reads_its_input() -> None:
     # the update shift: EX_MIN more with QBP (G in units of 2^EX_MIN), the same scale in expectation
     lq, ln = plan_q.layers[1], plan.layers[1]
     assert lq.update_shift_const(plan_q) - ln.update_shift_const(plan) == lq.ex_min > 0
+
+
+@pytest.mark.parametrize("weights,qbp,rounding,seed", [("ternary", False, "nearest", 21),
+                                                       ("sign", True, "stochastic", 22)])
+def test_multi_bit_pixels_conv_update_variants_match_the_twin(tmp_path: Path, data_dir: Path, weights: str,
+                                                              qbp: bool, rounding: str, seed: int) -> None:
+    """14x14 pooled u4 MNIST: the first layer's inputs have several set bits (x d as several shifted errors
+    without QBP), the host C bit-exact with the twin."""
+    from mcutrain.data import decode, encode
+    from mcutrain.data.pooling import pool_images
+
+    n, n_eval, spe, every = 200, 50, 100, 50
+    d = np.load(data_dir / "mnist.npz")
+    pixels = pool_images(d["x_train"].reshape(-1, 784)[:n], 2)
+    enc = encode(pixels, "u4", 128)
+    x, y = decode(enc, "u4", 196, 8), d["y_train"][:n]
+    assert len({bin(int(v)).count("1") for v in np.unique(x)}) >= 3   # inputs of 1, 2 and more set bits
+    specs = [Conv2dLayerSpec(14, 14, 1, 6, kernel=3, stride=2, padding="same"),
+             Conv2dLayerSpec(7, 7, 6, 4, kernel=3, padding="same"), FlattenLayerSpec(), DenseLayerSpec(10, "linear")]
+    plan = make_plan(196, specs, weights=weights, qbp=qbp, update_rounding=rounding, input_max=240, **KW)
+    exe = compile_driver(plan, tmp_path, "u4", enc.shape[1])
+    twin = TwinNetwork(plan)
+    run_and_compare(exe, twin, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
+    assert twin.layers[0].W.any()

@@ -117,17 +117,20 @@ def test_samples_larger_than_a_frame_load_and_train(tmp_path: Path, data_dir: Pa
     assert r["encoding"] == "u8" and r["samples_trained"] == 50
 
 
-def test_modes_records_refusals_and_runs_the_rest(tmp_path: Path, data_dir: Path) -> None:
-    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None, reference=False)
-    combos = {(r["weights"], r["quantized_backprop"]) for r in rows}
-    assert ("ternary", True) in combos and ("float32", False) in combos and len(rows) == 9
-    trained = [r for r in rows if "refused" not in r]
-    # conv2d has a float32 baseline (its own twin), and no integer mode without quantized back-propagation
-    assert {r["weights"] for r in trained} == {"binary", "sign", "ternary", "ternary_det", "float32"}
-    assert all(r["samples_trained"] == 30 for r in trained)
-    assert all(r["quantized_backprop"] for r in trained if r["weights"] != "float32")
-    refused = [r for r in rows if "refused" in r]
-    assert len(refused) == 4 and all("quantized_backprop = true" in r["refused"] for r in refused)
+def test_modes_runs_every_mode_with_and_without_qbp_and_stochastic_rows(tmp_path: Path, data_dir: Path) -> None:
+    """conv2d trains without QBP too (issue 12): nine rows trained, none refused; a mode given in ``stochastic``
+    runs once more with QBP and stochastic update rounding, and the section compares it with nearest rounding."""
+    rows = run_modes(_model(tmp_path), samples=30, epochs=None, minutes=None, reference=False,
+                     stochastic=("ternary",))
+    combos = [(r["weights"], r["quantized_backprop"], r.get("update_rounding")) for r in rows]
+    assert len(rows) == 10 and not [r for r in rows if "refused" in r]
+    assert {(w, q) for w, q, _ in combos} == {(w, q) for w in ("binary", "sign", "ternary", "ternary_det")
+                                             for q in (True, False)} | {("float32", False)}
+    assert combos[-1] == ("ternary", True, "stochastic") and combos.count(("ternary", True, "nearest")) == 1
+    assert all(r["samples_trained"] == 30 for r in rows)
+    text = render([], rows, "x")
+    assert text.count("| off |") == 5 and "`ternary` (twin), stochastic update rounding | on |" in text
+    assert "Stochastic update rounding, `ternary` + QBP, 30 samples:" in text
 
 
 def test_doc_section_from_the_json_files(tmp_path: Path, data_dir: Path) -> None:

@@ -3,8 +3,8 @@ Cortex-M0+ (nucleo_l053r8), the Cortex-M4F (netduinoplus2) and the Cortex-M33 (m
 weight mode; and bad conv models (fixed-point overflow, no quantized back-propagation) refused by `mcutrain
 generate` naming the file, the layer and the fix.
 
-Quantized back-propagation is on in every case: conv2d needs it in this version (without it the model is refused,
-tested below), so "without QBP" has no conv firmware to check."""
+Quantized back-propagation is on in the first test; the update variants (QBP off: x d as shifted errors; stochastic
+update rounding) are checked on the Cortex-M0 and the Cortex-M4F builds in every integer mode."""
 
 from __future__ import annotations
 
@@ -109,11 +109,29 @@ def test_too_wide_a_window_for_the_forward_accumulator_is_refused_naming_the_lay
         make_plan(784, net(292), weights="sign", qbp_range=(-4, 3))
 
 
-def test_conv_without_quantized_backprop_is_refused_with_the_fix(tmp_path: Path) -> None:
-    res = _generate(tmp_path, _model(tmp_path, "microbit", "ternary", qbp=False))
-    assert res.exit_code == 2, res.output
-    assert ("layers[0]: conv2d needs quantized back-propagation in this version; set [training] "
-            "quantized_backprop = true") in res.output
+@pytest.mark.parametrize("variant", ["no-qbp", "stochastic"])
+@pytest.mark.parametrize("weights", INTEGER_MODES)
+@pytest.mark.parametrize("board_name", ["microbit", "netduinoplus2"])
+def test_conv_update_variants_have_no_multiply(tmp_path: Path, board_name: str, weights: str, variant: str) -> None:
+    """QBP off (the update forms x d as shifted errors, one per set bit of x) and stochastic update rounding: no
+    multiply or divide instruction and no helper call in the training and inference functions, M0 and M4F."""
+    p = _model(tmp_path, board_name, weights, qbp=variant != "no-qbp")
+    if variant == "stochastic":
+        p.write_text(p.read_text().replace("latent_bits = 8", 'latent_bits = 8\nupdate_rounding = "stochastic"'))
+    spec = load_model(p)
+    assert spec.training.quantized_backprop == (variant != "no-qbp")
+    assert spec.arithmetic.update_rounding == ("stochastic" if variant == "stochastic" else "nearest")
+    ds = load_dataset(spec.data)
+    proj = write_project(check_against_data(spec, ds.x_train.shape[1], ds.n_classes), tmp_path / "proj")
+    src = (proj.generated.out_dir / "mt_model.c").read_text()
+    fns = proj.generated.manifest["functions"]
+    names = sorted(set(fns["training"]) | set(fns["inference"]))
+    assert {"l0_update", "l1_update", "l1_backward"} <= set(names)
+    reports = check_elf(str(build(proj)), names)
+    assert sum(r.instructions for r in reports) > 500
+    bad = [f.text for r in reports for f in r.findings]
+    assert bad == [], f"multiply/divide on {board_name}, {weights}, {variant}: {bad}"
+    assert ("l1_codes" in src) == (variant != "no-qbp")
 
 
 def test_a_conv_model_over_the_board_is_refused_naming_the_largest_buffers(tmp_path: Path) -> None:

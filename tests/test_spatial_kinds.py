@@ -164,7 +164,7 @@ def test_conv2d_generated_c_matches_its_twin(monkeypatch: pytest.MonkeyPatch, tm
     # the comparison can fail: a twin whose conv2d update rounds one bit coarser disagrees with this C
     from mcutrain.twin.conv import Conv2dTwin
     real_update = Conv2dTwin.update
-    monkeypatch.setattr(Conv2dTwin, "update", lambda self, d, lr_exp: real_update(self, d, lr_exp - 1))
+    monkeypatch.setattr(Conv2dTwin, "update", lambda self, d, lr_exp, rng=None: real_update(self, d, lr_exp - 1, rng))
     with pytest.raises(AssertionError):
         run_and_compare(exe, TwinNetwork(plan), enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
 
@@ -179,8 +179,9 @@ def test_bad_conv2d_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
         make_plan(64, [Conv2dLayerSpec(8, 8, 1, 4, kernel=3, padding="same"),
                        Conv2dLayerSpec(8, 8, 4, 2048, kernel=3, padding="same"), FlattenLayerSpec(),
                        DenseLayerSpec(10, "linear")], weights="sign", qbp_range=(-4, 3))
-    with pytest.raises(PlanError, match=r"layers\[0\]: conv2d needs quantized back-propagation"):
-        make_plan(784, _conv_net(), weights="binary", qbp=False, qbp_range=(-4, 3))
+    with pytest.raises(PlanError, match=r"layers\[0\]: conv2d rounds its updates to nearest or stochastically"):
+        make_plan(784, _conv_net(), weights="binary", qbp=True, qbp_range=(-4, 3),
+                  update_rounding="stochastic_shared")
     p = tmp_path / "m.toml"
     p.write_text(MODEL.format(layers=_layers(
         'kind = "conv2d"\nheight = 28\nwidth = 28\nfilters = 4\nkernel = 3\nstride = 3', DENSE10)))

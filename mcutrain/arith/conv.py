@@ -1,10 +1,10 @@
 """The conv2d layer kind's plan (docs/arithmetic.md, section 11): geometry, constants, ranges, buffers.
 
-It trains with the integer weight modes (binary, sign, ternary, ternary_det), quantized back-propagation on,
-nearest update rounding, batch size 1, optionally a bias or a batch norm per output channel (with a learned
-power-of-two gamma, or gamma = 1); every other choice is a PlanError naming the layer and what to use. The C
-is templates/layers/conv2d.c.j2 (conv2d_bn.c.j2 its batch norm), the twin mcutrain/twin/conv.py (conv_bn.py),
-built on mcutrain/twin/conv_ops.py.
+It trains with the integer weight modes (binary, sign, ternary, ternary_det), quantized back-propagation on
+or off, nearest or stochastic update rounding, batch size 1, optionally a bias or a batch norm per output
+channel (with a learned power-of-two gamma, or gamma = 1); every other choice is a PlanError naming the layer
+and what to use. The C is templates/layers/conv2d.c.j2 (conv2d_bn.c.j2 its batch norm), the twin
+mcutrain/twin/conv.py (conv_bn.py), built on mcutrain/twin/conv_ops.py.
 """
 
 from __future__ import annotations
@@ -129,15 +129,12 @@ class Conv2dPlan(LayerPlan):
         if plan.weights not in CONV_WEIGHT_MODES:
             raise PlanError(f"{where}: conv2d trains with weights = {', '.join(map(repr, CONV_WEIGHT_MODES))} in "
                             f"this version, not {plan.weights!r}; use one of those")
-        if not plan.qbp:
-            raise PlanError(f"{where}: conv2d needs quantized back-propagation in this version; set [training] "
-                            "quantized_backprop = true")
-        if plan.stochastic_update or plan.shared_update:
-            raise PlanError(f"{where}: conv2d rounds its updates to nearest in this version; use "
-                            "update_rounding = \"nearest\"")
+        if plan.shared_update:
+            raise PlanError(f"{where}: conv2d rounds its updates to nearest or stochastically, one rounding a "
+                            "weight; use update_rounding = \"nearest\" or \"stochastic\"")
         if plan.batch_shift:
             raise PlanError(f"{where}: conv2d trains at batch_size = 1 in this version")
-        if self.ex_max - self.ex_min > 14:
+        if plan.qbp and self.ex_max - self.ex_min > 14:
             raise PlanError(f"{where}: quantized inputs with exponents {self.ex_min}..{self.ex_max} need more than "
                             "4 bits; narrow qbp_exponent_range (of the layer, or of [training])")
         if self.fan_in * self.in_max > ACC_LIMIT:
@@ -150,17 +147,37 @@ class Conv2dPlan(LayerPlan):
             raise PlanError(f"{where}: {self.filters} channels x {self.cover} covering windows x {plan.err_max} "
                             f"(max error) overflow the int32 backward accumulator; use at most "
                             f"{ACC_LIMIT // (self.cover * plan.err_max)} filters")
-        lo = plan.lr_min + self.update_const + self.ex_min
-        hi = plan.lr_start + self.update_const + self.ex_min
+        lo = plan.lr_min + self.update_shift_const(plan)
+        hi = plan.lr_start + self.update_shift_const(plan)
         check_update_shifts(plan, self, "weight", lo, 0, " or error_frac_bits")
-        if self.positions * plan.err_max << (self.ex_max - self.ex_min + max(hi, 0)) >= 1 << 62:
+        if plan.qbp and self.positions * plan.err_max << (self.ex_max - self.ex_min + max(hi, 0)) >= 1 << 62:
             raise PlanError(f"{where}: the weight gradient over {self.positions} positions (shifted left by up "
                             f"to {max(hi, 0)} bits) overflows int64; use a smaller input, a narrower "
                             "qbp_exponent_range or a lower learning_rate")
+        if not plan.qbp:
+            self._check_exact_products(plan, hi)
         if self.bias:
             self._check_bias(plan)
         if self.bn:
             self._check_bn(plan)
+
+    def update_shift_const(self, plan: Any) -> int:
+        """The weight update's shift without the learning-rate exponent. With QBP the exact sum G counts d in
+        units of 2^EX_MIN (terms d << (ex - EX_MIN)): EX_MIN + C_l; without it G = sum x d: C_l. Both are
+        lr x_q d (E[2^ex] = x) in latent units, so the two updates have the same scale in expectation."""
+        return self.update_const + (self.ex_min if plan.qbp else 0)
+
+    def _check_exact_products(self, plan: Any, hi: int) -> None:
+        """Quantized back-propagation off: |G| = |sum_p x_p d_p| <= P in_max ERR_MAX, shifted left by up to
+        max(hi, 0) bits, must stay below 2^62 (int64 on the device and in the twin)."""
+        term = self.in_max * plan.err_max << max(hi, 0)
+        if self.positions * term >= 1 << 62:
+            fit = ((1 << 62) - 1) // term
+            raise PlanError(f"layers[{self.index}]: without quantized back-propagation the weight gradient sums "
+                            f"{self.positions} products x d of up to {self.in_max} x {plan.err_max} (shifted left "
+                            f"by up to {max(hi, 0)} bits), which overflows int64; use at most {fit} output "
+                            "positions (a smaller input or stride 2), a lower learning_rate, or "
+                            "quantized_backprop = true")
 
     def _channel_sum_shifts(self, plan: Any, what: str, lo: int, hi: int, term_bits: int) -> None:
         """A per-channel update: the sum over the P positions of terms below 2^term_bits (int64), shifted by
@@ -216,7 +233,7 @@ class Conv2dPlan(LayerPlan):
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
             MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
-            MemoryItem("qbp_codes", f"l{k}_codes", (self.n_in + 3) & ~3),
+            MemoryItem("qbp_codes", f"l{k}_codes", (self.n_in + 3) & ~3 if plan.qbp else 0),
             MemoryItem("update_buffers", f"l{k}_g", 8 * f),
             MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
             MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),

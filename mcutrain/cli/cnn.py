@@ -68,14 +68,19 @@ def run(model: Path, samples: int | None, epochs: float | None, minutes: float |
 @click.argument("model", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @_length_options
 @click.option("--json", "json_out", type=click.Path(path_type=Path), required=True, help="Write the rows here.")
-def modes(model: Path, samples: int | None, epochs: float | None, minutes: float | None, json_out: Path) -> None:
+@click.option("--stochastic", "stochastic", multiple=True,
+              type=click.Choice(["binary", "sign", "ternary", "ternary_det"]),
+              help="Also run this weight mode with QBP and update_rounding = \"stochastic\" (repeatable).")
+def modes(model: Path, samples: int | None, epochs: float | None, minutes: float | None, json_out: Path,
+          stochastic: tuple[str, ...]) -> None:
     """MODEL's network in every integer weight mode with and without QBP, and float32 (refusals recorded)."""
     from ..reference.blas_threads import limit_blas_threads
     from ..results.cnn_results import run_modes
 
     limit_blas_threads(1)
     try:
-        rows = run_modes(model, samples=samples, epochs=epochs, minutes=minutes, log=lambda s: click.echo(s, err=True))
+        rows = run_modes(model, samples=samples, epochs=epochs, minutes=minutes, log=lambda s: click.echo(s, err=True),
+                         stochastic=stochastic)
     except McutrainError as exc:
         fail(exc)
     for r in rows:

@@ -174,23 +174,31 @@ def mode_variants() -> list[tuple[str, bool]]:
 
 
 def run_modes(model: Path, *, samples: int | None, epochs: float | None, minutes: float | None,
-              reference: bool = True, log: Log | None = None) -> list[dict[str, Any]]:
+              reference: bool = True, log: Log | None = None,
+              stochastic: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """run_cnn for every integer weight mode with and without quantized back-propagation and for float32, the
-    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``). With
-    ``reference``, two rows of the float reference follow (float32, and ternary + QBP in float), trained on as
-    many samples as the first twin row (run_reference)."""
+    network otherwise unchanged; a variant the plan refuses is a row with its refusal (``refused``). The
+    modes in ``stochastic`` run once more with QBP and update_rounding = "stochastic" (rows marked
+    ``update_rounding``). With ``reference``, two rows of the float reference follow (float32, and ternary + QBP
+    in float), trained on as many samples as the first twin row (run_reference)."""
+    import dataclasses
+
     from ..arith.plan import plan_from_spec
     from .modes_table import variant
 
     rows = []
-    for weights, qbp in mode_variants():
-        def edit(spec: Any, w: str = weights, q: bool = qbp) -> Any:
+    runs = [(w, q, None) for w, q in mode_variants()] + [(w, True, "stochastic") for w in stochastic]
+    for weights, qbp, rounding in runs:
+        def edit(spec: Any, w: str = weights, q: bool = qbp, rnd: str | None = rounding) -> Any:
             v = variant(spec, w, q)
+            if rnd is not None:
+                v = dataclasses.replace(v, arithmetic=dataclasses.replace(v.arithmetic, update_rounding=rnd))
             plan_from_spec(v)  # refused variants raise here, before any training
             return v
 
         say = log or (lambda s: None)
-        say(f"== weights = {weights}, quantized_backprop = {qbp}")
+        say(f"== weights = {weights}, quantized_backprop = {qbp}" + (f", update_rounding = {rounding}"
+                                                                     if rounding else ""))
         try:
             r = run_cnn(model, samples=samples, epochs=epochs, minutes=minutes, spec_edit=edit, log=log)
         except McutrainError as exc:
@@ -358,13 +366,15 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
         upto = head.get("samples_requested", head["samples_trained"])
         lines += [f"Network {head['network']} (`{head['model']}`), up to {upto:,} samples a row (`--minutes` may "
                   f"stop a row earlier: see its samples), tested on {head['test_images']:,} images; only "
-                  "`weights` and `quantized_backprop` differ (update rounding nearest where QBP is off).", ""]
+                  "`weights` and `quantized_backprop` differ (update rounding nearest, unless a row says "
+                  "stochastic).", ""]
     lines += ["| weights | QBP | test accuracy | online training accuracy | samples trained | planned RAM "
               "| training time |",
               "|---|---|---|---|---|---|---|"]
     for r in modes:
         q = "on" if r["quantized_backprop"] else "off"
-        what = f"`{r['weights']}`" + (" (float reference)" if "method" in r else " (twin)")
+        what = f"`{r['weights']}`" + (" (float reference)" if "method" in r else " (twin)") + \
+            (", stochastic update rounding" if r.get("update_rounding") == "stochastic" else "")
         if "refused" in r:
             lines.append(f"| {what} | {q} | not trainable in this version: {r['refused']} | - | - | - | - |")
         else:
@@ -378,7 +388,7 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
                   "deterministic ternary weights (batch-norm statistics as collected in training, not recalibrated); "
                   "it has batch norm and biases and trains at batch 10, so it is a yardstick, not the same network."]
     twins = [r for r in ok if r["weights"] in ("ternary", "ternary_det") and r["quantized_backprop"]
-             and "method" not in r]
+             and "method" not in r and r.get("update_rounding") != "stochastic"]
     # float32 of the same network: the generator's float32 baseline (its own bit-exact twin), else the reference
     f32_twin = next((r for r in ok if r["weights"] == "float32" and "method" not in r), None)
     f32_ref = next((r for r in refs if r["weights"] == "float32"), None)
@@ -393,6 +403,38 @@ def _modes_lines(modes: list[dict[str, Any]]) -> list[str]:
         lines.append(f"\nGoal, ternary + QBP within 1.5 points of float32: {label} `{t['weights']}` + QBP "
                      f"{_pct(t['test_accuracy'])} vs {f32_label} {_pct(f32['test_accuracy'])}: "
                      f"{gap:+.2f} points, {'PASS' if gap <= 1.5 else 'MISS'}.")
+    lines += _qbp_lines(ok) + _stochastic_lines(ok)
+    return lines
+
+
+def _qbp_lines(ok: list[dict[str, Any]]) -> list[str]:
+    """Each integer mode without QBP against the same mode with it (nearest rounding, same samples)."""
+    twin = [r for r in ok if "method" not in r and r.get("update_rounding") != "stochastic"]
+    diffs = []
+    for r in twin:
+        if r["weights"] == "float32" or r["quantized_backprop"]:
+            continue
+        on = next((n for n in twin if n["weights"] == r["weights"] and n["quantized_backprop"]), None)
+        if on is not None:
+            diffs.append(f"`{r['weights']}` {100 * (r['test_accuracy'] - on['test_accuracy']):+.2f}")
+    return [f"\nQuantized back-propagation off minus on (test accuracy, points, one seed): {', '.join(diffs)}."] \
+        if diffs else []
+
+
+def _stochastic_lines(ok: list[dict[str, Any]]) -> list[str]:
+    """Each stochastic-rounding row against the same mode with QBP and nearest rounding (same samples)."""
+    lines = []
+    for r in ok:
+        if r.get("update_rounding") != "stochastic" or "method" in r:
+            continue
+        near = next((n for n in ok if n["weights"] == r["weights"] and n["quantized_backprop"] and "method" not in n
+                     and n.get("update_rounding") != "stochastic"), None)
+        if near is None:
+            continue
+        gain = 100 * (r["test_accuracy"] - near["test_accuracy"])
+        lines.append(f"\nStochastic update rounding, `{r['weights']}` + QBP, {r['samples_trained']:,} samples: "
+                     f"{_pct(r['test_accuracy'])} against {_pct(near['test_accuracy'])} with nearest rounding "
+                     f"({gain:+.2f} points, one seed).")
     return lines
 
 

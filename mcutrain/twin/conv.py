@@ -9,6 +9,7 @@ from ..arith.fixed import round_shift_right, shift
 from ..arith.prng import XorShiftStream
 from . import binary, conv_ops, ternary
 from .conv_bn import ConvBatchNormTwin
+from .dense_update import shift_stochastic
 from .layer import TwinLayer, register_twin
 
 
@@ -81,9 +82,12 @@ class Conv2dTwin(TwinLayer):
         lp = self.layer
         self._x = np.asarray(x, np.int64).reshape(lp.height, lp.width, lp.channels)
         self._t = self.sample(rng)
-        r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
-        ex, keep = conv_ops.qbp_quantize(self._x, r, lp.ex_min, lp.ex_max)
-        self._q = conv_ops.qbp_scaled(ex, keep, lp.ex_min)
+        if self.plan.qbp:
+            r = rng.draws(int(np.count_nonzero(self._x))).astype(np.int64)
+            ex, keep = conv_ops.qbp_quantize(self._x, r, lp.ex_min, lp.ex_max)
+            self._q = conv_ops.qbp_scaled(ex, keep, lp.ex_min)
+        else:   # quantized back-propagation off: the update reads the integer input itself, no draws
+            self._q = self._x
         return self._activate(conv_ops.conv2d_forward(self._x, self._t, lp.stride, lp.padding), train=True).reshape(-1)
 
     def backward(self, d: np.ndarray) -> np.ndarray:
@@ -94,12 +98,25 @@ class Conv2dTwin(TwinLayer):
         g = np.clip(round_shift_right(g, lp.weight_shift), -e, e)
         return np.where(self._x != 0, g, 0).reshape(-1)
 
-    def update(self, d: np.ndarray, lr_exp: int) -> None:
-        """l<k>_update: the exact gradient of every weight (d shifted left by ex - EX_MIN), one rounding each."""
+    def update(self, d: np.ndarray, lr_exp: int, rng: XorShiftStream | None = None) -> None:
+        """l<k>_update: the exact gradient of every weight (QBP: d shifted left by ex - EX_MIN; off: x d), one
+        rounding each: to nearest, or (update_rounding = "stochastic", draws from `rng`) unbiased, one 16-bit
+        draw a weight, rows (kh, kw, ci) in order, ceil(C_out / 2) draws a row."""
         lp, plan = self.layer, self.plan
         dd = np.asarray(d, np.int64).reshape(lp.out_height, lp.out_width, lp.filters)
         g = conv_ops.conv2d_weight_grad(self._q, dd, lp.kernel, lp.stride, lp.padding)
-        self.W = conv_ops.apply_update(self.W, g, lp.ex_min + lr_exp + lp.update_const, plan.latent_shift)
+        k = lr_exp + lp.update_shift_const(plan)
+        if plan.stochastic_update:
+            if rng is None:
+                raise ValueError("stochastic update rounding draws from the PRNG: pass rng")
+            f = lp.filters
+            rows = g.size // f
+            draws = rng.draws(rows * ((f + 1) // 2)).reshape(rows, (f + 1) // 2)
+            u = shift_stochastic(g.reshape(rows, f), np.full((rows, 1), k, np.int64), draws, f)
+            lw = plan.latent_shift
+            self.W = np.clip(self.W - u.reshape(self.W.shape), -(1 << lw), (1 << lw) - 1)
+        else:
+            self.W = conv_ops.apply_update(self.W, g, k, plan.latent_shift)
         if lp.bias:  # input 1: the error summed over the positions, shifted, rounded to nearest, no draw
             bm = lp.bias_max
             self.b = np.clip(self.b - shift(conv_ops.bias_grad(dd), lr_exp + lp.bias_const), -bm, bm)
@@ -112,7 +129,7 @@ class Conv2dTwin(TwinLayer):
             delta = self.bn.bn_backward(np.asarray(delta, np.int64).reshape(lp.positions, lp.filters),
                                         lr_exp).reshape(-1)
         d_in = self.backward(delta) if need_input_error else None
-        self.update(delta, lr_exp)
+        self.update(delta, lr_exp, rng)
         return d_in
 
     def infer(self, x: np.ndarray) -> np.ndarray:

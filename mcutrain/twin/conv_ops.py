@@ -7,8 +7,10 @@ batch of samples (N, H, W, C) is accepted wherever the arithmetic does not depen
 im2col row is a k x k x C_in window in (kh, kw, c) order, which is memory order in HWC, so the
 weights reshape to (k * k * C_in, C_out) without a transpose.
 
-Exactness: every product is an integer times -1, 0, +1 (forward, backward) or times a power of two
-(weight gradient with quantized back-propagation) and every sum is a sum of integers. A matrix product
+Exactness: every product is an integer times -1, 0, +1 (forward, backward), times a power of two
+(weight gradient with quantized back-propagation) or an integer x times an integer d (weight gradient
+without it: |x d| <= ACT_MAX ERR_MAX < 2^35, sums over P positions below 2^53 up to P = 2^18, int64 above),
+and every sum is a sum of integers. A matrix product
 in IEEE floating point is exact when every product and every partial sum, in whatever order the BLAS
 adds (blocked, vectorized, fused multiply-add), is an integer of magnitude at most 2^p (p = 24 for
 float32, 53 for float64): such integers are representable, so every rounding is the identity. A bound

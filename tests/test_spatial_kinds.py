@@ -146,17 +146,19 @@ def _conv_net(stride: int = 2, padding: str = "valid", filters: int = 4) -> list
             MaxPoolLayerSpec(o, o, 4), FlattenLayerSpec(), DenseLayerSpec(10, "linear")]
 
 
-@pytest.mark.parametrize("weights,stride,padding,seed", [
-    ("ternary_det", 2, "valid", 5), ("sign", 1, "same", 3), ("ternary", 2, "same", 7), ("binary", 1, "valid", 9),
+@pytest.mark.parametrize("weights,stride,padding,seed,filters", [
+    ("ternary_det", 2, "valid", 5, 4), ("sign", 1, "same", 3, 4), ("ternary", 2, "same", 7, 4),
+    ("binary", 1, "valid", 9, 4),
+    ("ternary", 2, "valid", 11, 3),   # the second conv's input 13x13x3 = 507 values: an odd count of 4-bit codes
 ])
 def test_conv2d_generated_c_matches_its_twin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path,
-                                             weights: str, stride: int, padding: str, seed: int) -> None:
+                                             weights: str, stride: int, padding: str, seed: int, filters: int) -> None:
     """conv2d (MNIST 28x28) -> conv2d (same, with a backward pass) -> maxpool -> flatten -> dense, QBP on:
     the generated C (host gcc, -Wall -Wextra -Werror) and the twin give every prediction, hinge and digest equal."""
     n, n_eval, spe, every = 200, 50, 100, 50
     enc, x, y = mnist_bits(n, data_dir)
-    plan = make_plan(784, _conv_net(stride, padding), weights=weights, qbp=True, qbp_range=(-4, 3), lr_start=-7,
-                     lr_min=-9, update_rounding="nearest")
+    plan = make_plan(784, _conv_net(stride, padding, filters), weights=weights, qbp=True, qbp_range=(-4, 3),
+                     lr_start=-7, lr_min=-9, update_rounding="nearest")
     exe = compile_driver(plan, tmp_path)
     net = TwinNetwork(plan)
     run_and_compare(exe, net, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)

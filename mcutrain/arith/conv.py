@@ -112,6 +112,11 @@ class Conv2dPlan(LayerPlan):
         return (1 << (30 - plan.act_frac - (self.gamma_max if self.bn_gamma else 0))) - 1
 
     @property
+    def code_bytes(self) -> int:
+        """The QBP codes of the input kept for the update: 4 bits an input (two a byte), padded to 4 bytes."""
+        return ((self.n_in + 1) // 2 + 3) & ~3
+
+    @property
     def cover(self) -> int:
         """At most this many windows cover one input pixel: ceil(k / S)^2."""
         return (-(-self.kernel // self.stride)) ** 2
@@ -216,7 +221,7 @@ class Conv2dPlan(LayerPlan):
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
             MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
-            MemoryItem("qbp_codes", f"l{k}_codes", (self.n_in + 3) & ~3),
+            MemoryItem("qbp_codes", f"l{k}_codes", self.code_bytes),  # 4 bits an input, two a byte
             MemoryItem("update_buffers", f"l{k}_g", 8 * f),
             MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
             MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),

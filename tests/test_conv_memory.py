@@ -98,7 +98,7 @@ def test_a_model_just_under_its_budget_builds_and_just_over_is_refused(tmp_path:
     assert re.search(r"Largest buffers: mt_map0 3136 \(shared by the layers, feature_maps\), L4_W 2880 "
                      r"\(layers\[4\] dense, latent_weights\)", msg), msg
     assert re.search(r"layer holding the most is layers\[4\] \(dense, \d+ bytes", msg), msg  # the maps are shared
-    assert "fewer filters (layers[1] conv2d has 4" in msg and "a larger ram_budget" in msg
+    assert "fewer filters (layers[0] conv2d has 4" in msg and "a larger ram_budget" in msg
     assert not (tmp_path / "over" / "platformio.ini").exists()
 
 

@@ -112,6 +112,12 @@ class Conv2dPlan(LayerPlan):
         return (1 << (30 - plan.act_frac - (self.gamma_max if self.bn_gamma else 0))) - 1
 
     @property
+    def step_weight_bytes(self) -> int:
+        """The step's sampled weights (l<k>_t): 2 bits a weight, a kernel row (k k C_in rows of C_out) starting a
+        byte, padded to 4 bytes."""
+        return (self.n_weights // self.filters * ((self.filters + 3) // 4) + 3) & ~3
+
+    @property
     def code_bytes(self) -> int:
         """The QBP codes of the input kept for the update: 4 bits an input (two a byte), padded to 4 bytes."""
         return ((self.n_in + 1) // 2 + 3) & ~3
@@ -218,7 +224,7 @@ class Conv2dPlan(LayerPlan):
             ]
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
-            MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
+            MemoryItem("sign_bits", f"l{k}_t", self.step_weight_bytes),  # the step's weights, 2 bits each
             MemoryItem("qbp_codes", f"l{k}_codes", self.code_bytes),  # 4 bits an input, two a byte
             MemoryItem("update_buffers", f"l{k}_g", 8 * f),
             MemoryItem("biases", f"L{k}_B", 4 * f if self.bias else 0),

@@ -112,15 +112,16 @@ def _largest(plan: ArithPlan, mem: MemoryPlan) -> str:
 
 def _conv_fixes(plan: ArithPlan) -> str:
     """Fixes that shrink a convolutional network: the widest conv layer's filters, the input size."""
-    ram = {k: nbytes for k, kind, nbytes, _ in layer_ram(plan) if kind == "conv2d"}
-    if not ram:
+    convs = [la for la in plan.layers if la.kind == "conv2d"]
+    if not convs:
         return ""
-    widest = plan.layers[max(ram, key=lambda k: ram[k])]
+    widest = max(convs, key=lambda la: la.n_out)   # the largest output map sizes the shared map buffers
     first = plan.layers[0]
     smaller = (" a smaller input ([data] pool = 2, or stride = 2 in layers[0])" if first.kind == "conv2d"
                and getattr(first, "stride", 1) == 1 else " a smaller input ([data] pool = 2)")
     return (f" fewer filters (layers[{widest.index}] conv2d has {getattr(widest, 'filters', '?')}; its output "
-            f"map takes {4 * widest.n_out} bytes), a max-pool or stride 2 sooner (smaller maps),"
+            f"map takes {4 * widest.n_out} bytes, and its error as much), a max-pool or stride 2 sooner (smaller "
+            "maps),"
             f"{smaller},")
 
 

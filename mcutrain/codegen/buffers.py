@@ -117,10 +117,10 @@ def step_buffers(plan: ArithPlan) -> StepBuffers:
     bufs: list[Buffer] = []
     for s in (0, 1):
         if need[s]:
-            fwd = ", ".join(members[s]) or "-"
-            bwd = ", ".join(reversed(err_members[s])) or "-"
-            bufs.append(Buffer(MAPS[s], "int32_t", need[s], "feature_maps",
-                               f"shared: forward pass {fwd}; backward pass {bwd} (the errors, Q{plan.err_frac})"))
+            fwd = f"forward pass {', '.join(members[s])}; " if members[s] else ""
+            bwd = f"backward pass {', '.join(reversed(err_members[s]))} (errors, Q{plan.err_frac})" if err_members[s] \
+                else "no error"
+            bufs.append(Buffer(MAPS[s], "int32_t", need[s], "feature_maps", f"shared: {fwd}{bwd}"))
     for k in range(n + 1):
         if keep[k] and not same[k]:
             group = [k] + [j for j in range(k + 1, n + 1) if all(same[k + 1:j + 1])]

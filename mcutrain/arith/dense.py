@@ -100,7 +100,8 @@ class DensePlan(LayerPlan):
         k = self.index
         if plan.is_float:
             # templates/layers/dense_float.c.j2: float weights (4 bytes each; kind latent_weights, the
-            # stored weights of every mode), float activations and errors; no sign bits, no row index.
+            # stored weights of every mode); no sign bits, no row index (its float activations and errors are
+            # the skeleton's, mcutrain/codegen/buffers.py).
             return [
                 MemoryItem("latent_weights", f"L{k}_W", 4 * self.n_in * self.n_out),
             ]

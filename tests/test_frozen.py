@@ -127,6 +127,7 @@ def test_memory_plan_counts_flash_and_ram(tmp_path: Path) -> None:
     board = get_board("netduinoplus2")
     kinds = {i.name: i.bytes for i in plan_memory(plan, board).items}
     assert "L0_W" not in kinds and "l0_rows" not in kinds and "d1" not in kinds and kinds["a1"] == 4 * lp.n_out
+    assert "x0" not in kinds     # no update reads the frozen layer's input: it lives in a shared map buffer
     saved = freezing_saved(plan, board)
     assert saved["packed_sign_bytes"] == lp.n_in * 4 * ((lp.n_out + 31) // 32)  # one bit a weight, rows of words
     assert saved["frozen_latent_bytes"] == plan.latent_bytes * lp.n_in * lp.n_out

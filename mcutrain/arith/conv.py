@@ -112,6 +112,17 @@ class Conv2dPlan(LayerPlan):
         return (1 << (30 - plan.act_frac - (self.gamma_max if self.bn_gamma else 0))) - 1
 
     @property
+    def step_weight_bytes(self) -> int:
+        """The step's sampled weights (l<k>_t): 2 bits a weight, a kernel row (k k C_in rows of C_out) starting a
+        byte, padded to 4 bytes."""
+        return (self.n_weights // self.filters * ((self.filters + 3) // 4) + 3) & ~3
+
+    @property
+    def code_bytes(self) -> int:
+        """The QBP codes of the input kept for the update: 4 bits an input (two a byte), padded to 4 bytes."""
+        return ((self.n_in + 1) // 2 + 3) & ~3
+
+    @property
     def cover(self) -> int:
         """At most this many windows cover one input pixel: ceil(k / S)^2."""
         return (-(-self.kernel // self.stride)) ** 2
@@ -227,16 +238,12 @@ class Conv2dPlan(LayerPlan):
             return [
                 MemoryItem("latent_weights", f"L{k}_W", 4 * self.n_weights),
                 MemoryItem("update_buffers", f"l{k}_g", 4 * f),
-                MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-                MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
             ]
         return [
             MemoryItem("latent_weights", f"L{k}_W", plan.latent_bytes * self.n_weights),
-            MemoryItem("sign_bits", f"l{k}_t", (self.n_weights + 3) & ~3),  # the step's weights, a byte each
-            MemoryItem("qbp_codes", f"l{k}_codes", (self.n_in + 3) & ~3 if plan.qbp else 0),
+            MemoryItem("sign_bits", f"l{k}_t", self.step_weight_bytes),  # the step's weights, 2 bits each
+            MemoryItem("qbp_codes", f"l{k}_codes", self.code_bytes if plan.qbp else 0),  # 4 bits an input
             MemoryItem("update_buffers", f"l{k}_g", 8 * f),
-            MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-            MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
             MemoryItem("biases", f"L{k}_B", 4 * f if self.bias else 0),
             # batch norm: its state words, the scale exponents of the forward pass, two int64 sums a channel
             # and (learned gamma) a signed power-of-two code of every normalized output
@@ -244,6 +251,16 @@ class Conv2dPlan(LayerPlan):
                        4 * self.n_bn_words + 4 * f + 16 * f if self.bn else 0),
             MemoryItem("batch_norm", f"l{k}_bn_code", (self.n_out + 3) & ~3 if self.bn_gamma else 0),
         ]
+
+    def update_reads_input(self, plan: Any) -> bool:
+        """With QBP the update reads the 4-bit codes the forward pass kept, not x; without it, x."""
+        return not plan.qbp
+
+    def backward_reads_output(self, plan: Any) -> bool:
+        return False  # batch norm keeps what its backward pass needs (l<k>_bn_t, l<k>_bn_code)
+
+    def input_mask(self, plan: Any) -> bool:
+        return self.index > 0 and not plan.is_float  # l<k>_backward: 0 where the input was 0
 
     def flash_bytes(self, plan: Any) -> int:
         """Measured (arm-none-eabi-nm, 3x3, Cortex-M4): the update's block a kernel tap about 380 bytes, the

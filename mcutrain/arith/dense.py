@@ -100,11 +100,10 @@ class DensePlan(LayerPlan):
         k = self.index
         if plan.is_float:
             # templates/layers/dense_float.c.j2: float weights (4 bytes each; kind latent_weights, the
-            # stored weights of every mode), float activations and errors; no sign bits, no row index.
+            # stored weights of every mode); no sign bits, no row index (its float activations and errors are
+            # the skeleton's, mcutrain/codegen/buffers.py).
             return [
                 MemoryItem("latent_weights", f"L{k}_W", 4 * self.n_in * self.n_out),
-                MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-                MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
             ]
         if not self.trainable:
             return self.frozen_memory_items(plan)
@@ -117,8 +116,6 @@ class DensePlan(LayerPlan):
             MemoryItem("sign_bits", f"l{k}_nonzero", 4 * self.n_in * words if keep_nonzero else 0),
             MemoryItem("row_index", f"l{k}_active", _align4(2 * self.n_in)),
             MemoryItem("row_index", f"l{k}_rows", 4 * self.n_in),
-            MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-            MemoryItem("errors", f"d{k + 1}", 4 * self.n_out),
             MemoryItem("biases", f"L{k}_B", 4 * self.n_out if self.bias else 0),
             # batch norm: mean, deviation, beta (state) and the scale exponents of the last forward pass
             MemoryItem("batch_norm", f"L{k}_MU/DEV/BETA, l{k}_bn_t", 16 * self.n_out if self.bn else 0),
@@ -133,8 +130,15 @@ class DensePlan(LayerPlan):
         """A frozen layer (``trainable = false``; frozen layers come first, so no error reaches it): in RAM
         only its activations; no latent weights, sign bits in RAM, row index, errors, batch accumulators or
         update buffers. Its weights are packed signs in flash (:meth:`packed_sign_bytes`), its biases
-        constants in flash too (templates/layers/dense_frozen.c.j2)."""
-        return [MemoryItem("activations", f"a{self.index + 1}", 4 * self.n_out)]
+        constants in flash too (templates/layers/dense_frozen.c.j2). Its output is the skeleton's."""
+        return []
+
+    def update_reads_input(self, plan: ArithPlan) -> bool:
+        """The update adds the quantized input to every weight of its row: x is read (a frozen layer: no update)."""
+        return self.trainable
+
+    def backward_reads_output(self, plan: ArithPlan) -> bool:
+        return False
 
     def packed_sign_bytes(self, plan: ArithPlan) -> int:
         """Flash bytes of a frozen layer's weights: 1 bit a weight (binary), 2 (ternary), rows padded to 4 bytes."""

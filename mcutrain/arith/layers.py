@@ -126,10 +126,28 @@ class LayerPlan:
         """Prove the layer's int32 ranges; raise PlanError naming the layer otherwise."""
 
     def memory_items(self, plan: ArithPlan) -> list[MemoryItem]:
-        """The layer's static buffers (its output and error first)."""
-        k = self.index
-        return [MemoryItem("activations", f"a{k + 1}", 4 * self.n_out),
-                MemoryItem("errors", f"d{k + 1}", 4 * self.n_out)]
+        """The layer's own static buffers; its output and error are the skeleton's (mcutrain/codegen/buffers.py)."""
+        return []
+
+    # -- what the backward pass reads of the forward pass (mcutrain/codegen/buffers.py) -----
+    def update_reads_input(self, plan: ArithPlan) -> bool:
+        """The layer's update (or backward pass) reads its input ``x`` after the forward pass, so that
+        activation keeps its own array. A kind that does not say keeps it (the safe answer)."""
+        return True
+
+    def backward_reads_output(self, plan: ArithPlan) -> bool:
+        """The layer's backward pass reads its own output array (``a<k+1>``) after the forward pass; a kind
+        that does not say keeps it."""
+        return True
+
+    def output_is_input(self, plan: ArithPlan) -> bool:
+        """The layer's output lives in its input's array (the skeleton passes the same array as x and y)."""
+        return False
+
+    def input_mask(self, plan: ArithPlan) -> bool:
+        """The layer's backward pass reads ``m<k>``, 1 bit an input: was it non-zero (the ReLU of the layer
+        below), which the skeleton writes after the forward pass produced the input."""
+        return False
 
     def flash_bytes(self, plan: ArithPlan) -> int:
         """Estimated code bytes of the layer's kernels."""

@@ -54,10 +54,13 @@ class MaxPoolPlan(LayerPlan):
         return self.in_max  # the maximum of values <= in_max
 
     def memory_items(self, plan: Any) -> list[MemoryItem]:
-        items = super().memory_items(plan)
-        if self.index > 0:
-            items.append(MemoryItem("masks", f"l{self.index}_mask", self.mask_bytes))
-        return items
+        return [MemoryItem("masks", f"l{self.index}_mask", self.mask_bytes)] if self.index > 0 else []
+
+    def update_reads_input(self, plan: Any) -> bool:
+        return False  # no update; the mask marks the winners that were non-zero
+
+    def backward_reads_output(self, plan: Any) -> bool:
+        return False
 
     def flash_bytes(self, plan: Any) -> int:
         return 384
@@ -137,6 +140,15 @@ class GlobalAvgPoolPlan(LayerPlan):
     def out_max(self, act_max: int) -> int:
         return self.in_max  # a mean of values in [0, in_max], rounded: at most in_max
 
+    def update_reads_input(self, plan: Any) -> bool:
+        return bool(plan.is_float)  # the float32 baseline reads a<k>; the integer backward reads m<k>
+
+    def backward_reads_output(self, plan: Any) -> bool:
+        return False
+
+    def input_mask(self, plan: Any) -> bool:
+        return self.index > 0 and not plan.is_float  # l<k>_backward: the error spreads where the input was non-zero
+
     def flash_bytes(self, plan: Any) -> int:
         return 256 if self.pow2 else 384
 
@@ -168,6 +180,18 @@ class FlattenPlan(LayerPlan):
 
     def out_max(self, act_max: int) -> int:
         return self.in_max
+
+    def update_reads_input(self, plan: Any) -> bool:
+        return False
+
+    def backward_reads_output(self, plan: Any) -> bool:
+        return False
+
+    def input_mask(self, plan: Any) -> bool:
+        return self.index > 0 and not plan.is_float  # l<k>_backward: the error passes where the input was non-zero
+
+    def output_is_input(self, plan: Any) -> bool:
+        return not plan.is_float  # the same words in the same order: the forward copy is in place
 
     def flash_bytes(self, plan: Any) -> int:
         return 128

@@ -15,6 +15,7 @@ from ..arith.layers import MemoryItem
 from ..arith.plan import ArithPlan, make_plan
 from ..build.boards import Board
 from ..errors import McutrainError
+from .buffers import step_buffers
 
 # Static RAM of the hand-written runtime (firmware/core): link receive/transmit buffers (257 + 257 + 260),
 # the frame body being sent (255), the prediction buffer (64) and the protocol's counters, with the linker's
@@ -70,7 +71,8 @@ ONE_FRAME_SAMPLE_BYTES = 251
 def plan_memory(plan: ArithPlan, board: Board, sample_bytes: int = 0) -> MemoryPlan:
     """``sample_bytes``: the encoded sample's size (the model's input_bytes); over 251 the runtime keeps a
     buffer of that size for assembling the sample's parts."""
-    items = [MemoryItem("input", "x0", 4 * plan.n_inputs)]
+    # the skeleton's activations, errors and ReLU masks (buffers.py: shared map buffers, kept activations)
+    items = step_buffers(plan).items()
     if sample_bytes > ONE_FRAME_SAMPLE_BYTES:
         items.append(MemoryItem("runtime", "sample parts buffer", sample_bytes))
     for layer in plan.layers:
@@ -101,7 +103,8 @@ def _largest(plan: ArithPlan, mem: MemoryPlan) -> str:
     """The three largest buffers (with their layer) and the layer holding the most RAM."""
     owner = {i.name: f"layers[{k}] {kind}" for k, kind, _, items in layer_ram(plan) for i in items}
     top = sorted(mem.items, key=lambda i: -i.bytes)[:3]
-    bufs = ", ".join(f"{i.name} {i.bytes} ({owner.get(i.name, i.kind)}, {i.kind})" for i in top)
+    where = {"feature_maps": "shared by the layers"}   # the skeleton's map buffers (buffers.py)
+    bufs = ", ".join(f"{i.name} {i.bytes} ({owner.get(i.name, where.get(i.kind, i.kind))}, {i.kind})" for i in top)
     k, kind, nbytes, _ = max(layer_ram(plan), key=lambda t: t[2])
     return (f" Largest buffers: {bufs}; the layer holding the most is layers[{k}] ({kind}, {nbytes} bytes, "
             f"{100 * nbytes // max(1, mem.total())}% of the plan).")
@@ -109,15 +112,16 @@ def _largest(plan: ArithPlan, mem: MemoryPlan) -> str:
 
 def _conv_fixes(plan: ArithPlan) -> str:
     """Fixes that shrink a convolutional network: the widest conv layer's filters, the input size."""
-    ram = {k: nbytes for k, kind, nbytes, _ in layer_ram(plan) if kind == "conv2d"}
-    if not ram:
+    convs = [la for la in plan.layers if la.kind == "conv2d"]
+    if not convs:
         return ""
-    widest = plan.layers[max(ram, key=lambda k: ram[k])]
+    widest = max(convs, key=lambda la: la.n_out)   # the largest output map sizes the shared map buffers
     first = plan.layers[0]
     smaller = (" a smaller input ([data] pool = 2, or stride = 2 in layers[0])" if first.kind == "conv2d"
                and getattr(first, "stride", 1) == 1 else " a smaller input ([data] pool = 2)")
     return (f" fewer filters (layers[{widest.index}] conv2d has {getattr(widest, 'filters', '?')}; its output "
-            f"and error maps take {8 * widest.n_out} bytes), a max-pool or stride 2 sooner (smaller maps),"
+            f"map takes {4 * widest.n_out} bytes, and its error as much), a max-pool or stride 2 sooner (smaller "
+            "maps),"
             f"{smaller},")
 
 

@@ -48,6 +48,7 @@ def _env() -> jinja2.Environment:
 
 def render_sources(inp: RenderInputs) -> dict[str, str]:
     """Return {file name: text} of the generated C."""
+    from .buffers import step_buffers
     from .frozen import check_init, frozen_c, init_c
 
     plan = inp.plan
@@ -79,6 +80,7 @@ def render_sources(inp: RenderInputs) -> dict[str, str]:
         "bn_offsets": bn_offsets,
         "weight_offsets": offsets,
         "sign_words": [(layer.n_out + 31) // 32 for layer in plan.layers],
+        "bufs": step_buffers(plan),   # which array holds each activation, error and mask (buffers.py)
         "c_float": c_float,
         # frozen layers' packed signs and the baked state (mcutrain/codegen/frozen.py)
         "frozen": frozen_c(plan, inp.init_state) if inp.init_state is not None else {},

@@ -166,7 +166,10 @@ def test_no_qbp_conv_keeps_no_codes_and_reads_its_input() -> None:
     items = {m.name: m.bytes for m in plan.layers[0].memory_items(plan)}
     assert items.get("l0_codes", 0) == 0
     plan_q = make_plan(784, _net(2, "valid"), weights="ternary", qbp=True, **KW)
-    assert {m.name: m.bytes for m in plan_q.layers[0].memory_items(plan_q)}["l0_codes"] == 784
+    assert {m.name: m.bytes for m in plan_q.layers[0].memory_items(plan_q)}["l0_codes"] == 784 // 2   # 4 bits each
+    # without QBP the update reads x itself, so that activation keeps its own array (mcutrain/codegen/buffers.py)
+    assert plan.layers[1].kind == "conv2d" and plan.layers[1].update_reads_input(plan)
+    assert not plan_q.layers[1].update_reads_input(plan_q)
     # the update shift: EX_MIN more with QBP (G in units of 2^EX_MIN), the same scale in expectation
     lq, ln = plan_q.layers[1], plan.layers[1]
     assert lq.update_shift_const(plan_q) - ln.update_shift_const(plan) == lq.ex_min > 0

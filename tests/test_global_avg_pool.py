@@ -8,6 +8,7 @@ and a short `mcutrain train --verify` on the emulated board."""
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -106,9 +107,13 @@ def test_global_avg_pool_from_a_model_file_plan_functions_and_buffers(tmp_path: 
     assert counts[2].total == 0
     mem = plan_memory(plan, get_board("netduinoplus2"))
     items = {i.name: (i.kind, i.bytes) for i in mem.items}
-    assert items["a3"] == ("activations", 4 * 8) and items["d3"] == ("errors", 4 * 8)   # its output, its error
-    assert not any(i.name.startswith("l2_") for i in mem.items)   # no mask: it reads its input a2 (the ReLU mask)
-    assert items["a2"] == ("activations", 4 * 512)
+    # its output is the dense layer's input (kept); its input map and the errors live in the shared map buffers
+    # (mcutrain/codegen/buffers.py); what its backward pass keeps of its input is the ReLU mask, 1 bit a value
+    assert items["a3"] == ("activations", 4 * 8)
+    assert "a2" not in items and "d3" not in items and "d2" not in items
+    assert items["m2"] == ("masks", 512 // 8)
+    assert min(items["mt_map0"][1], items["mt_map1"][1]) >= 4 * 512
+    assert not any(i.name.startswith("l2_") for i in mem.items)   # no buffer of its own
 
 
 def test_bad_global_avg_pool_models_are_refused_naming_the_layer(tmp_path: Path) -> None:
@@ -219,7 +224,11 @@ def test_global_avg_pool_generated_c_matches_its_twin(monkeypatch: pytest.Monkey
     exe = compile_driver(plan, tmp_path)
     gap = next(la for la in plan.layers if la.kind == "global_avg_pool")
     src = (tmp_path / "mt_model.c").read_text()
-    assert f"l{gap.index}_backward(d{gap.index + 1}, d{gap.index});" in src
+    # the backward pass is in the step: its error from one shared map buffer into the other, the input's mask read
+    call = re.search(rf"l{gap.index}_backward\((mt_map[01]), (mt_map[01])\);\s+/\* layer {gap.index}: "
+                     rf"d{gap.index + 1} -> d{gap.index}", src)
+    assert call is not None and call.group(1) != call.group(2)
+    assert f"m{gap.index}[i >> 3]" in src
     twin = TwinNetwork(plan)
     _, train = run_and_compare(exe, twin, enc, x, y, seed=seed, spe=spe, n=n, every=every, n_eval=n_eval)
     assert len({h for _, h in train}) > 20                      # the hinge of every step, compared above, varies

@@ -13,7 +13,8 @@ methods are wrapped and their inputs/outputs read):
   - backward: the fraction of the input error at ERR_MAX;
   - update: the fraction of latent weights that changed in the step (an update that rounds to zero changes
     nothing), the fraction at the latent bounds, and (ternary) the fraction of non-zero deterministic weights.
-Prints one JSON object (settings, test accuracy, the averaged counters).
+Prints one JSON object (settings, test accuracy, the averaged counters). `--table FILE.jsonl ...` prints the
+markdown table of such lines instead (docs/results.md, section "CNN accuracy with the integer twin").
 """
 
 from __future__ import annotations
@@ -130,7 +131,39 @@ def kind_of(tag: str) -> str:
     return tag.split("_", 1)[1]
 
 
+def _layer_values(stats: dict[str, float], what: str) -> str:
+    """'l0 0.77 / l1 0.76 ...' of one counter over the layers (percent)."""
+    vals = [(k.split("_", 1)[0], v) for k, v in stats.items() if k.endswith("." + what)]
+    return " / ".join(f"{100 * v:.1f}" for _, v in vals) if vals else "-"
+
+
+def table(files: list[Path]) -> str:
+    """Markdown rows of probe lines (JSON, one a line)."""
+    rows = ["| model | settings changed | samples | test acc. (first N) | ReLU outputs 0, % (per layer) "
+            "| latents changed a step, % | latents at the bound, % | at ACT_MAX / ERR_MAX, % | mean abs. score "
+            "| hinge sum | CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for f in files:
+        for line in f.read_text().splitlines():
+            d = json.loads(line)
+            s = d["stats"]
+            clip = max([v for k, v in s.items() if k.endswith(("at_actmax", "at_errmax"))], default=None)
+            score = next((v for k, v in s.items() if k.endswith("score_abs_mean")), None)
+            hinge = s.get("loss.hinge_sum")
+            rows.append(
+                f"| {Path(d['model']).stem} | {', '.join(d['set']) or '(as in the file)'} | {d['samples']:,} "
+                f"| {100 * d['test_accuracy']:.1f}% ({d['test_images']:,}) | {_layer_values(s, 'out_zero')} "
+                f"| {_layer_values(s, 'w_changed')} | {_layer_values(s, 'w_at_bound')} "
+                f"| {'-' if clip is None else f'{100 * clip:.2f}'} | {'-' if score is None else f'{score:.2f}'} "
+                f"| {'-' if hinge is None else f'{hinge:.2f}'} | {d['train_cpu_s']:g} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--table":
+        print(table([Path(f) for f in argv[1:]]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", type=Path)
     ap.add_argument("--samples", type=int, required=True)

@@ -23,7 +23,8 @@ def _planned(name: str) -> tuple[int, int]:
     return plan_memory(plan_from_spec(spec), board, spec.input_bytes).total(), board.ram_bytes
 
 
-@pytest.mark.parametrize("name", ["mnist_cnn_best.toml", "cifar10_cnn_128k.toml", "cifar10_cnn_128k_l16.toml"])
+@pytest.mark.parametrize("name", ["mnist_cnn_best.toml", "mnist_cnn_best_l16.toml", "cifar10_cnn_128k.toml",
+                                  "cifar10_cnn_128k_l16.toml"])
 def test_128k_examples_fit_the_default_board(name: str) -> None:
     planned, board_ram = _planned(name)
     assert board_ram == KB128 and planned <= KB128, f"{name}: {planned:,} bytes planned"

@@ -165,3 +165,23 @@ def test_float_reference_rows_train_the_same_layers(tmp_path: Path, data_dir: Pa
     assert refs[0]["test_accuracy"] > 0.3
     body = render([], rows, "x")
     assert "(float reference)" in body and "within 1.5 points of float32: twin" in body
+
+
+def test_doc_rows_name_batch_norm_schedule_and_target(tmp_path: Path, data_dir: Path) -> None:
+    model = tmp_path / "bn.toml"
+    model.write_text(MODEL.format(encoding="bits").replace('padding = "same"', 'padding = "same"\nbatch_norm = true')
+                     .replace("learning_rate = -7", "learning_rate = -7\nlr_decay_every_epochs = 2"))
+    r = run_cnn(model, samples=40)
+    assert r["network"] == "4C3s2BN-MP2-F-10" and r["lr_decay_every_epochs"] == 2 and r["lr_decay_shift"] == 1
+    acc = 100 * r["test_accuracy"]
+    row_low = render([("bn", r)], None, "x", {"bn": acc - 1}).splitlines()
+    row_high = render([("bn", r)], None, "x", {"bn": acc + 2.5}).splitlines()
+    assert any("| >= " in ln and ": met |" in ln for ln in row_low)
+    assert any("MISSED by 2.50 points" in ln for ln in row_high)
+    assert any("2^-7, /2 every 2 epochs (floor 2^-12)" in ln for ln in row_high)
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps(r))
+    md = tmp_path / "results.md"
+    res = CliRunner().invoke(main, ["cnn-results", "doc", "--run", "bn", str(out), "--target", "other", "70",
+                                    "-o", str(md)])
+    assert res.exit_code != 0 and "--target names no --run label: other" in res.output

@@ -94,14 +94,21 @@ def modes(model: Path, samples: int | None, epochs: float | None, minutes: float
 @click.option("--run", "runs", multiple=True, type=(str, click.Path(path_type=Path, exists=True, dir_okay=False)),
               help="LABEL FILE: a run's row (repeatable, in table order).")
 @click.option("--modes", "modes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None)
+@click.option("--target", "targets", multiple=True, type=(str, click.FloatRange(0, 100)),
+              help="LABEL PERCENT: the target test accuracy of the --run with that label (repeatable).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
-def doc(runs: tuple[tuple[str, Path], ...], modes_file: Path | None, out: Path) -> None:
+def doc(runs: tuple[tuple[str, Path], ...], modes_file: Path | None, targets: tuple[tuple[str, float], ...],
+        out: Path) -> None:
     """Write the cnn-results section of OUT from the runs' JSON files."""
     from ..results.cnn_results import write_doc
 
     if not runs and modes_file is None:
         fail(McutrainError("nothing to write: give --run LABEL FILE (repeatable) and/or --modes FILE"))
     cmd = " ".join(["mcutrain cnn-results doc", *(f"--run {shlex.quote(la)} {f}" for la, f in runs),
-                    *([f"--modes {modes_file}"] if modes_file is not None else []), f"-o {out}"])
-    write_doc(out, list(runs), modes_file, cmd)
+                    *([f"--modes {modes_file}"] if modes_file is not None else []),
+                    *(f"--target {shlex.quote(la)} {t:g}" for la, t in targets), f"-o {out}"])
+    try:
+        write_doc(out, list(runs), modes_file, cmd, dict(targets))
+    except McutrainError as exc:
+        fail(exc)
     click.echo(f"wrote the cnn-results section of {out}")

@@ -4,6 +4,7 @@ for, by the planner's figure (what `mcutrain generate` refuses above): the 128 K
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -24,17 +25,35 @@ def _planned(name: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("name", ["mnist_cnn_best.toml", "mnist_cnn_best_l16.toml", "cifar10_cnn_128k.toml",
-                                  "cifar10_cnn_128k_l16.toml"])
+                                  "cifar10_cnn_128k_l16.toml", "cifar10_cnn_128k_w18.toml",
+                                  "cifar10_cnn_128k_l16_w14.toml"])
 def test_128k_examples_fit_the_default_board(name: str) -> None:
     planned, board_ram = _planned(name)
     assert board_ram == KB128 and planned <= KB128, f"{name}: {planned:,} bytes planned"
 
 
-@pytest.mark.parametrize("name", ["cifar10_cnn_256k.toml", "cifar10_cnn_256k_l16.toml",
-                                  "cifar10_cnn_256k_l16_wide.toml"])
+@pytest.mark.parametrize("name", ["cifar10_cnn_256k.toml", "cifar10_cnn_256k_l16_wide.toml",
+                                  "cifar10_cnn_256k_w29.toml", "cifar10_cnn_256k_l16_w23.toml"])
 def test_256k_examples_fit_a_256k_budget_only(name: str) -> None:
-    planned, board_ram = _planned(name)
-    assert board_ram < planned <= KB256, f"{name}: {planned:,} bytes planned"
+    planned, _ = _planned(name)
+    assert KB128 < planned <= KB256, f"{name}: {planned:,} bytes planned"
+
+
+def test_the_widest_examples_are_the_widest_that_fit() -> None:
+    """w18 (8-bit), w14 and w23 (16-bit) are the widest w-2w-4w networks of their files' shape under their budget:
+    one filter more in every layer is over (the planner's figure)."""
+    for name, budget in (("cifar10_cnn_128k_w18.toml", KB128), ("cifar10_cnn_128k_l16_w14.toml", KB128),
+                         ("cifar10_cnn_256k_w29.toml", KB256), ("cifar10_cnn_256k_l16_w23.toml", KB256)):
+        spec = load_model(EXAMPLES / name)
+        w = spec.layers[0].filters
+        wider = dataclasses.replace(spec, layers=[
+            dataclasses.replace(la, filters=la.filters // w * (w + 1),
+                                channels=la.channels if i == 0 else la.channels // w * (w + 1))
+            if la.kind == "conv2d" else la for i, la in enumerate(spec.layers)])
+        board = board_for(spec.board, getattr(spec, "ram_budget", None))
+        assert board.ram_bytes == budget
+        assert plan_memory(plan_from_spec(spec), board, spec.input_bytes).total() <= budget
+        assert plan_memory(plan_from_spec(wider), board, wider.input_bytes).total() > budget, name
 
 
 def test_16_bit_latents_are_what_the_l16_examples_change() -> None:

@@ -4,7 +4,7 @@ section, between markers; the rest of the file is left alone (`python bench/run.
 
     MCUTRAIN_DATA_DIR=../shared/data python bench/cnn_time.py [--samples N] [--emulate N] [--runs key,...]
 
-Builds examples/cifar10_cnn.toml, cifar10_cnn_128k.toml, cifar10_cnn_256k.toml and mnist_cnn_best.toml, counts a
+Builds the CNN examples of mcutrain/bench/cnn_time.py RUNS (the CIFAR-10 and MNIST result runs), counts a
 training step and an inference in unicorn (checked against the twin), and estimates ms an image and the time of
 each documented run at 168 and 216 MHz (mcutrain/bench/cnn_time.py); with --emulate N also times N samples of
 each on the emulated board.

@@ -26,7 +26,7 @@ def _planned(name: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("name", ["mnist_cnn_best.toml", "mnist_cnn_best_l16.toml", "cifar10_cnn_128k.toml",
                                   "cifar10_cnn_128k_l16.toml", "cifar10_cnn_128k_w18.toml",
-                                  "cifar10_cnn_128k_l16_w14.toml"])
+                                  "cifar10_cnn_128k_l16_w14.toml", "mnist_cnn_l16_w18.toml"])
 def test_128k_examples_fit_the_default_board(name: str) -> None:
     planned, board_ram = _planned(name)
     assert board_ram == KB128 and planned <= KB128, f"{name}: {planned:,} bytes planned"
@@ -43,6 +43,7 @@ def test_the_widest_examples_are_the_widest_that_fit() -> None:
     """w18 (8-bit), w14 and w23 (16-bit) are the widest w-2w-4w networks of their files' shape under their budget:
     one filter more in every layer is over (the planner's figure)."""
     for name, budget in (("cifar10_cnn_128k_w18.toml", KB128), ("cifar10_cnn_128k_l16_w14.toml", KB128),
+                         ("mnist_cnn_l16_w18.toml", KB128),
                          ("cifar10_cnn_256k_w29.toml", KB256), ("cifar10_cnn_256k_l16_w23.toml", KB256)):
         spec = load_model(EXAMPLES / name)
         w = spec.layers[0].filters

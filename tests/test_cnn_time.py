@@ -27,7 +27,10 @@ def _result(train_cycles: float, infer_cycles: float, board: str = "netduinoplus
 def test_documented_runs_and_their_sample_bytes() -> None:
     by = {r.key: r for r in RUNS}
     assert by["cifar10-cnn"].sample_bytes() == 32 * 32 * 3 // 2          # u4
-    assert by["cifar10-cnn-128k"].sample_bytes() == 32 * 32 * 3          # u8
+    assert by["cifar10-cnn-128k"].sample_bytes() == 32 * 32 * 3 // 2     # u4
+    assert by["cifar10-cnn-128k-l16-w14"].sample_bytes() == 32 * 32 * 3  # u8
+    assert by["mnist-cnn-l16-w18"].sample_bytes() == 98                   # bits
+    assert "ram_budget = 262144" in by["cifar10-cnn-256k-l16-w23"].text()
     assert by["mnist-cnn-best"].sample_bytes() == 98                      # bits
     assert (by["mnist-cnn-best"].train_samples, by["cifar10-cnn-128k"].train_samples) == (163_458, 100_000)
     assert "ram_budget = 262144" in by["cifar10-cnn-256k"].text()

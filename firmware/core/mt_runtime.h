@@ -53,6 +53,11 @@ static inline int32_t mt_sat_pow2(int32_t v, int32_t b)
 #define MT_SAT_POW2(v, b) mt_sat_pow2((v), (b))
 #endif
 
+/* No instruction: hides v's value from the optimizer at this point. GCC may otherwise re-derive one loop
+ * induction variable from another by a multiplication (seen: r0 = 368 * ih0 in a 23-channel conv at -O2 on the
+ * Cortex-M33), which the multiply check rightly finds; the conv kernels mark their running offsets with it. */
+#define MT_OPAQUE(v) __asm__("" : "+r"(v))
+
 /* Stochastic power-of-two rounding of x > 0 (docs/arithmetic.md, section 5). r is the row's draw.
  * Returns the exponent in [ex_min, ex_max], or -1 when x rounds to zero (below 2^ex_min). */
 static inline int32_t mt_quantize_pow2(uint32_t x, uint32_t r, int32_t ex_min, int32_t ex_max)

@@ -20,25 +20,33 @@ MAX_SIDE = 1024
 MAX_CHANNELS = 1024
 
 
-@register_layer
 @dataclass(frozen=True)
-class MaxPoolLayerSpec(LayerSpec):
-    """2x2 max-pool, stride 2, floor (an odd last row or column is dropped)."""
+class _MapInputSpec(LayerSpec):
+    """A kind whose model-file table is its input map's shape (H, W, C), channels innermost: the pools."""
 
-    kind: ClassVar[str] = "maxpool"
     keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels")
+    min_side: ClassVar[int] = 1
 
     height: int
     width: int
     channels: int = 1
 
     @classmethod
-    def from_toml(cls, table: Table, index: int, n_layers: int) -> MaxPoolLayerSpec | None:
-        h = table.integer("height", lo=2, hi=MAX_SIDE)
-        w = table.integer("width", lo=2, hi=MAX_SIDE)
+    def from_toml(cls, table: Table, index: int, n_layers: int) -> _MapInputSpec | None:
+        h = table.integer("height", lo=cls.min_side, hi=MAX_SIDE)
+        w = table.integer("width", lo=cls.min_side, hi=MAX_SIDE)
         c = table.integer("channels", 1, lo=1, hi=MAX_CHANNELS)
         table.finish(cls.keys)
         return None if h is None or w is None or c is None else cls(height=h, width=w, channels=c)
+
+
+@register_layer
+@dataclass(frozen=True)
+class MaxPoolLayerSpec(_MapInputSpec):
+    """2x2 max-pool, stride 2, floor (an odd last row or column is dropped)."""
+
+    kind: ClassVar[str] = "maxpool"
+    min_side: ClassVar[int] = 2
 
     def out_features(self, in_features: int) -> int:
         return (self.height // 2) * (self.width // 2) * self.channels
@@ -46,24 +54,11 @@ class MaxPoolLayerSpec(LayerSpec):
 
 @register_layer
 @dataclass(frozen=True)
-class GlobalAvgPoolLayerSpec(LayerSpec):
-    """(H, W, C) -> C: each channel's mean over the H W positions (a shift: H W a power of two; the planner
-    refuses other areas, naming the layer)."""
+class GlobalAvgPoolLayerSpec(_MapInputSpec):
+    """(H, W, C) -> C: each channel's mean over the H W positions, rounded half up (a shift when H W is a power of
+    two, else binary long division by shifts and subtractions: mcutrain/arith/pool.py)."""
 
     kind: ClassVar[str] = "global_avg_pool"
-    keys: ClassVar[tuple[str, ...]] = ("kind", "height", "width", "channels")
-
-    height: int
-    width: int
-    channels: int = 1
-
-    @classmethod
-    def from_toml(cls, table: Table, index: int, n_layers: int) -> GlobalAvgPoolLayerSpec | None:
-        h = table.integer("height", lo=1, hi=MAX_SIDE)
-        w = table.integer("width", lo=1, hi=MAX_SIDE)
-        c = table.integer("channels", 1, lo=1, hi=MAX_CHANNELS)
-        table.finish(cls.keys)
-        return None if h is None or w is None or c is None else cls(height=h, width=w, channels=c)
 
     def out_features(self, in_features: int) -> int:
         return self.channels

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..build.boards import get_board
-from .conv import TTE_HZ, TTE_MS, ConvCase, ConvModel, ConvResult, ConvSkip, run_conv_case, write_section
+from .conv import TTE_HZ, TTE_MS, ConvCase, ConvModel, ConvResult, ConvSkip, run_conv_case, trim_text, write_section
 from .matrix import REPO, _set_key
 
 EXAMPLES = REPO / "examples"
@@ -238,15 +238,10 @@ def render(rows: list[TimeRow], skips: list[ConvSkip], seconds: float, samples: 
         w("")
         for s in skips:
             core = get_board(s.case.board).core
-            w(f"- `{s.case.model}` on {s.case.board} ({core}): {_trim(s.reason)}")
+            w(f"- `{s.case.model}` on {s.case.board} ({core}): {trim_text(s.reason, 400)}")
         w("")
     w(END)
     return "\n".join(L) + "\n"
-
-
-def _trim(text: str, n: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def run_cnn_time(out: Path, work: Path, *, samples: int = DEFAULT_SAMPLES, emulate_n: int = 0,
@@ -269,7 +264,7 @@ def run_cnn_time(out: Path, work: Path, *, samples: int = DEFAULT_SAMPLES, emula
             res = run_conv_case(ConvCase(_register(run), mode, run.board), work, samples, log)
             if isinstance(res, ConvSkip):
                 skips.append(res)
-                log(f"skip {run.key} on {run.board}: {_trim(res.reason, 160)}")
+                log(f"skip {run.key} on {run.board}: {trim_text(res.reason, 160)}")
                 if run.fallback_board is None:
                     continue
                 run = replace(run, board=run.fallback_board,

@@ -330,7 +330,7 @@ def render_conv(results: list[ConvResult], skips: list[ConvSkip], seconds: float
     other = [s for s in skips if s.case.mode != "float32"]
     w("**float32 comparison.** " + (
         "No float32 conv build exists in this generator, so these rows have no float32 ratio; "
-        f"it said: \"{_trim(float_skips[0].reason)}\". Rerun `{command}` once the float32 conv kinds are "
+        f"it said: \"{trim_text(float_skips[0].reason)}\". Rerun `{command}` once the float32 conv kinds are "
         "there: the float32 cases are in the matrix and their rows and ratios then appear here."
         if float_skips and not any(r.case.mode == "float32" for r in results) else _float_ratios(results)))
     w("")
@@ -338,7 +338,7 @@ def render_conv(results: list[ConvResult], skips: list[ConvSkip], seconds: float
         w("Cases not run:")
         w("")
         for s in other:
-            w(f"- {s.case.name}: {_trim(s.reason)}")
+            w(f"- {s.case.name}: {trim_text(s.reason)}")
         w("")
     w("Where the instructions go (training, all samples, the four largest functions):")
     w("")
@@ -352,7 +352,8 @@ def render_conv(results: list[ConvResult], skips: list[ConvSkip], seconds: float
     return "\n".join(L) + "\n"
 
 
-def _trim(text: str, n: int = 300) -> str:
+def trim_text(text: str, n: int = 300) -> str:
+    """One line of at most n characters (a refusal's text in a benchmark section)."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 3] + "..."
 
@@ -398,7 +399,7 @@ def run_conv_rows(out: Path, work: Path, *, samples: int = DEFAULT_CONV_SAMPLES,
         res = run_conv_case(case, work, samples, log)
         if isinstance(res, ConvSkip):
             skips.append(res)
-            log(f"skip {case.name}: {_trim(res.reason, 160)}")
+            log(f"skip {case.name}: {trim_text(res.reason, 160)}")
         else:
             results.append(res)
             log(f"{case.name}: {res.train.mean:,.0f} instructions a training sample ({res.per_weight_use:.2f} a "
